@@ -1,0 +1,6 @@
+export * from './did-key.js'
+export * from './ed25519.js'
+export * from './errors.js'
+export * from './jwt.js'
+export * from './keypair.js'
+export * from './verify.js'

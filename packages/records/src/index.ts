@@ -1,0 +1,7 @@
+export * from './canonical.js'
+export * from './ingest.js'
+export * from './migrations.js'
+export * from './schema.js'
+export * from './sign.js'
+export * from './store.js'
+export * from './verifier.js'

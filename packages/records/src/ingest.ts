@@ -1,0 +1,95 @@
+import { publicKeyOf } from '@spl/identity'
+import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
+import { envelopeSchema, namespaceOf, type RecordFields, recordSchema } from './schema.js'
+
+/** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
+export const REJECTION_CODES = [
+  'INVALID_RECORD',
+  'THREAD_MISMATCH',
+  'HASH_MISMATCH',
+  'UNVERIFIABLE_ACTOR',
+  'SIGNATURE_INVALID',
+  'NAMESPACE_REJECTED',
+  'CLOCK_CONFLICT',
+] as const
+export type RejectionCode = (typeof REJECTION_CODES)[number]
+
+export interface Rejection {
+  ok: false
+  code: RejectionCode
+  message: string
+  /** The claimed id, when the envelope had one. */
+  id: string | null
+}
+
+/** A record that passed the structural checks; its signature is still to be verified. */
+export interface Candidate {
+  ok: true
+  id: string
+  record: RecordFields
+  canonical: string
+  sig: string | null
+  namespace: string
+  redacted: boolean
+  storedAt: number | null
+}
+
+function reject(code: RejectionCode, message: string, id: string | null): Rejection {
+  return { ok: false, code, message, id }
+}
+
+function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0]
+  if (!issue) return 'invalid'
+  const path = issue.path.map(String).join('.')
+  return path ? `${path}: ${issue.message}` : issue.message
+}
+
+/**
+ * Runs the checks that need no key and no store, in SPEC 2.4 order: schema, thread, hash,
+ * actor. A `redacted` envelope skips the hash check (it cannot pass it). Never throws.
+ */
+export function precheckEnvelope(raw: unknown, expectedThread: string | null): Candidate | Rejection {
+  const env = envelopeSchema.safeParse(raw)
+  if (!env.success) return reject('INVALID_RECORD', `envelope ${firstIssue(env.error)}`, null)
+  const { id, sig, redacted = false, stored_at } = env.data
+  const parsed = recordSchema.safeParse(env.data.record)
+  if (!parsed.success) return reject('INVALID_RECORD', `record ${firstIssue(parsed.error)}`, id)
+  const record = parsed.data as RecordFields
+  if (!redacted && (typeof sig !== 'string' || sig.length !== 86)) {
+    return reject('INVALID_RECORD', 'sig must be 86 base64url characters', id)
+  }
+  let canonical: string
+  try {
+    canonical = canonicalRecord(record)
+  } catch (err) {
+    const why = err instanceof CanonicalFormError ? err.message : 'not canonicalizable'
+    return reject('INVALID_RECORD', `record has no canonical form: ${why}`, id)
+  }
+  if (expectedThread !== null && record.thread !== expectedThread) {
+    return reject('THREAD_MISMATCH', `record is in ${record.thread}, the pair is for ${expectedThread}`, id)
+  }
+  if (!redacted && sha256Hex(canonical) !== id) {
+    return reject('HASH_MISMATCH', 'the record fields do not hash to its id', id)
+  }
+  if (publicKeyOf(record.actor) === null) {
+    return reject('UNVERIFIABLE_ACTOR', `actor ${record.actor.slice(0, 80)} is not a did:key`, id)
+  }
+  return {
+    ok: true,
+    id,
+    record,
+    canonical,
+    sig: redacted ? null : (sig ?? null),
+    namespace: redacted ? 'default' : namespaceOf(record),
+    redacted,
+    storedAt: stored_at ?? null,
+  }
+}
+
+/** Something that checks many record signatures at once (inline, or spread over worker threads). */
+export interface SignatureVerifier {
+  /** One boolean per item, in order. */
+  verifyMany(items: readonly { actor: string; canonical: string; sig: string }[]): Promise<boolean[]>
+  close(): Promise<void>
+}

@@ -1,0 +1,32 @@
+import { type Keypair, verifySignature } from '@spl/identity'
+import { canonicalRecord, sha256Hex } from './canonical.js'
+import type { Envelope, RecordFields } from './schema.js'
+
+/** A signed record with its canonical form (what the id and signature cover). */
+export interface SignedRecord {
+  id: string
+  record: RecordFields
+  sig: string
+  canonical: string
+}
+
+/** Canonicalizes, hashes and signs `record` with `keypair`; the actor must be the keypair's DID. */
+export function signRecord(keypair: Keypair, record: RecordFields): SignedRecord {
+  if (record.actor !== keypair.did) throw new Error('a record is signed by its actor')
+  const canonical = canonicalRecord(record)
+  const sig = Buffer.from(keypair.sign(Buffer.from(canonical, 'utf8'))).toString('base64url')
+  return { id: sha256Hex(canonical), record, sig, canonical }
+}
+
+/** True when `sig` (base64url) is the actor's signature over `canonical`. */
+export function verifyRecordSignature(actor: string, canonical: string, sig: string): boolean {
+  if (sig.length !== 86) return false
+  const bytes = Buffer.from(sig, 'base64url')
+  if (bytes.length !== 64 || bytes.toString('base64url') !== sig) return false
+  return verifySignature(actor, Buffer.from(canonical, 'utf8'), bytes)
+}
+
+/** An envelope as served: id, record, sig and the time the source stored it. */
+export function toEnvelope(signed: SignedRecord, storedAt: number): Envelope {
+  return { id: signed.id, record: signed.record, sig: signed.sig, stored_at: storedAt }
+}

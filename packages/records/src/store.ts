@@ -1,0 +1,295 @@
+import type { Generated, Insertable, Kysely, Transaction } from 'kysely'
+import { sql } from 'kysely'
+import type { Candidate, Rejection } from './ingest.js'
+import { migrateRecords } from './migrations.js'
+import { type Envelope, namespaceOf, type RecordFields } from './schema.js'
+import type { SignedRecord } from './sign.js'
+
+export interface RecordsTables {
+  spl_records: {
+    seq: Generated<number>
+    id: string
+    thread: string
+    actor: string
+    clock: number
+    act: string
+    namespace: string
+    record: string
+    sig: string | null
+    redacted: number
+    stored_at: number
+    origin: string | null
+  }
+  spl_meta: { key: string; value: string }
+}
+
+export type RecordsDb = Kysely<RecordsTables>
+export type StoredRow = RecordsTables['spl_records'] & { seq: number }
+
+/** What happened to one verified candidate handed to `ingest`. */
+export type IngestOutcome =
+  | { status: 'stored'; seq: number }
+  | { status: 'replaced'; seq: number }
+  | { status: 'duplicate' }
+  | Rejection
+
+/** A verified candidate: its signature checked (or redacted) and its namespace accepted. */
+export type VerifiedCandidate = Candidate
+
+/** Rows per INSERT statement: 12 columns each stays far below SQLite's variable limit. */
+const INSERT_CHUNK = 400
+const LOOKUP_CHUNK = 500
+
+function envelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
+  // The record column already holds JSON: splice it instead of parsing and re-serializing.
+  const sig = row.sig === null ? '' : `,"sig":"${row.sig}"`
+  const redacted = row.redacted ? ',"redacted":true' : ''
+  return `{"id":"${row.id}","record":${row.record}${sig},"stored_at":${row.stored_at}${redacted}}`
+}
+
+/** The envelope of a stored row, as JSON text. */
+export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
+  return envelopeJson(row)
+}
+
+/** The envelope of a stored row. */
+export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): Envelope {
+  const env: Envelope = { id: row.id, record: JSON.parse(row.record) as RecordFields, stored_at: row.stored_at }
+  if (row.sig !== null) env.sig = row.sig
+  if (row.redacted) env.redacted = true
+  return env
+}
+
+function recordJson(record: RecordFields): string {
+  const { parents, thread, actor, act, body, clock, data_type, judged_by } = record
+  return JSON.stringify(
+    judged_by === undefined
+      ? { parents, thread, actor, act, body, clock, data_type }
+      : { parents, thread, actor, act, body, clock, data_type, judged_by },
+  )
+}
+
+type Db = Kysely<RecordsTables> | Transaction<RecordsTables>
+
+/**
+ * The record store: a rowid table whose rowid is the local sequence (what cursors point at),
+ * with a unique id and a unique (actor, thread, clock).
+ */
+export class RecordStore {
+  private constructor(
+    readonly db: Kysely<RecordsTables>,
+    readonly epoch: string,
+  ) {}
+
+  /** Migrates the record tables on `db` and opens the store. */
+  static async open<DB>(db: Kysely<DB>): Promise<RecordStore> {
+    await migrateRecords(db as unknown as Kysely<unknown>)
+    const rdb = db as unknown as Kysely<RecordsTables>
+    const row = await rdb.selectFrom('spl_meta').select('value').where('key', '=', 'epoch').executeTakeFirstOrThrow()
+    return new RecordStore(rdb, row.value)
+  }
+
+  /** Runs `fn` in one database transaction. */
+  transaction<T>(fn: (trx: Transaction<RecordsTables>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn)
+  }
+
+  /** The clock the next record of `actor` in `thread` gets: one more than its highest, 0 first. */
+  async nextClock(actor: string, thread: string, db: Db = this.db): Promise<number> {
+    const row = await db
+      .selectFrom('spl_records')
+      .select((eb) => eb.fn.max('clock').as('max'))
+      .where('actor', '=', actor)
+      .where('thread', '=', thread)
+      .executeTakeFirst()
+    const max = row?.max
+    return max === null || max === undefined ? 0 : Number(max) + 1
+  }
+
+  /** One stored row by id. */
+  async getById(id: string, db: Db = this.db): Promise<StoredRow | undefined> {
+    return (await db.selectFrom('spl_records').selectAll().where('id', '=', id).executeTakeFirst()) as
+      | StoredRow
+      | undefined
+  }
+
+  /** Rows of `thread` after local sequence `afterSeq`, in store order. */
+  async listAfter(thread: string, afterSeq: number, limit: number): Promise<StoredRow[]> {
+    return (await this.db
+      .selectFrom('spl_records')
+      .selectAll()
+      .where('thread', '=', thread)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute()) as StoredRow[]
+  }
+
+  /** The highest local sequence (0 when empty). */
+  async headSeq(): Promise<number> {
+    const row = await sql<{ seq: number | null }>`select max(seq) as seq from spl_records`.execute(this.db)
+    return Number(row.rows[0]?.seq ?? 0)
+  }
+
+  /** Threads with their record counts, most recently written first. */
+  async listThreads(): Promise<{ thread: string; records: number; last_seq: number }[]> {
+    const rows = await this.db
+      .selectFrom('spl_records')
+      .select((eb) => ['thread', eb.fn.countAll<number>().as('records'), eb.fn.max('seq').as('last_seq')])
+      .groupBy('thread')
+      .orderBy('last_seq', 'desc')
+      .execute()
+    return rows.map((r) => ({ thread: r.thread, records: Number(r.records), last_seq: Number(r.last_seq) }))
+  }
+
+  /** Number of stored records. */
+  async count(): Promise<number> {
+    const row = await this.db
+      .selectFrom('spl_records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow()
+    return Number(row.n)
+  }
+
+  /** Which of `ids` are stored, and whether each stored one is a redacted stub. */
+  async findExisting(ids: readonly string[], db: Db = this.db): Promise<Map<string, { redacted: boolean }>> {
+    const found = new Map<string, { redacted: boolean }>()
+    for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) {
+      const rows = await db
+        .selectFrom('spl_records')
+        .select(['id', 'redacted'])
+        .where('id', 'in', ids.slice(i, i + LOOKUP_CHUNK))
+        .execute()
+      for (const r of rows) found.set(r.id, { redacted: r.redacted === 1 })
+    }
+    return found
+  }
+
+  private async clockOwners(candidates: readonly Candidate[], db: Db): Promise<Map<string, string>> {
+    const owners = new Map<string, string>()
+    const byKey = new Map<string, { actor: string; thread: string; clocks: number[] }>()
+    for (const c of candidates) {
+      const k = `${c.record.actor}\n${c.record.thread}`
+      let g = byKey.get(k)
+      if (!g) byKey.set(k, (g = { actor: c.record.actor, thread: c.record.thread, clocks: [] }))
+      g.clocks.push(c.record.clock)
+    }
+    for (const g of byKey.values()) {
+      for (let i = 0; i < g.clocks.length; i += LOOKUP_CHUNK) {
+        const rows = await db
+          .selectFrom('spl_records')
+          .select(['clock', 'id'])
+          .where('actor', '=', g.actor)
+          .where('thread', '=', g.thread)
+          .where('clock', 'in', g.clocks.slice(i, i + LOOKUP_CHUNK))
+          .execute()
+        for (const r of rows) owners.set(`${g.actor}\n${g.thread}\n${r.clock}`, r.id)
+      }
+    }
+    return owners
+  }
+
+  /** Stores a record signed here. Returns whether it was new (the same record twice is a no-op). */
+  async appendLocal(
+    signed: SignedRecord,
+    storedAt: number,
+    db: Db = this.db,
+  ): Promise<{ created: boolean; row: StoredRow } | Rejection> {
+    const [outcome] = await this.ingest(
+      [
+        {
+          ok: true,
+          id: signed.id,
+          record: signed.record,
+          canonical: signed.canonical,
+          sig: signed.sig,
+          namespace: namespaceOf(signed.record),
+          redacted: false,
+          storedAt: null,
+        },
+      ],
+      { origin: null, now: storedAt },
+      db,
+    )
+    if (!outcome) throw new Error('unreachable: one candidate gives one outcome')
+    if ('ok' in outcome) return outcome
+    const row = await this.getById(signed.id, db)
+    if (!row) throw new Error(`record ${signed.id} vanished after insert`)
+    return { created: outcome.status === 'stored', row }
+  }
+
+  /**
+   * Stores verified candidates: duplicates are silent no-ops, a full record replaces its
+   * redacted stub, a second id for the same (actor, thread, clock) is CLOCK_CONFLICT. Run it
+   * inside the transaction that also moves the cursor.
+   */
+  async ingest(
+    candidates: readonly VerifiedCandidate[],
+    options: { origin: string | null; now: number },
+    db: Db = this.db,
+  ): Promise<IngestOutcome[]> {
+    if (candidates.length === 0) return []
+    const existing = await this.findExisting(
+      candidates.map((c) => c.id),
+      db,
+    )
+    const owners = await this.clockOwners(candidates, db)
+    const outcomes: IngestOutcome[] = new Array(candidates.length)
+    const rows: Insertable<RecordsTables['spl_records']>[] = []
+    const rowIndex: number[] = []
+    const replaced: string[] = []
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!
+      const have = existing.get(c.id)
+      const clockKey = `${c.record.actor}\n${c.record.thread}\n${c.record.clock}`
+      if (have && !(have.redacted && !c.redacted)) {
+        outcomes[i] = { status: 'duplicate' }
+        continue
+      }
+      const owner = owners.get(clockKey)
+      if (owner !== undefined && owner !== c.id) {
+        outcomes[i] = {
+          ok: false,
+          code: 'CLOCK_CONFLICT',
+          message: `actor already signed clock ${c.record.clock} in ${c.record.thread} as ${owner.slice(0, 12)}`,
+          id: c.id,
+        }
+        continue
+      }
+      if (have) replaced.push(c.id)
+      existing.set(c.id, { redacted: c.redacted })
+      owners.set(clockKey, c.id)
+      rowIndex.push(i)
+      outcomes[i] = { status: have ? 'replaced' : 'stored', seq: 0 }
+      rows.push({
+        id: c.id,
+        thread: c.record.thread,
+        actor: c.record.actor,
+        clock: c.record.clock,
+        act: c.record.act,
+        namespace: c.namespace,
+        record: recordJson(c.record),
+        sig: c.sig,
+        redacted: c.redacted ? 1 : 0,
+        stored_at: options.now,
+        origin: options.origin,
+      })
+    }
+    if (replaced.length > 0) {
+      // A stub is replaced by a new row so pullers downstream receive the full record too.
+      for (let i = 0; i < replaced.length; i += LOOKUP_CHUNK) {
+        await db.deleteFrom('spl_records').where('id', 'in', replaced.slice(i, i + LOOKUP_CHUNK)).execute()
+      }
+    }
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK)
+      const inserted = await db.insertInto('spl_records').values(chunk).returning('seq').execute()
+      inserted.forEach((r, j) => {
+        const o = outcomes[rowIndex[i + j]!]
+        if (o && 'status' in o && o.status !== 'duplicate') o.seq = Number(r.seq)
+      })
+    }
+    return outcomes
+  }
+}
+
