@@ -1,0 +1,5 @@
+export * from './caller.js'
+export * from './filter.js'
+export * from './grants.js'
+export * from './namespace.js'
+export * from './registry.js'

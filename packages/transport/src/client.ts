@@ -1,0 +1,168 @@
+import { type Keypair, SplError } from '@spl/identity'
+import { type ChangesResponse, changesResponseSchema, CHANGES_PATH, type Feed, errorEnvelopeSchema } from './wire.js'
+import { classifyFetchError, classifyHttpStatus, PullError } from './classify.js'
+import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
+
+/** An error answered by a daemon, carried to the caller with its code and fix. */
+export class RemoteError extends SplError {
+  override readonly name = 'RemoteError'
+}
+
+/** The daemon could not be reached at all. */
+export class DaemonUnreachableError extends SplError {
+  override readonly name = 'DaemonUnreachableError'
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super('DAEMON_UNREACHABLE', `no spl daemon answers at ${url}.`, {
+      status: 503,
+      fix: 'start it with `spl serve --daemon` (or point SPL_DAEMON_URL at the right daemon)',
+      cause,
+    })
+  }
+}
+
+/** A typed JSON client for a daemon's admin doors, used by the CLI and tests. */
+export class SplClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly adminToken?: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /** Calls `method path` with an optional JSON body; returns the parsed JSON or throws RemoteError. */
+  async request<T = unknown>(method: string, path: string, body?: unknown, init: { timeoutMs?: number } = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.adminToken) headers['authorization'] = `Bearer ${this.adminToken}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(init.timeoutMs ?? this.timeoutMs),
+      })
+    } catch (err) {
+      throw new DaemonUnreachableError(this.baseUrl, err)
+    }
+    const text = await res.text()
+    const type = res.headers.get('content-type') ?? ''
+    let json: unknown = text
+    if (type.includes('json') && text.length > 0) {
+      try {
+        json = JSON.parse(text)
+      } catch {
+        throw new RemoteError('PARSE_ERROR', `${method} ${path} answered malformed JSON`, { status: res.status })
+      }
+    }
+    if (!res.ok) {
+      const env = errorEnvelopeSchema.safeParse(json)
+      if (env.success) {
+        throw new RemoteError(env.data.code, env.data.message, { status: res.status, ...(env.data.fix ? { fix: env.data.fix } : {}) })
+      }
+      throw new RemoteError(`HTTP_${res.status}`, `${method} ${path} answered ${res.status}`, { status: res.status })
+    }
+    return json as T
+  }
+
+  get<T = unknown>(path: string): Promise<T> {
+    return this.request<T>('GET', path)
+  }
+  post<T = unknown>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body)
+  }
+  delete<T = unknown>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path)
+  }
+}
+
+/** One change-feed request from a puller. */
+export interface ChangesRequest {
+  peerUrl: string
+  peerDid: string
+  thread: string
+  cursor: string | null
+  limit?: number
+  feed: Feed
+  timeoutMs?: number
+  targetNamespace?: string
+  bearer?: string | null
+  signal?: AbortSignal
+}
+
+/** A verified change-feed page plus what the puller measured while getting it. */
+export interface ChangesPage extends ChangesResponse {
+  bytes: number
+  sentAt: number
+  receivedAt: number
+}
+
+/** Pulls change-feed pages from peers, signing each request and checking each response proof. */
+export class PeerClient {
+  constructor(
+    private readonly keypair: Keypair,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** One request to `GET /v1/sync/changes`; throws PullError with a classified code. */
+  async fetchChanges(req: ChangesRequest): Promise<ChangesPage> {
+    const url = new URL(CHANGES_PATH, req.peerUrl)
+    url.searchParams.set('thread', req.thread)
+    if (req.cursor) url.searchParams.set('since', req.cursor)
+    if (req.limit) url.searchParams.set('limit', String(req.limit))
+    url.searchParams.set('feed', req.feed)
+    const waitMs = req.feed === 'longpoll' ? (req.timeoutMs ?? 25_000) : 0
+    if (req.feed === 'longpoll') url.searchParams.set('timeout', String(waitMs))
+    if (req.targetNamespace) url.searchParams.set('target_namespace', req.targetNamespace)
+    const pathAndQuery = url.pathname + url.search
+    const { token, jti } = await createRequestProof(this.keypair, { method: 'GET', pathAndQuery, aud: req.peerDid })
+    const headers: Record<string, string> = { [PROOF_HEADER]: token, accept: 'application/json' }
+    if (req.bearer) headers['authorization'] = `Bearer ${req.bearer}`
+    const timeout = AbortSignal.timeout(waitMs + 15_000)
+    const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout
+    const sentAt = this.now()
+    let res: Response
+    try {
+      res = await fetch(url, { headers, signal })
+    } catch (err) {
+      throw classifyFetchError(err, 'connect')
+    }
+    let body: string
+    try {
+      body = await res.text()
+    } catch (err) {
+      throw classifyFetchError(err, 'body')
+    }
+    const receivedAt = this.now()
+    if (!res.ok) {
+      let envelope: { code?: string; message?: string } | null = null
+      try {
+        const parsed = errorEnvelopeSchema.safeParse(JSON.parse(body))
+        if (parsed.success) envelope = parsed.data
+      } catch {
+        // a non-JSON error page: keep the status only
+      }
+      throw classifyHttpStatus(res.status, envelope)
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(body)
+    } catch {
+      throw new PullError('PARSE_ERROR', `the peer answered ${body.length} bytes that are not JSON`)
+    }
+    const parsed = changesResponseSchema.safeParse(json)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new PullError('PARSE_ERROR', `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`)
+    }
+    try {
+      await verifyResponseProof(res.headers.get(PROOF_HEADER), { peerDid: req.peerDid, callerDid: this.keypair.did, jti, body })
+    } catch (err) {
+      if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH') throw new PullError('IDENTITY_MISMATCH', err.message)
+      throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
+    }
+    return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }
+  }
+}

@@ -1,0 +1,6 @@
+export * from './classify.js'
+export * from './client.js'
+export * from './middleware.js'
+export * from './peer-token.js'
+export * from './proof.js'
+export * from './wire.js'
