@@ -115,6 +115,22 @@ export class ConsentRegistry {
     return null
   }
 
+  /**
+   * The namespace check of SPEC 7.2 for one record: the first inactive ancestor, or null when
+   * the record may be stored. A registry entry (core.namespace.v1 on th_namespace_registry)
+   * names the namespace it registers, so it is checked against that namespace's parent —
+   * otherwise no namespace could ever be created.
+   */
+  namespaceGate(record: Pick<RecordFields, 'thread' | 'body'>): string | null {
+    const body = record.body
+    const ns = typeof body['namespace'] === 'string' ? body['namespace'] : DEFAULT_NAMESPACE
+    if (record.thread === NAMESPACE_REGISTRY_THREAD && body['kind'] === 'core.namespace.v1') {
+      const slash = ns.lastIndexOf('/')
+      return slash < 0 ? null : this.inactiveAncestor(ns.slice(0, slash))
+    }
+    return this.inactiveAncestor(ns)
+  }
+
   /** Throws NamespaceRejectedError unless `ns` and all its ancestors are active (SPEC 6.1). */
   assertUsable(ns: string): void {
     const bad = this.inactiveAncestor(ns)

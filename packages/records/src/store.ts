@@ -237,6 +237,7 @@ export class RecordStore {
     const outcomes: IngestOutcome[] = new Array(candidates.length)
     const rows: Insertable<RecordsTables['spl_records']>[] = []
     const rowIndex: number[] = []
+    const pending = new Map<string, number>() // id → its index in `rows`
     const replaced: string[] = []
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[i]!
@@ -256,12 +257,7 @@ export class RecordStore {
         }
         continue
       }
-      if (have) replaced.push(c.id)
-      existing.set(c.id, { redacted: c.redacted })
-      owners.set(clockKey, c.id)
-      rowIndex.push(i)
-      outcomes[i] = { status: have ? 'replaced' : 'stored', seq: 0 }
-      rows.push({
+      const row: Insertable<RecordsTables['spl_records']> = {
         id: c.id,
         thread: c.record.thread,
         actor: c.record.actor,
@@ -273,7 +269,23 @@ export class RecordStore {
         redacted: c.redacted ? 1 : 0,
         stored_at: options.now,
         origin: options.origin,
-      })
+      }
+      existing.set(c.id, { redacted: c.redacted })
+      owners.set(clockKey, c.id)
+      const pendingAt = pending.get(c.id)
+      if (pendingAt !== undefined) {
+        // Its stub came earlier in this batch and is not inserted yet: the full record takes that row.
+        outcomes[rowIndex[pendingAt]!] = { status: 'duplicate' }
+        rowIndex[pendingAt] = i
+        rows[pendingAt] = row
+        outcomes[i] = { status: 'stored', seq: 0 }
+        continue
+      }
+      if (have) replaced.push(c.id)
+      pending.set(c.id, rows.length)
+      rowIndex.push(i)
+      outcomes[i] = { status: have ? 'replaced' : 'stored', seq: 0 }
+      rows.push(row)
     }
     if (replaced.length > 0) {
       // A stub is replaced by a new row so pullers downstream receive the full record too.

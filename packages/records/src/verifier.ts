@@ -38,6 +38,7 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
   const all: Worker[] = []
   const idle: Worker[] = []
   const queue: Job[] = []
+  const busy = new Map<Worker, Job>()
   let closed = false
   const url = workerUrl()
   for (let i = 0; i < size; i++) {
@@ -50,8 +51,10 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
     while (idle.length > 0 && queue.length > 0) {
       const worker = idle.pop()!
       const job = queue.shift()!
+      busy.set(worker, job)
       const onMessage = (ok: boolean[]) => {
         worker.off('error', onError)
+        busy.delete(worker)
         idle.push(worker)
         job.resolve(ok)
         pump()
@@ -83,6 +86,9 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
     async close() {
       closed = true
       for (const job of queue.splice(0)) job.reject(new Error('verifier is closed'))
+      // Jobs already in a worker get no answer once it is terminated: settle them here.
+      for (const job of busy.values()) job.reject(new Error('verifier is closed'))
+      busy.clear()
       await Promise.all(all.map((w) => w.terminate()))
     },
   }

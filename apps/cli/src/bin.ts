@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+import { VERSION } from '@spl/daemon'
+import { Builtins, Cli } from 'clipanion'
+import { DoCommand, EmitCommand, IntendCommand, KnowCommand, LearnCommand } from './commands/emit.js'
+import {
+  FleetSyncAddCommand,
+  FleetSyncKickCommand,
+  FleetSyncListCommand,
+  FleetSyncPauseCommand,
+  FleetSyncRejectionsCommand,
+  FleetSyncRemoveCommand,
+  FleetSyncResetCommand,
+  FleetSyncResumeCommand,
+  FleetSyncStatusCommand,
+} from './commands/fleet-sync.js'
+import { InitCommand } from './commands/init.js'
+import {
+  NamespaceArchiveCommand,
+  NamespaceCreateCommand,
+  NamespaceDeleteCommand,
+  NamespaceListCommand,
+  NamespaceShowCommand,
+} from './commands/namespace.js'
+import { ServeCommand } from './commands/serve.js'
+import { SyncCommand } from './commands/sync.js'
+import { ThreadListCommand, ThreadRecordsCommand } from './commands/thread.js'
+import { VersionCommand } from './commands/version.js'
+
+const cli = new Cli({ binaryLabel: 'spl', binaryName: 'spl', binaryVersion: VERSION, enableCapture: false })
+for (const command of [
+  InitCommand,
+  ServeCommand,
+  VersionCommand,
+  IntendCommand,
+  DoCommand,
+  KnowCommand,
+  LearnCommand,
+  EmitCommand,
+  ThreadRecordsCommand,
+  ThreadListCommand,
+  NamespaceCreateCommand,
+  NamespaceListCommand,
+  NamespaceShowCommand,
+  NamespaceArchiveCommand,
+  NamespaceDeleteCommand,
+  FleetSyncAddCommand,
+  FleetSyncListCommand,
+  FleetSyncStatusCommand,
+  FleetSyncPauseCommand,
+  FleetSyncResumeCommand,
+  FleetSyncKickCommand,
+  FleetSyncResetCommand,
+  FleetSyncRemoveCommand,
+  FleetSyncRejectionsCommand,
+  SyncCommand,
+  Builtins.HelpCommand,
+]) {
+  cli.register(command)
+}
+
+const code = await cli.run(process.argv.slice(2))
+process.exitCode = code

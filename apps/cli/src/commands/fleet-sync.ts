@@ -1,0 +1,174 @@
+import { shortDid } from '@spl/identity'
+import { Command, Option } from 'clipanion'
+import * as t from 'typanion'
+import { BaseCommand } from '../base.js'
+
+interface PairOut {
+  pair_id: string
+  peer_did: string
+  peer_url: string
+  thread_id: string
+  cursor: string | null
+  state: string
+  last_error: { code: string; message: string; at: number } | null
+  mode: string
+  poll_interval_ms: number
+  poll_only: boolean
+  backoff_ms: number
+  attempt: number
+  next_attempt_at: number | null
+  totals: Record<string, unknown>
+  warning?: string
+}
+
+function ago(ms: number | null): string {
+  if (ms === null) return '-'
+  const s = Math.round((Date.now() - ms) / 1000)
+  return s < 0 ? `in ${-s}s` : `${s}s ago`
+}
+
+function pairLine(p: PairOut): string {
+  const err = p.state === 'failing' && p.last_error ? `  ${p.last_error.code}` : ''
+  return `${p.pair_id}  ${p.state.padEnd(8)}  ← ${shortDid(p.peer_did)}  ${p.peer_url}  ${p.thread_id}${err}`
+}
+
+export class FleetSyncAddCommand extends BaseCommand {
+  static override paths = [['fleet', 'sync', 'add']]
+  static override usage = Command.Usage({
+    description: 'Create a pair: this instance pulls THREAD_ID from PEER_DID',
+    details: `
+      A pair is one-way and per thread: records flow from the peer to this instance. For both
+      directions, add a pair on each side. Creating the same pair twice returns the existing one.
+    `,
+    examples: [
+      ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
+      ['Poll every 10 s instead of long-polling', 'spl fleet sync add --peer-url http://host:9100 --mode poll --interval 10000 did:key:z6Mk… th_x'],
+    ],
+  })
+  peerUrl = Option.String('--peer-url', { description: 'The peer daemon URL (required until discovery is configured)' })
+  mode = Option.String('--mode', { validator: t.isEnum(['longpoll', 'poll']), description: 'longpoll (default) or poll' })
+  interval = Option.String('--interval', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 3_600_000)]), description: 'Poll interval in ms (poll mode)' })
+  peerDid = Option.String({ name: 'PEER_DID' })
+  threadId = Option.String({ name: 'THREAD_ID' })
+
+  protected async run() {
+    let peerUrl = this.peerUrl
+    if (!peerUrl) {
+      const pairs = await this.client().get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
+      peerUrl = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
+      if (!peerUrl) {
+        this.err(`Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`)
+        return 1
+      }
+    }
+    const body: Record<string, unknown> = { peer_did: this.peerDid, peer_url: peerUrl, thread_id: this.threadId }
+    if (this.mode) body['mode'] = this.mode
+    if (this.interval !== undefined) body['poll_interval_ms'] = this.interval
+    const pair = await this.client().post<PairOut>('/v1/sync/pairs', body)
+    if (this.json) {
+      this.printJson(pair)
+      return 0
+    }
+    this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
+    if (pair.warning) this.err(`warning: ${pair.warning}`)
+    return 0
+  }
+}
+
+export class FleetSyncListCommand extends BaseCommand {
+  static override paths = [['fleet', 'sync', 'list']]
+  static override usage = Command.Usage({
+    description: 'List pairs (stopped ones with --all)',
+    examples: [['List', 'spl fleet sync list'], ['Including removed pairs, as JSON', 'spl fleet sync list --all --json']],
+  })
+  all = Option.Boolean('--all', false, { description: 'Include stopped (removed) pairs' })
+
+  protected async run() {
+    const res = await this.client().get<{ data: PairOut[] }>(`/v1/sync/pairs${this.all ? '?all=true' : ''}`)
+    if (this.json) this.printJson(res.data)
+    else if (res.data.length === 0) this.err('no pairs (create one with spl fleet sync add)')
+    else for (const p of res.data) this.out(pairLine(p))
+    return 0
+  }
+}
+
+export class FleetSyncStatusCommand extends BaseCommand {
+  static override paths = [['fleet', 'sync', 'status']]
+  static override usage = Command.Usage({
+    description: 'Show one pair: state, cursor, last error, backoff and counters',
+    examples: [['By id prefix', 'spl fleet sync status abc1']],
+  })
+  id = Option.String({ name: 'pair_id' })
+
+  protected async run() {
+    const p = await this.client().get<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}`)
+    if (this.json) {
+      this.printJson(p)
+      return 0
+    }
+    this.out(`pair       ${p.pair_id}`)
+    this.out(`state      ${p.state}`)
+    this.out(`peer       ${p.peer_did}`)
+    this.out(`peer_url   ${p.peer_url}`)
+    this.out(`thread     ${p.thread_id}`)
+    this.out(`mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`)
+    this.out(`cursor     ${p.cursor ?? '(start)'}`)
+    if (p.last_error) this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
+    if (p.state === 'failing') this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
+    this.out(`totals     ${JSON.stringify(p.totals)}`)
+    return 0
+  }
+}
+
+function pairAction(action: 'pause' | 'resume' | 'kick' | 'reset', description: string) {
+  return class extends BaseCommand {
+    static override paths = [['fleet', 'sync', action]]
+    static override usage = Command.Usage({ description, examples: [[description, `spl fleet sync ${action} abc1`]] })
+    id = Option.String({ name: 'pair_id' })
+    protected async run() {
+      const p = await this.client().post<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}/${action}`)
+      if (this.json) this.printJson(p)
+      else this.out(`${p.pair_id}  ${p.state}`)
+      return 0
+    }
+  }
+}
+
+export const FleetSyncPauseCommand = pairAction('pause', 'Pause a pair (keeps its cursor)')
+export const FleetSyncResumeCommand = pairAction('resume', 'Resume a paused pair')
+export const FleetSyncKickCommand = pairAction('kick', 'Pull now, clearing any backoff wait')
+export const FleetSyncResetCommand = pairAction('reset', 'Move the cursor back to the start (re-pull; duplicates are no-ops)')
+
+export class FleetSyncRemoveCommand extends BaseCommand {
+  static override paths = [['fleet', 'sync', 'remove']]
+  static override usage = Command.Usage({ description: 'Stop and remove a pair (kept as a stopped tombstone)', examples: [['Remove', 'spl fleet sync remove abc1']] })
+  id = Option.String({ name: 'pair_id' })
+  protected async run() {
+    const p = await this.client().delete<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}`)
+    if (this.json) this.printJson(p)
+    else this.out(`${p.pair_id}  ${p.state}`)
+    return 0
+  }
+}
+
+export class FleetSyncRejectionsCommand extends BaseCommand {
+  static override paths = [['fleet', 'sync', 'rejections']]
+  static override usage = Command.Usage({
+    description: 'List records a pair refused, with the reason code',
+    examples: [['Show', 'spl fleet sync rejections abc1']],
+  })
+  id = Option.String({ name: 'pair_id' })
+  protected async run() {
+    const res = await this.client().get<{ pair_id: string; totals: Record<string, number>; data: { record_id: string | null; code: string; message: string; at: number }[] }>(
+      `/v1/sync/pairs/${encodeURIComponent(this.id)}/rejections`,
+    )
+    if (this.json) {
+      this.printJson(res)
+      return 0
+    }
+    const totals = Object.entries(res.totals).map(([k, v]) => `${k}=${v}`).join(' ')
+    this.out(`${res.pair_id}: ${totals || 'no rejections'}`)
+    for (const r of res.data) this.out(`${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`)
+    return 0
+  }
+}

@@ -1,0 +1,14 @@
+import { VERSION } from '@spl/daemon'
+import { Command } from 'clipanion'
+import { BaseCommand } from '../base.js'
+
+export class VersionCommand extends BaseCommand {
+  static override paths = [['version'], ['--version'], ['-v']]
+  static override usage = Command.Usage({ description: 'Print the spl version', examples: [['Print it', 'spl version']] })
+
+  protected async run() {
+    if (this.json) this.printJson({ object: 'version', version: VERSION, node: process.version })
+    else this.out(`spl ${VERSION}`)
+    return 0
+  }
+}

@@ -1,0 +1,1 @@
+export { BaseCommand, EXIT } from './base.js'

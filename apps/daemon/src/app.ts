@@ -1,0 +1,53 @@
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { adminAuth, errorHandler, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
+import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { DaemonContext } from './context.js'
+import { namespaceRoutes } from './routes/namespaces.js'
+import { publicRoutes } from './routes/public.js'
+import { recordRoutes } from './routes/records.js'
+import { syncRoutes } from './routes/sync.js'
+
+function remoteAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address
+  } catch {
+    return undefined // app.request() in tests has no socket
+  }
+}
+
+/** Builds the daemon's HTTP app: open doors, the peer door, then admin doors behind the token. */
+export function createApp(ctx: DaemonContext): Hono {
+  const app = new Hono()
+  app.onError(
+    errorHandler((err, c) => ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')),
+  )
+  app.notFound(notFoundHandler)
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_REQUEST_BODY,
+      onError: (c) =>
+        c.json({ object: 'error', code: 'PAYLOAD_TOO_LARGE', message: 'the request body is over 16 MiB.', fix: 'send smaller batches' }, 413),
+    }),
+  )
+  publicRoutes(app, ctx)
+
+  // The peer door authenticates with SPL-Proof, not the admin token.
+  app.get('/v1/sync/changes', async (c) => {
+    const answer = await ctx.feed.handle(
+      new URL(c.req.url),
+      { proof: c.req.header('spl-proof'), authorization: c.req.header('authorization') },
+      c.req.raw.signal,
+    )
+    return c.body(answer.body, answer.status as 200, answer.headers)
+  })
+
+  const admin = adminAuth({ token: ctx.adminToken, trustLoopback: ctx.cfg.api.trust_loopback, remoteAddress })
+  app.use('/v1/*', admin)
+  app.use('/metrics', admin)
+  recordRoutes(app, ctx)
+  namespaceRoutes(app, ctx)
+  syncRoutes(app, ctx)
+  return app
+}

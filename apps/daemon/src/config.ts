@@ -1,0 +1,168 @@
+import { existsSync, readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { SplError } from '@spl/identity'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import { z } from 'zod'
+
+/** Environment variables spl reads; nothing else in the daemon or CLI reads process.env. */
+export interface SplEnv {
+  home: string
+  daemonUrl: string | undefined
+  logLevel: string | undefined
+  daemonized: boolean
+}
+
+/** Reads the environment once. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): SplEnv {
+  return {
+    home: path.resolve(env['SYNCROPEL_HOME'] || path.join(os.homedir(), '.syncro')),
+    daemonUrl: env['SPL_DAEMON_URL'] || undefined,
+    logLevel: env['SPL_LOG_LEVEL'] || undefined,
+    daemonized: env['SPL_DAEMONIZED'] === '1',
+  }
+}
+
+const staticPeer = z
+  .object({ did: z.string(), url: z.url(), handle: z.string().optional() })
+  .strict()
+
+/** The schema of config.toml (SPEC 1); unknown keys are errors. */
+export const configSchema = z
+  .object({
+    identity: z
+      .object({
+        did: z.string().startsWith('did:key:z6Mk'),
+        key_path: z.string().default('keys/primary.key'),
+        namespace: z.string().default('default'),
+        handle: z.string().max(64).optional(),
+      })
+      .strict(),
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9100),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9100 }),
+    api: z.object({ trust_loopback: z.boolean().default(true) }).strict().default({ trust_loopback: true }),
+    sync: z
+      .object({
+        poll_interval_ms: z.number().int().min(100).max(3_600_000).default(5000),
+        serve_policy: z.enum(['open', 'paired']).default('open'),
+        discovery: z
+          .object({
+            mdns_listen: z.boolean().default(true),
+            mdns_broadcast: z.boolean().default(false),
+            directory_url: z.string().default(''),
+            static: z.array(staticPeer).default([]),
+          })
+          .strict()
+          .default({ mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] }),
+      })
+      .strict()
+      .default({
+        poll_interval_ms: 5000,
+        serve_policy: 'open',
+        discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] },
+      }),
+  })
+  .strict()
+
+export type SplConfig = z.output<typeof configSchema>
+
+/** config.toml does not parse or does not fit the schema. */
+export class ConfigError extends SplError {
+  override readonly name = 'ConfigError'
+  constructor(file: string, detail: string) {
+    super('CONFIG_INVALID', `${file}: ${detail}`, { status: 500, fix: `edit ${file} (see docs/configuration.md)` })
+  }
+}
+
+/** The home has no config.toml yet. */
+export class NotInitializedError extends SplError {
+  override readonly name = 'NotInitializedError'
+  constructor(home: string) {
+    super('NOT_INITIALIZED', `${home} has no spl identity yet.`, { status: 500, fix: 'spl init' })
+  }
+}
+
+function lineOf(text: string, key: string): number | undefined {
+  const re = new RegExp(`^\\s*(\\[+\\s*)?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)
+  const idx = text.split('\n').findIndex((l) => re.test(l))
+  return idx < 0 ? undefined : idx + 1
+}
+
+/** Parses and checks the text of a config file; errors name the key and its line. */
+export function parseConfig(text: string, file = 'config.toml'): SplConfig {
+  let raw: unknown
+  try {
+    raw = parseToml(text)
+  } catch (err) {
+    const where = err instanceof TomlError ? ` (line ${err.line})` : ''
+    throw new ConfigError(file, `not valid TOML${where}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`)
+  }
+  const parsed = configSchema.safeParse(raw)
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]!
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!
+    const line = lineOf(text, key)
+    const section = issue.path.length ? `[${issue.path.join('.')}] ` : ''
+    throw new ConfigError(file, `unknown key ${section}'${key}'${line ? ` on line ${line}` : ''}`)
+  }
+  const keyPath = issue.path.map(String).join('.')
+  const leaf = String(issue.path[issue.path.length - 1] ?? '')
+  const line = leaf ? lineOf(text, leaf) : undefined
+  throw new ConfigError(file, `${keyPath}: ${issue.message}${line ? ` (line ${line})` : ''}`)
+}
+
+/** Where everything of one instance lives. */
+export interface HomePaths {
+  home: string
+  config: string
+  keysDir: string
+  adminToken: string
+  logsDir: string
+  log: string
+  runDir: string
+  daemonJson: string
+  db: string
+}
+
+/** The paths under a home directory (SPEC 1). */
+export function homePaths(home: string): HomePaths {
+  return {
+    home,
+    config: path.join(home, 'config.toml'),
+    keysDir: path.join(home, 'keys'),
+    adminToken: path.join(home, 'admin.token'),
+    logsDir: path.join(home, 'logs'),
+    log: path.join(home, 'logs', 'daemon.log'),
+    runDir: path.join(home, 'run'),
+    daemonJson: path.join(home, 'run', 'daemon.json'),
+    db: path.join(home, 'spl.db'),
+  }
+}
+
+/** Reads config.toml of `home`; throws NotInitializedError / ConfigError. */
+export function loadConfig(home: string): SplConfig {
+  const file = homePaths(home).config
+  if (!existsSync(file)) throw new NotInitializedError(home)
+  return parseConfig(readFileSync(file, 'utf8'), file)
+}
+
+/** Command-line flags that override the file. */
+export interface ConfigOverrides {
+  host?: string | undefined
+  port?: number | undefined
+}
+
+/** The config in force: the file, then flags on top. */
+export function envToCfg(env: SplEnv, overrides: ConfigOverrides = {}): SplConfig {
+  const cfg = loadConfig(env.home)
+  return {
+    ...cfg,
+    server: { host: overrides.host ?? cfg.server.host, port: overrides.port ?? cfg.server.port },
+  }
+}

@@ -1,0 +1,211 @@
+import { type CallerContext, type ConsentRegistry, consentFilter, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
+import { type Keypair, SplError } from '@spl/identity'
+import { type RecordStore, rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
+import {
+  createResponseProof,
+  DEFAULT_CHANGES_LIMIT,
+  DEFAULT_LONGPOLL_MS,
+  InvalidRequestError,
+  MAX_CHANGES_BYTES,
+  MAX_CHANGES_LIMIT,
+  MAX_LONGPOLL_MS,
+  type PeerTokenClaims,
+  PROOF_HEADER,
+  ReplayCache,
+  verifyPeerToken,
+  verifyRequestProof,
+} from '@spl/transport'
+import type { ThreadNotifier } from './notifier.js'
+import type { SubscriberStats } from './subscribers.js'
+
+/** A cursor that is not one this daemon could have made. */
+export class InvalidCursorError extends SplError {
+  override readonly name = 'InvalidCursorError'
+  constructor(cursor: string) {
+    super('INVALID_CURSOR', `'${cursor.slice(0, 80)}' is not a change-feed cursor.`, {
+      status: 400,
+      fix: 'pass back the next_cursor of a previous answer, or leave `since` out to start from the beginning',
+    })
+  }
+}
+
+const CURSOR_RE = /^c1\.([0-9a-f]{16})\.(\d{1,16})$/
+
+/** Encodes (epoch, seq) as an opaque cursor. */
+export function encodeCursor(epoch: string, seq: number): string {
+  return `c1.${epoch}.${seq}`
+}
+
+/** Decodes a cursor; throws InvalidCursorError for anything malformed. */
+export function decodeCursor(cursor: string): { epoch: string; seq: number } {
+  const m = CURSOR_RE.exec(cursor)
+  if (!m) throw new InvalidCursorError(cursor)
+  return { epoch: m[1]!, seq: Number(m[2]) }
+}
+
+interface FeedQuery {
+  thread: string
+  since: string | undefined
+  limit: number
+  feed: 'normal' | 'longpoll'
+  timeout: number
+  targetNamespace: string | undefined
+  includeOwn: boolean
+}
+
+function parseQuery(q: URLSearchParams): FeedQuery {
+  const thread = q.get('thread')
+  if (!thread || !THREAD_RE.test(thread)) {
+    throw new InvalidRequestError('query.thread: a thread id (th_…) is required', 'add ?thread=th_…')
+  }
+  const int = (name: string, dflt: number, min: number, max: number): number => {
+    const v = q.get(name)
+    if (v === null || v === '') return dflt
+    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) {
+      throw new InvalidRequestError(`query.${name}: must be an integer from ${min} to ${max}`)
+    }
+    return Number(v)
+  }
+  const feed = q.get('feed') ?? 'normal'
+  if (feed !== 'normal' && feed !== 'longpoll') throw new InvalidRequestError('query.feed: must be normal or longpoll')
+  const includeOwn = q.get('include_own')
+  if (includeOwn !== null && includeOwn !== 'true' && includeOwn !== 'false') {
+    throw new InvalidRequestError('query.include_own: must be true or false')
+  }
+  return {
+    thread,
+    since: q.get('since') || undefined,
+    limit: int('limit', DEFAULT_CHANGES_LIMIT, 1, MAX_CHANGES_LIMIT),
+    feed,
+    timeout: int('timeout', DEFAULT_LONGPOLL_MS, 0, MAX_LONGPOLL_MS),
+    targetNamespace: q.get('target_namespace') || undefined,
+    includeOwn: includeOwn === 'true',
+  }
+}
+
+/** What the feed needs from the rest of the daemon. */
+export interface ChangeFeedDeps {
+  keypair: Keypair
+  store: RecordStore
+  registry: ConsentRegistry
+  notifier: ThreadNotifier
+  subscribers: SubscriberStats
+  servePolicy: ServePolicy
+  /** True when this instance holds a pair towards `did` (it counts as known under "paired"). */
+  pullsFrom: (did: string) => boolean
+  isTokenRevoked: (jti: string) => boolean
+  now?: () => number
+}
+
+/** A signed answer: body text, status and headers. */
+export interface FeedAnswer {
+  status: number
+  body: string
+  headers: Record<string, string>
+}
+
+/** The source side of sync: `GET /v1/sync/changes` (SPEC 3). */
+export class ChangeFeed {
+  readonly #replay = new ReplayCache()
+  readonly #now: () => number
+
+  constructor(private readonly d: ChangeFeedDeps) {
+    this.#now = d.now ?? Date.now
+  }
+
+  /** Authenticates the caller, filters by consent, waits on long polls, and signs the answer. */
+  async handle(url: URL, headers: { proof: string | undefined; authorization: string | undefined }, signal?: AbortSignal): Promise<FeedAnswer> {
+    const proof = await verifyRequestProof(headers.proof, {
+      selfDid: this.d.keypair.did,
+      method: 'GET',
+      pathAndQuery: url.pathname + url.search,
+      replay: this.#replay,
+    })
+    const caller = proof.iss
+    let token: PeerTokenClaims | null = null
+    if (headers.authorization?.startsWith('Bearer ')) {
+      token = await verifyPeerToken(headers.authorization.slice(7).trim(), {
+        selfDid: this.d.keypair.did,
+        proofIss: caller,
+        isRevoked: this.d.isTokenRevoked,
+      })
+    }
+    const q = parseQuery(url.searchParams)
+    const bound = this.d.registry.bindingOf(caller) ?? token?.ns ?? null
+    const namespace = resolveCallerNamespace(
+      { did: caller, claimed: q.targetNamespace, boundNamespace: bound, known: bound !== null || token !== null || this.d.pullsFrom(caller) },
+      this.d.servePolicy,
+    )
+    if (token && token.threads !== '*' && !token.threads.includes(q.thread)) {
+      throw new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${q.thread}.`, { status: 403, fix: 're-pair with that thread' })
+    }
+    const ctx: CallerContext = { namespace, boundNamespace: bound }
+    let afterSeq = 0
+    let cursorReset = false
+    if (q.since !== undefined) {
+      const c = decodeCursor(q.since)
+      if (c.epoch !== this.d.store.epoch || c.seq > (await this.d.store.headSeq())) cursorReset = true
+      else afterSeq = c.seq
+    }
+    const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
+    let page = await this.#page(q, ctx, caller, afterSeq)
+    while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
+      const left = deadline - this.#now()
+      if (left <= 0) break
+      await this.d.notifier.wait(q.thread, left, signal)
+      page = await this.#page(q, ctx, caller, page.lastSeq)
+    }
+    const now = this.#now()
+    this.d.subscribers.record(caller, q.thread, { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount }, now)
+    const body =
+      `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
+      `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`
+    const responseProof = await createResponseProof(this.d.keypair, { callerDid: caller, jti: proof.jti, body })
+    return { status: 200, body, headers: { 'content-type': 'application/json', [PROOF_HEADER]: responseProof } }
+  }
+
+  async #page(q: FeedQuery, ctx: CallerContext, caller: string, afterSeq: number) {
+    const rows = await this.d.store.listAfter(q.thread, afterSeq, q.limit + 1)
+    const more = rows.length > q.limit
+    if (more) rows.length = q.limit
+    const grants = this.d.registry.grants()
+    const now = this.#now()
+    const served: string[] = []
+    let bytes = 0
+    let lastSeq = afterSeq
+    let hasMore = more
+    let servedCount = 0
+    let redactedCount = 0
+    let hiddenCount = 0
+    for (const row of rows) {
+      if (!q.includeOwn && row.origin === caller) {
+        lastSeq = row.seq
+        continue
+      }
+      const action = row.redacted ? 'redact' : consentFilter(row.namespace, q.thread, ctx, grants, now)
+      if (action === 'hide') {
+        hiddenCount++
+        lastSeq = row.seq
+        continue
+      }
+      const json = action === 'serve' ? rowToEnvelopeJson(row) : redactedJson(row)
+      if (served.length > 0 && bytes + json.length > MAX_CHANGES_BYTES) {
+        hasMore = true
+        break
+      }
+      served.push(json)
+      bytes += json.length + 1
+      lastSeq = row.seq
+      if (action === 'serve') servedCount++
+      else redactedCount++
+    }
+    return { served, lastSeq, hasMore, servedCount, redactedCount, hiddenCount }
+  }
+}
+
+/** A record with its body replaced by exactly {"redacted": true} and no signature (SPEC 6.3). */
+function redactedJson(row: StoredRow): string {
+  const record = JSON.parse(row.record) as Record<string, unknown>
+  record['body'] = { redacted: true }
+  return rowToEnvelopeJson({ id: row.id, record: JSON.stringify(record), sig: null, stored_at: row.stored_at, redacted: 1 })
+}

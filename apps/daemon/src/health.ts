@@ -1,0 +1,109 @@
+import { percentile, type PairView } from '@spl/sync-engine'
+import type { DaemonContext } from './context.js'
+
+const MINUTE = 60_000
+const HOUR = 3_600_000
+
+/** SPEC 5.2: one pair's figures. */
+export function pairStats(ctx: DaemonContext, pair: PairView, now = Date.now()) {
+  const m = ctx.engine.metricsOf(pair.pair_id)
+  const recent = m.latency.recent(now)
+  return {
+    object: 'sync_pair_stats',
+    pair_id: pair.pair_id,
+    peer_did: pair.peer_did,
+    thread_id: pair.thread_id,
+    state: pair.state,
+    last_error: pair.last_error,
+    rate_per_minute: m.stored.sum(MINUTE, now),
+    rate_per_hour: m.stored.sum(HOUR, now),
+    latency_ms: {
+      p50: percentile(recent, 50),
+      p95: percentile(recent, 95),
+      max: recent.length ? recent[recent.length - 1]! : null,
+      histogram: m.latency.histogram(),
+    },
+    errors_last_hour: m.errors.sum(HOUR, now),
+    poll: {
+      mode: pair.poll_only ? 'poll' : pair.mode,
+      interval_ms: pair.poll_interval_ms,
+      backoff_ms: pair.backoff_ms,
+      attempt: pair.attempt,
+      next_attempt_at: pair.next_attempt_at,
+    },
+    lag_seconds: ctx.engine.lagSeconds(pair.pair_id),
+    totals: pair.totals,
+  }
+}
+
+/** Drift alerts of one pair (SPEC 5.1). */
+export function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
+  const alerts: { pair_id: string; kind: 'stalled' | 'lagging' | 'rejecting'; detail: string }[] = []
+  if (pair.state === 'paused' || pair.state === 'stopped') return alerts
+  const m = ctx.engine.metricsOf(pair.pair_id)
+  const interval = pair.mode === 'longpoll' && !pair.poll_only ? 25_000 : pair.poll_interval_ms
+  const since = m.lastProgressAt ?? pair.created_at
+  if (m.sourceHadMore && now - since > 2 * interval) {
+    alerts.push({ pair_id: pair.pair_id, kind: 'stalled', detail: `the source has more and nothing moved for ${Math.round((now - since) / 1000)} s` })
+  }
+  const lag = ctx.engine.lagSeconds(pair.pair_id)
+  if (lag !== null && lag > 60) alerts.push({ pair_id: pair.pair_id, kind: 'lagging', detail: `lag ${lag} s` })
+  const rejected = m.rejections.sum(HOUR, now)
+  if (rejected > 0) {
+    const codes = Object.entries(pair.totals.rejected).filter(([, n]) => n > 0).map(([code]) => code).join(', ')
+    alerts.push({ pair_id: pair.pair_id, kind: 'rejecting', detail: `${rejected} record(s) rejected in the last hour (${codes})` })
+  }
+  return alerts
+}
+
+/** SPEC 5.1: the mesh at a glance. */
+export function syncHealth(ctx: DaemonContext, now = Date.now()) {
+  const pairs = ctx.engine.listPairs({ all: true })
+  const byState: Record<string, number> = { starting: 0, running: 0, paused: 0, failing: 0, stopped: 0 }
+  for (const p of pairs) byState[p.state] = (byState[p.state] ?? 0) + 1
+  const live = pairs.filter((p) => p.state !== 'stopped')
+  const all: number[] = []
+  let sum = 0
+  const slowest: { pair_id: string; peer_did: string; thread_id: string; p95_ms: number }[] = []
+  const errored: { pair_id: string; errors_last_hour: number; last_error: unknown }[] = []
+  let lastMinute = 0
+  let lastHour = 0
+  for (const p of live) {
+    const m = ctx.engine.metricsOf(p.pair_id)
+    const recent = m.latency.recent(now)
+    for (const v of recent) {
+      all.push(v)
+      sum += v
+    }
+    const p95 = percentile(recent, 95)
+    if (p95 !== null) slowest.push({ pair_id: p.pair_id, peer_did: p.peer_did, thread_id: p.thread_id, p95_ms: p95 })
+    const errs = m.errors.sum(HOUR, now)
+    if (errs > 0 || p.state === 'failing') errored.push({ pair_id: p.pair_id, errors_last_hour: errs, last_error: p.last_error })
+    lastMinute += m.stored.sum(MINUTE, now)
+    lastHour += m.stored.sum(HOUR, now)
+  }
+  all.sort((a, b) => a - b)
+  const subscribers = ctx.subscribers.list().map((s) => ({
+    peer_did: s.peer_did,
+    thread_id: s.thread_id,
+    last_pull_at: s.last_pull_at,
+    records_served_last_hour: s.window.sum(HOUR, now),
+    served: s.served,
+    redacted: s.redacted,
+    hidden: s.hidden,
+  }))
+  return {
+    object: 'sync_health',
+    pairs_total: live.length,
+    pairs_by_state: byState,
+    records_pulled_last_minute: lastMinute,
+    records_pulled_last_hour: lastHour,
+    mean_delivery_latency_ms: all.length ? Math.round((sum / all.length) * 10) / 10 : null,
+    p50_delivery_latency_ms: percentile(all, 50),
+    p95_delivery_latency_ms: percentile(all, 95),
+    slowest_pairs: slowest.sort((a, b) => b.p95_ms - a.p95_ms).slice(0, 5),
+    most_errored_pairs: errored.sort((a, b) => b.errors_last_hour - a.errors_last_hour).slice(0, 5),
+    drift_alerts: live.flatMap((p) => driftAlerts(ctx, p, now)),
+    subscribers,
+  }
+}

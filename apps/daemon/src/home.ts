@@ -1,0 +1,102 @@
+import crypto from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { Keypair, SplError } from '@spl/identity'
+import { stringify as stringifyToml } from 'smol-toml'
+import { homePaths, loadConfig, type SplConfig } from './config.js'
+
+/**
+ * The key file is a JWK of the Ed25519 key (RFC 8037 OKP): {"kty":"OKP","crv":"Ed25519",
+ * "d": seed, "x": public key}, both base64url. Mode 0600.
+ */
+export function writeKeyFile(file: string, keypair: Keypair): void {
+  const jwk = {
+    kty: 'OKP',
+    crv: 'Ed25519',
+    d: Buffer.from(keypair.exportSeed()).toString('base64url'),
+    x: Buffer.from(keypair.publicKey).toString('base64url'),
+  }
+  writeFileSync(file, `${JSON.stringify(jwk)}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+}
+
+/** The key file is missing, unreadable or not an Ed25519 JWK. */
+export class KeyFileError extends SplError {
+  override readonly name = 'KeyFileError'
+  constructor(file: string, reason: string) {
+    super('KEY_INVALID', `${file}: ${reason}`, { status: 500, fix: 'spl init --force (makes a new identity: peers must re-pair)' })
+  }
+}
+
+/** Reads the instance key; checks it matches the DID in config. */
+export function readKeyFile(file: string, expectedDid?: string): Keypair {
+  let jwk: { kty?: unknown; crv?: unknown; d?: unknown }
+  try {
+    jwk = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    throw new KeyFileError(file, 'cannot be read as a JSON Web Key')
+  }
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new KeyFileError(file, 'is not an Ed25519 JWK')
+  const seed = Buffer.from(jwk.d, 'base64url')
+  if (seed.length !== 32) throw new KeyFileError(file, 'the private key is not 32 bytes')
+  const kp = Keypair.fromSeed(seed)
+  if (expectedDid && kp.did !== expectedDid) throw new KeyFileError(file, `holds ${kp.did}, but config.toml says ${expectedDid}`)
+  return kp
+}
+
+/** Reads the admin token of a home. */
+export function readAdminToken(home: string): string | undefined {
+  const file = homePaths(home).adminToken
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+}
+
+/** What `spl init` did. */
+export interface InitResult {
+  did: string
+  home: string
+  created: boolean
+  previousDid?: string
+}
+
+/**
+ * `spl init`: creates the home (0700), a key, the admin token and config.toml. Without
+ * `force` an initialised home is left alone; with it a new key replaces the old one and the
+ * rest of the config (and all records) is kept.
+ */
+export function initHome(home: string, options: { force?: boolean; handle?: string; namespace?: string } = {}): InitResult {
+  const p = homePaths(home)
+  let existing: SplConfig | undefined
+  if (existsSync(p.config)) {
+    existing = loadConfig(home)
+    if (!options.force) return { did: existing.identity.did, home, created: false }
+  }
+  for (const dir of [home, p.keysDir, p.logsDir, p.runDir]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    chmodSync(dir, 0o700)
+  }
+  const keypair = Keypair.generate()
+  const keyPath = existing?.identity.key_path ?? 'keys/primary.key'
+  writeKeyFile(path.resolve(home, keyPath), keypair)
+  if (!existsSync(p.adminToken)) {
+    writeFileSync(p.adminToken, `${crypto.randomBytes(32).toString('base64url')}\n`, { mode: 0o600 })
+  }
+  const identity: Record<string, string> = {
+    did: keypair.did,
+    key_path: keyPath,
+    namespace: existing?.identity.namespace ?? options.namespace ?? 'default',
+  }
+  const handle = options.handle ?? existing?.identity.handle
+  if (handle) identity['handle'] = handle
+  const doc = {
+    identity,
+    server: existing?.server ?? { host: '127.0.0.1', port: 9100 },
+    api: existing?.api ?? { trust_loopback: true },
+    sync: existing?.sync ?? {
+      poll_interval_ms: 5000,
+      serve_policy: 'open',
+      discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] },
+    },
+  }
+  writeFileSync(p.config, `# spl instance configuration (see docs/configuration.md)\n${stringifyToml(doc)}\n`, { mode: 0o600 })
+  return { did: keypair.did, home, created: true, ...(existing ? { previousDid: existing.identity.did } : {}) }
+}

@@ -1,0 +1,34 @@
+/** Wakes long polls waiting on a thread when a record lands in it. */
+export class ThreadNotifier {
+  readonly #waiters = new Map<string, Set<() => void>>()
+
+  /** Resolves when `thread` gets a record, after `ms`, or when `signal` aborts. */
+  wait(thread: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(thread)
+      if (!set) this.#waiters.set(thread, (set = new Set()))
+      const done = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        set.delete(done)
+        if (set.size === 0) this.#waiters.delete(thread)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done, { once: true })
+      set.add(done)
+    })
+  }
+
+  notify(thread: string): void {
+    const set = this.#waiters.get(thread)
+    if (set) for (const w of [...set]) w()
+  }
+
+  /** Number of requests waiting (for metrics). */
+  get waiting(): number {
+    let n = 0
+    for (const s of this.#waiters.values()) n += s.size
+    return n
+  }
+}

@@ -1,0 +1,68 @@
+type Op = [method: string, path: string, summary: string, auth: 'open' | 'admin' | 'proof']
+
+const OPS: Op[] = [
+  ['get', '/health', 'Liveness: status, DID, version, uptime', 'open'],
+  ['get', '/v1/identity', 'This instance: DID, namespace, handle', 'open'],
+  ['get', '/openapi.json', 'This document', 'open'],
+  ['post', '/v1/records', 'Emit a record signed by this instance', 'admin'],
+  ['get', '/v1/records/{id}', 'One record envelope', 'admin'],
+  ['get', '/v1/threads', 'Threads with record counts', 'admin'],
+  ['get', '/v1/threads/{thread}/records', 'Records of a thread in store order (?after=&limit=)', 'admin'],
+  ['get', '/v1/namespaces', 'The namespace registry', 'admin'],
+  ['post', '/v1/namespaces', 'Register (activate) a namespace', 'admin'],
+  ['get', '/v1/namespaces/{ns}', 'A namespace and its ancestor chain (ns URL-encoded)', 'admin'],
+  ['post', '/v1/namespaces/{ns}/archive', 'Archive a namespace', 'admin'],
+  ['delete', '/v1/namespaces/{ns}', 'Delete a namespace', 'admin'],
+  ['get', '/v1/sync/changes', 'Change feed for peers (?thread=&since=&limit=&feed=&timeout=&target_namespace=)', 'proof'],
+  ['post', '/v1/sync/pairs', 'Create a pair {peer_did, peer_url, thread_id, mode?, poll_interval_ms?}', 'admin'],
+  ['get', '/v1/sync/pairs', 'List pairs (?all=true includes stopped)', 'admin'],
+  ['get', '/v1/sync/pairs/{id}', 'One pair', 'admin'],
+  ['delete', '/v1/sync/pairs/{id}', 'Stop and remove a pair', 'admin'],
+  ['post', '/v1/sync/pairs/{id}/pause', 'Pause a pair', 'admin'],
+  ['post', '/v1/sync/pairs/{id}/resume', 'Resume a pair', 'admin'],
+  ['post', '/v1/sync/pairs/{id}/kick', 'Pull now, clearing backoff', 'admin'],
+  ['post', '/v1/sync/pairs/{id}/reset', 'Move the cursor back to the start', 'admin'],
+  ['get', '/v1/sync/pairs/{id}/stats', 'Per-pair figures', 'admin'],
+  ['get', '/v1/sync/pairs/{id}/rejections', 'Recently rejected records', 'admin'],
+  ['get', '/v1/sync/health', 'Mesh health at a glance', 'admin'],
+  ['post', '/v1/sync/once', 'One catch-up pull {peer, thread}; streams JSON lines', 'admin'],
+  ['get', '/v1/consent/grants', 'Consent grants', 'admin'],
+  ['post', '/v1/consent/grants', 'Grant cross-namespace consent', 'admin'],
+  ['delete', '/v1/consent/grants/{id}', 'Revoke a grant', 'admin'],
+  ['get', '/v1/consent/bindings', 'Caller DID → namespace bindings', 'admin'],
+  ['post', '/v1/consent/bindings', 'Bind a caller DID to a namespace', 'admin'],
+  ['delete', '/v1/consent/bindings/{did}', 'Remove a binding', 'admin'],
+  ['get', '/v1/doctor', 'Server-side health checks', 'admin'],
+  ['get', '/metrics', 'Prometheus metrics', 'admin'],
+]
+
+/** A compact OpenAPI 3.1 description of every door; the error envelope is shared. */
+export function openApiDocument(version: string) {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const [method, path, summary, auth] of OPS) {
+    paths[path] ??= {}
+    paths[path][method] = {
+      summary,
+      security: auth === 'open' ? [] : auth === 'admin' ? [{ admin: [] }] : [{ splProof: [] }],
+      responses: { default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'spl daemon', version, description: 'See docs/http-api.md for bodies and examples.' },
+    paths,
+    components: {
+      securitySchemes: {
+        admin: { type: 'http', scheme: 'bearer', description: 'admin.token, or any loopback caller when api.trust_loopback' },
+        splProof: { type: 'apiKey', in: 'header', name: 'SPL-Proof', description: 'EdDSA JWS by the caller (SPEC 7.4)' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['object', 'code', 'message'],
+          properties: { object: { const: 'error' }, code: { type: 'string' }, message: { type: 'string' }, fix: { type: 'string' } },
+        },
+      },
+    },
+  }
+}

@@ -1,0 +1,104 @@
+import { ConsentRegistry, NamespaceRejectedError } from '@spl/consent'
+import { type Keypair, SplError } from '@spl/identity'
+import {
+  ACTS,
+  CanonicalFormError,
+  DATA_TYPES,
+  MAX_CLOCK,
+  type RecordFields,
+  type RecordStore,
+  recordId,
+  rowToEnvelope,
+  signRecord,
+  type StoredRow,
+  threadId,
+} from '@spl/records'
+import { z } from 'zod'
+import type { ThreadNotifier } from './notifier.js'
+
+/** The body of `POST /v1/records` (SPEC 2.5). */
+export const emitSchema = z
+  .object({
+    act: z.enum(ACTS, { error: `act must be one of ${ACTS.join(', ')}` }),
+    thread: threadId,
+    body: z.record(z.string(), z.unknown()).default({}),
+    parents: z.array(recordId).max(1000).default([]),
+    data_type: z.enum(DATA_TYPES).default('SCALAR'),
+    clock: z.number().int().min(0).max(MAX_CLOCK).optional(),
+    judged_by: recordId.nullable().optional(),
+  })
+  .strict()
+export type EmitInput = z.input<typeof emitSchema>
+
+/** Emits local records and tells the rest of the daemon when any record lands. */
+export class RecordService {
+  constructor(
+    private readonly store: RecordStore,
+    private readonly keypair: Keypair,
+    private readonly registry: ConsentRegistry,
+    private readonly notifier: ThreadNotifier,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Signs and stores a record by this instance (SPEC 2.5); the same record twice is a no-op. */
+  async emit(input: z.output<typeof emitSchema>): Promise<{ created: boolean; row: StoredRow }> {
+    const bad = this.registry.namespaceGate({ thread: input.thread, body: input.body })
+    if (bad !== null) {
+      const ns = typeof input.body['namespace'] === 'string' ? input.body['namespace'] : bad
+      throw new NamespaceRejectedError(ns, bad)
+    }
+    const result = await this.store.transaction(async (trx) => {
+      const clock = input.clock ?? (await this.store.nextClock(this.keypair.did, input.thread, trx))
+      const record: RecordFields = {
+        parents: [...new Set(input.parents)].sort(),
+        thread: input.thread,
+        actor: this.keypair.did,
+        act: input.act,
+        body: input.body,
+        clock,
+        data_type: input.data_type,
+        ...(input.judged_by === undefined ? {} : { judged_by: input.judged_by }),
+      }
+      let signed: ReturnType<typeof signRecord>
+      try {
+        signed = signRecord(this.keypair, record)
+      } catch (err) {
+        if (err instanceof CanonicalFormError) {
+          throw new SplError('INVALID_RECORD', `the record has no canonical JSON form: ${err.message}`, {
+            status: 400,
+            fix: 'remove NaN/Infinity numbers and unpaired UTF-16 surrogates from the body',
+          })
+        }
+        throw err
+      }
+      return this.store.appendLocal(signed, this.now(), trx)
+    })
+    if ('ok' in result) {
+      throw new SplError('CLOCK_CONFLICT', result.message, {
+        status: 409,
+        fix: 'leave out `clock` to let the daemon pick the next one',
+      })
+    }
+    if (result.created) this.stored(input.thread, [result.row])
+    return result
+  }
+
+  /** Called for every batch of stored records: wakes long polls and folds registry records. */
+  stored(thread: string, rows: readonly StoredRow[]): void {
+    if (ConsentRegistry.concerns(thread)) {
+      for (const row of rows) if (!row.redacted) this.registry.apply(rowToEnvelope(row))
+    }
+    this.notifier.notify(thread)
+  }
+
+  /** Called by the sync engine with ids only. */
+  async storedIds(thread: string, ids: readonly string[]): Promise<void> {
+    if (ConsentRegistry.concerns(thread)) {
+      for (const id of ids) {
+        const row = await this.store.getById(id)
+        if (row && !row.redacted) this.registry.apply(rowToEnvelope(row))
+      }
+    }
+    this.notifier.notify(thread)
+  }
+}

@@ -1,0 +1,173 @@
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { serve } from '@hono/node-server'
+import { ConsentRegistry } from '@spl/consent'
+import { createWorkerVerifier, RecordStore, type SignatureVerifier } from '@spl/records'
+import { KyselySyncStore, SyncEngine } from '@spl/sync-engine'
+import { PeerClient } from '@spl/transport'
+import { createApp } from './app.js'
+import { envToCfg, homePaths, readEnv, type ConfigOverrides } from './config.js'
+import type { DaemonContext } from './context.js'
+import { openDatabase, type OpenDatabase } from './db.js'
+import { ChangeFeed } from './feed.js'
+import { readAdminToken, readKeyFile } from './home.js'
+import { acquireLock, writeDaemonInfo } from './lifecycle.js'
+import { createLogger, type Logger } from './logger.js'
+import { ThreadNotifier } from './notifier.js'
+import { RecordService } from './records-service.js'
+import { SubscriberStats } from './subscribers.js'
+import { VERSION } from './version.js'
+
+export interface DaemonOptions extends ConfigOverrides {
+  home?: string
+  logger?: Logger
+  /** Verification worker threads (0 = verify inline). Default: 2. */
+  verifyThreads?: number
+}
+
+type Server = ReturnType<typeof serve>
+
+/** The spl daemon: one hono app, the sync engine and the store, with a clean start and stop. */
+export class SplDaemon {
+  #server: Server | null = null
+  #destroyed = false
+
+  private constructor(
+    readonly ctx: DaemonContext,
+    private readonly database: OpenDatabase,
+    private readonly verifier: SignatureVerifier,
+    private readonly releaseLock: () => void,
+  ) {}
+
+  /** Reads the home, takes its lock, opens and migrates the database, and wires everything. */
+  static async create(options: DaemonOptions = {}): Promise<SplDaemon> {
+    const env = readEnv()
+    const home = options.home ?? env.home
+    const cfg = envToCfg({ ...env, home }, options)
+    const paths = homePaths(home)
+    const keypair = readKeyFile(path.resolve(home, cfg.identity.key_path), cfg.identity.did)
+    const adminToken = readAdminToken(home)
+    if (!adminToken) throw new Error(`${paths.adminToken} is missing: run spl init`)
+    const logger = options.logger ?? createLogger({ level: env.logLevel })
+    const releaseLock = acquireLock(paths.runDir, home)
+    let database: OpenDatabase | undefined
+    try {
+      database = openDatabase(paths.db)
+      const store = await RecordStore.open(database.db)
+      const registry = await ConsentRegistry.load(store, keypair.did)
+      const syncStore = await KyselySyncStore.open(database.db, store)
+      const threads = options.verifyThreads ?? 2
+      const verifier = threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
+      const notifier = new ThreadNotifier()
+      const records = new RecordService(store, keypair, registry, notifier)
+      const subscribers = new SubscriberStats()
+      const engine = new SyncEngine(
+        {
+          localDid: keypair.did,
+          pairs: syncStore,
+          sink: syncStore,
+          transport: new PeerClient(keypair),
+          verifier,
+          namespaces: registry,
+          logger: logger.child({ component: 'sync' }),
+          onStored: (thread, ids) => {
+            records.storedIds(thread, ids).catch((err) => logger.error({ err }, 'post-store hook failed'))
+          },
+        },
+        { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
+      )
+      const feed = new ChangeFeed({
+        keypair,
+        store,
+        registry,
+        notifier,
+        subscribers,
+        servePolicy: cfg.sync.serve_policy,
+        pullsFrom: (did) => engine.listPairs().some((p) => p.peer_did === did),
+        isTokenRevoked: () => false,
+      })
+      const sqlite = database.sqlite
+      const ctx: DaemonContext = {
+        cfg,
+        home,
+        version: VERSION,
+        keypair,
+        adminToken,
+        store,
+        registry,
+        records,
+        engine,
+        feed,
+        notifier,
+        subscribers,
+        logger,
+        startedAt: Date.now(),
+        bindHost: cfg.server.host,
+        url: '',
+        integrityCheck: () => String(sqlite.pragma('quick_check', { simple: true })),
+      }
+      return new SplDaemon(ctx, database, verifier, releaseLock)
+    } catch (err) {
+      database?.sqlite.close()
+      releaseLock()
+      throw err
+    }
+  }
+
+  /** This daemon's URL as a client on this machine reaches it. */
+  get url(): string {
+    return this.ctx.url
+  }
+
+  get did(): string {
+    return this.ctx.keypair.did
+  }
+
+  /** Listens, writes run/daemon.json, starts the sync engine. */
+  async start(): Promise<this> {
+    const { cfg } = this.ctx
+    const app = createApp(this.ctx)
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
+      s.once('error', reject)
+    })
+    this.#server = server
+    const port = (server.address() as AddressInfo).port
+    const host = cfg.server.host
+    const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+    this.ctx.url = `http://${clientHost}:${port}`
+    writeDaemonInfo(homePaths(this.ctx.home).runDir, {
+      pid: process.pid,
+      url: this.ctx.url,
+      host,
+      port,
+      started_at: this.ctx.startedAt,
+      version: VERSION,
+    })
+    await this.ctx.engine.start()
+    this.ctx.logger.info({ did: this.did, url: this.ctx.url, host, port }, 'spl daemon listening')
+    return this
+  }
+
+  /** Stops pulls (an open commit finishes), closes HTTP and the database, releases the lock. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    await this.ctx.engine.stop()
+    const server = this.#server
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        if ('closeAllConnections' in server) server.closeAllConnections()
+      })
+    }
+    await this.verifier.close()
+    await this.database.db.destroy()
+    this.releaseLock()
+    this.ctx.logger.info({}, 'spl daemon stopped')
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy()
+  }
+}

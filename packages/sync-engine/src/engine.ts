@@ -1,0 +1,555 @@
+import { type Candidate, precheckEnvelope, type Rejection, type SignatureVerifier } from '@spl/records'
+import { type ChangesPage, type ChangesRequest, PullError } from '@spl/transport'
+import type { Logger } from './logger.js'
+import { silentLogger } from './logger.js'
+import { PairMetrics } from './metrics.js'
+import {
+  backoffMs,
+  emptyTotals,
+  type Pair,
+  type PairInput,
+  pairIdFor,
+  pairInputSchema,
+  PairNotFoundError,
+  resolvePairRef,
+} from './pair.js'
+import { Scheduler } from './scheduler.js'
+import { type CommitResult, foldCommit, type PairStore, type RecordSink, type RejectionEntry } from './stores.js'
+
+/** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
+export interface PeerTransport {
+  fetchChanges(req: ChangesRequest): Promise<ChangesPage>
+}
+
+/** The engine's collaborators, handed in rather than imported. */
+export interface SyncEngineComponents {
+  /** This instance's DID (pair ids derive from it). */
+  localDid: string
+  pairs: PairStore
+  sink: RecordSink
+  transport: PeerTransport
+  verifier: SignatureVerifier
+  /** Namespace check of SPEC 7.2: the first inactive ancestor for a record, or null when usable. */
+  namespaces: { namespaceGate(record: Candidate['record']): string | null }
+  clock?: { now(): number }
+  logger?: Logger
+  /** The bearer token of a peer link towards `peerDid`, when there is one. */
+  credentials?: (peerDid: string) => string | null
+  /** Called after records are stored (wake long polls, refresh registries). */
+  onStored?: (thread: string, ids: string[]) => void
+}
+
+export interface SyncOptions {
+  /** The namespace this instance reads as (its identity.namespace). */
+  targetNamespace?: string
+  pageLimit?: number
+  longpollTimeoutMs?: number
+  defaultPollIntervalMs?: number
+  random?: () => number
+}
+
+/** Progress of a catch-up, page by page. */
+export interface PullProgress {
+  pages: number
+  received: number
+  stored: number
+  duplicates: number
+  rejected: number
+  cursor: string | null
+  hasMore: boolean
+}
+
+interface Runtime {
+  attempt: number
+  backoffMs: number
+  nextAttemptAt: number | null
+  abort: AbortController | null
+  running: Promise<void> | null
+  metrics: PairMetrics
+  /** Clock offset estimate: peer clock − local clock, ms. */
+  skewMs: number | null
+  minRttMs: number
+  waiters: (() => void)[]
+}
+
+/** A pair as the API shows it: the stored pair plus its live scheduling state. */
+export interface PairView extends Pair {
+  backoff_ms: number
+  attempt: number
+  next_attempt_at: number | null
+}
+
+/** The sync engine: one loop per pair, driven by one scheduler. */
+export class SyncEngine {
+  readonly #c: Required<Omit<SyncEngineComponents, 'credentials' | 'onStored'>> &
+    Pick<SyncEngineComponents, 'credentials' | 'onStored'>
+  readonly #o: Required<SyncOptions>
+  readonly #pairs = new Map<string, Pair>()
+  readonly #rt = new Map<string, Runtime>()
+  readonly #scheduler: Scheduler
+  #started = false
+
+  constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
+    this.#c = { clock: { now: Date.now }, logger: silentLogger, ...components }
+    this.#o = {
+      targetNamespace: 'default',
+      pageLimit: 1000,
+      longpollTimeoutMs: 25_000,
+      defaultPollIntervalMs: 5000,
+      random: Math.random,
+      ...options,
+    }
+    this.#scheduler = new Scheduler((id) => this.#cycle(id), this.#c.clock)
+  }
+
+  #now(): number {
+    return this.#c.clock.now()
+  }
+
+  #runtime(id: string): Runtime {
+    let rt = this.#rt.get(id)
+    if (!rt) {
+      rt = { attempt: 0, backoffMs: 0, nextAttemptAt: null, abort: null, running: null, metrics: new PairMetrics(), skewMs: null, minRttMs: Number.POSITIVE_INFINITY, waiters: [] }
+      this.#rt.set(id, rt)
+    }
+    return rt
+  }
+
+  /** Loads pairs and starts every live one. */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    for (const p of await this.#c.pairs.listPairs()) {
+      this.#pairs.set(p.pair_id, p)
+      if (p.state !== 'paused' && p.state !== 'stopped') this.#scheduler.schedule(p.pair_id, this.#now())
+    }
+  }
+
+  /** Stops every loop; an open commit finishes first. */
+  async stop(): Promise<void> {
+    this.#started = false
+    this.#scheduler.clear()
+    const running: Promise<void>[] = []
+    for (const rt of this.#rt.values()) {
+      rt.abort?.abort()
+      if (rt.running) running.push(rt.running)
+    }
+    await Promise.allSettled(running)
+  }
+
+  /** Creates a pair (or returns the live one for that peer and thread). */
+  async addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
+    const data = pairInputSchema.parse(input)
+    const id = pairIdFor(this.#c.localDid, data.peer_did, data.thread_id)
+    const existing = this.#pairs.get(id)
+    if (existing && existing.state !== 'stopped') return { pair: this.#view(existing), created: false }
+    const now = this.#now()
+    const pair: Pair = {
+      pair_id: id,
+      peer_did: data.peer_did,
+      peer_url: data.peer_url.replace(/\/+$/, ''),
+      thread_id: data.thread_id,
+      cursor: existing?.cursor ?? null,
+      state: 'starting',
+      last_error: null,
+      mode: data.mode ?? 'longpoll',
+      poll_interval_ms: data.poll_interval_ms ?? this.#o.defaultPollIntervalMs,
+      poll_only: false,
+      created_at: existing?.created_at ?? now,
+      updated_at: now,
+      last_success_at: null,
+      caught_up_at: null,
+      totals: existing?.totals ?? emptyTotals(),
+    }
+    await this.#save(pair)
+    const rt = this.#runtime(id)
+    rt.attempt = 0
+    rt.backoffMs = 0
+    if (this.#started) this.#scheduler.schedule(id, now)
+    return { pair: this.#view(pair), created: true }
+  }
+
+  /** Every pair; stopped ones only with `all`. */
+  listPairs(options: { all?: boolean } = {}): PairView[] {
+    return [...this.#pairs.values()].filter((p) => options.all || p.state !== 'stopped').map((p) => this.#view(p))
+  }
+
+  /** One pair by id or unique prefix. */
+  getPair(ref: string): PairView {
+    return this.#view(resolvePairRef([...this.#pairs.values()], ref))
+  }
+
+  /** The live pair pulling `thread` from `peerDid`, if any. */
+  findPair(peerDid: string, thread: string): PairView | undefined {
+    const p = this.#pairs.get(pairIdFor(this.#c.localDid, peerDid, thread))
+    return p && p.state !== 'stopped' ? this.#view(p) : undefined
+  }
+
+  /** Stops pulling and keeps the cursor. */
+  async pausePair(ref: string): Promise<PairView> {
+    return this.#transition(ref, 'paused')
+  }
+
+  /** Resumes a paused (or failing) pair now. */
+  async resumePair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    if (pair.state === 'paused') await this.#save({ ...pair, state: pair.last_success_at ? 'running' : 'starting', updated_at: this.#now() })
+    return this.kickPair(pair.pair_id)
+  }
+
+  /** Stops and removes a pair; the row stays as a `stopped` tombstone. */
+  async removePair(ref: string): Promise<PairView> {
+    return this.#transition(ref, 'stopped')
+  }
+
+  /** Pulls now, clearing any backoff wait. */
+  async kickPair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'paused' || pair.state === 'stopped') return this.#view(pair)
+    const rt = this.#runtime(pair.pair_id)
+    rt.backoffMs = 0
+    rt.nextAttemptAt = null
+    if (rt.running) {
+      // A long poll is waiting: end it so the next cycle pulls at once.
+      rt.abort?.abort(new Error('kick'))
+      await rt.running.catch(() => {})
+    }
+    if (this.#started) this.#scheduler.schedule(pair.pair_id, this.#now())
+    return this.#view(this.#pairs.get(pair.pair_id)!)
+  }
+
+  /** Moves the cursor back to the start (after fixing what made records be rejected). */
+  async resetPair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    const rt = this.#runtime(pair.pair_id)
+    rt.abort?.abort(new Error('reset'))
+    await rt.running?.catch(() => {})
+    const current = this.#pairs.get(pair.pair_id)!
+    await this.#save({ ...current, cursor: null, caught_up_at: null, updated_at: this.#now() })
+    return this.kickPair(pair.pair_id)
+  }
+
+  /** The most recent rejected records of a pair. */
+  async rejections(ref: string, limit = 100): Promise<RejectionEntry[]> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    return this.#c.pairs.listRejections(pair.pair_id, limit)
+  }
+
+  /** Live figures of a pair (rolling windows, latency), for stats and health. */
+  metricsOf(pairId: string): PairMetrics {
+    return this.#runtime(pairId).metrics
+  }
+
+  /** Resolves when the pair's next cycle has finished (caught up or failed). */
+  waitForCycle(ref: string): Promise<void> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    return new Promise((resolve) => this.#runtime(pair.pair_id).waiters.push(resolve))
+  }
+
+  /**
+   * One catch-up pull of `thread` from a peer without a pair (`spl sync … from …`): pages until
+   * the peer has nothing more, storing as it goes. The cursor is not kept.
+   */
+  async pullOnce(
+    peer: { peerDid: string; peerUrl: string },
+    thread: string,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullProgress> {
+    const live = this.findPair(peer.peerDid, thread)
+    if (live && live.state !== 'paused') {
+      // A pair already pulls this: make it pull now and report what that cycle did.
+      const before = live.totals
+      const done = this.waitForCycle(live.pair_id)
+      await this.kickPair(live.pair_id)
+      await done
+      const after = this.#pairs.get(live.pair_id)!
+      const p: PullProgress = {
+        pages: after.totals.pulls - before.pulls,
+        received: after.totals.records_received - before.records_received,
+        stored: after.totals.records_stored - before.records_stored,
+        duplicates: after.totals.duplicates - before.duplicates,
+        rejected: sumValues(after.totals.rejected) - sumValues(before.rejected),
+        cursor: after.cursor,
+        hasMore: false,
+      }
+      if (after.state === 'failing' && after.last_error) throw new PullError(after.last_error.code as never, after.last_error.message)
+      onProgress?.(p)
+      return p
+    }
+    const now = this.#now()
+    const pair: Pair = {
+      // Not a pair: an id of its own so the one-off pull never touches a pair row.
+      pair_id: pairIdFor(this.#c.localDid, peer.peerDid, `once:${thread}`),
+      peer_did: peer.peerDid,
+      peer_url: peer.peerUrl.replace(/\/+$/, ''),
+      thread_id: thread,
+      cursor: null,
+      state: 'running',
+      last_error: null,
+      mode: 'poll',
+      poll_interval_ms: this.#o.defaultPollIntervalMs,
+      poll_only: true,
+      created_at: now,
+      updated_at: now,
+      last_success_at: null,
+      caught_up_at: null,
+      totals: emptyTotals(),
+    }
+    return this.#catchUp(pair, new AbortController().signal, 'normal', onProgress, true)
+  }
+
+  #view(p: Pair): PairView {
+    const rt = this.#runtime(p.pair_id)
+    return { ...structuredClone(p), backoff_ms: rt.backoffMs, attempt: rt.attempt, next_attempt_at: rt.nextAttemptAt }
+  }
+
+  async #save(pair: Pair): Promise<void> {
+    await this.#c.pairs.savePair(pair)
+    this.#pairs.set(pair.pair_id, pair)
+  }
+
+  async #transition(ref: string, state: 'paused' | 'stopped'): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    this.#scheduler.cancel(pair.pair_id)
+    const rt = this.#runtime(pair.pair_id)
+    rt.abort?.abort(new Error(state))
+    await rt.running?.catch(() => {})
+    rt.nextAttemptAt = null
+    const current = this.#pairs.get(pair.pair_id)!
+    await this.#save({ ...current, state, updated_at: this.#now() })
+    return this.#view(this.#pairs.get(pair.pair_id)!)
+  }
+
+  /** One scheduled cycle of a pair: catch up, then schedule the next one. */
+  #cycle(id: string): void {
+    const rt = this.#runtime(id)
+    if (rt.running || !this.#started) return
+    const pair = this.#pairs.get(id)
+    if (!pair || pair.state === 'paused' || pair.state === 'stopped') return
+    const abort = new AbortController()
+    rt.abort = abort
+    rt.nextAttemptAt = null
+    const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    rt.running = this.#catchUp(pair, abort.signal, longpoll ? 'longpoll' : 'normal')
+      .then(
+        () => this.#onSuccess(id),
+        (err: unknown) => this.#onFailure(id, err, abort.signal),
+      )
+      .finally(() => {
+        rt.running = null
+        rt.abort = null
+        for (const w of rt.waiters.splice(0)) w()
+      })
+  }
+
+  #onSuccess(id: string): void {
+    const rt = this.#runtime(id)
+    rt.attempt = 0
+    rt.backoffMs = 0
+    const pair = this.#pairs.get(id)
+    if (!pair || !this.#started) return
+    const longpoll = pair.mode === 'longpoll' && !pair.poll_only
+    const at = longpoll ? this.#now() : this.#now() + pair.poll_interval_ms
+    rt.nextAttemptAt = longpoll ? null : at
+    this.#scheduler.schedule(id, at)
+  }
+
+  async #onFailure(id: string, err: unknown, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) {
+      // Paused, removed, reset, kicked or stopping: whoever aborted decides what happens next.
+      return
+    }
+    const pair = this.#pairs.get(id)
+    if (!pair) return
+    const rt = this.#runtime(id)
+    const now = this.#now()
+    const pe = err instanceof PullError ? err : null
+    if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
+    // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
+    if (pe?.pullCode === 'HTTP_4XX' && pe.message.includes(' 400 ') && pe.remoteCode !== 'INVALID_CURSOR' && !pair.poll_only && pair.mode === 'longpoll') {
+      await this.#save({ ...pair, poll_only: true, updated_at: now })
+      this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
+      if (this.#started) this.#scheduler.schedule(id, now)
+      return
+    }
+    rt.attempt++
+    rt.backoffMs = backoffMs(rt.attempt, this.#o.random)
+    rt.nextAttemptAt = now + rt.backoffMs
+    rt.metrics.errors.add(1, now)
+    const last_error = {
+      code: pe ? pe.pullCode : ('INTERNAL' as const),
+      message: pe ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '') : err instanceof Error ? err.message : String(err),
+      at: now,
+    }
+    try {
+      await this.#save({ ...this.#pairs.get(id)!, state: 'failing', last_error, updated_at: now })
+    } catch (saveErr) {
+      this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
+    }
+    this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
+    if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
+  }
+
+  #request(pair: Pair, cursor: string | null, feed: 'normal' | 'longpoll', signal: AbortSignal): Promise<ChangesPage> {
+    return this.#c.transport.fetchChanges({
+      peerUrl: pair.peer_url,
+      peerDid: pair.peer_did,
+      thread: pair.thread_id,
+      cursor,
+      limit: this.#o.pageLimit,
+      feed,
+      timeoutMs: this.#o.longpollTimeoutMs,
+      targetNamespace: this.#o.targetNamespace,
+      bearer: this.#c.credentials?.(pair.peer_did) ?? null,
+      signal,
+    })
+  }
+
+  /**
+   * Pages until the peer has nothing more. The next page is requested while the current one
+   * is verified and committed, so the network and the CPU work overlap.
+   */
+  async #catchUp(
+    start: Pair,
+    signal: AbortSignal,
+    firstFeed: 'normal' | 'longpoll',
+    onProgress?: (p: PullProgress) => void,
+    transient = false,
+  ): Promise<PullProgress> {
+    const progress: PullProgress = { pages: 0, received: 0, stored: 0, duplicates: 0, rejected: 0, cursor: start.cursor, hasMore: true }
+    let pair = start
+    let pending: Promise<ChangesPage> | null = this.#request(pair, pair.cursor, firstFeed, signal)
+    while (pending) {
+      const page: ChangesPage = await pending
+      pending = null
+      if (signal.aborted) throw signal.reason ?? new Error('aborted')
+      if (page.has_more) {
+        pending = this.#request(pair, page.next_cursor, 'normal', signal)
+        pending.catch(() => {}) // surfaced when awaited
+      }
+      const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, transient)
+      pair = next
+      progress.pages++
+      progress.received += page.records.length
+      progress.stored += result.stored
+      progress.duplicates += duplicates
+      progress.rejected += rejectedBefore + result.rejected.length
+      progress.cursor = page.next_cursor
+      progress.hasMore = page.has_more
+      onProgress?.({ ...progress })
+    }
+    return progress
+  }
+
+  async #ingestPage(pair: Pair, page: ChangesPage, transient: boolean): Promise<{ next: Pair; result: CommitResult; rejectedBefore: number; duplicates: number }> {
+    const rt = this.#runtime(pair.pair_id)
+    const rejected: Rejection[] = []
+    const candidates: Candidate[] = []
+    for (const raw of page.records) {
+      const c = precheckEnvelope(raw, pair.thread_id)
+      if (c.ok) candidates.push(c)
+      else rejected.push(c)
+    }
+    // Records already stored need no signature check: they are duplicates.
+    const known = await this.#c.sink.known(candidates.map((c) => c.id))
+    const fresh = candidates.filter((c) => {
+      const k = known.get(c.id)
+      return !k || (k.redacted && !c.redacted)
+    })
+    const preDuplicates = candidates.length - fresh.length
+    const toVerify = fresh.filter((c) => !c.redacted)
+    const ok = await this.#c.verifier.verifyMany(toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })))
+    const valid = new Set<Candidate>()
+    toVerify.forEach((c, i) => {
+      if (ok[i]) valid.add(c)
+    })
+    const accepted: Candidate[] = []
+    for (const c of fresh) {
+      if (!c.redacted && !valid.has(c)) {
+        rejected.push({ ok: false, code: 'SIGNATURE_INVALID', message: 'the signature does not verify against the actor key', id: c.id })
+        continue
+      }
+      const bad = c.redacted ? null : this.#c.namespaces.namespaceGate(c.record)
+      if (bad !== null) {
+        rejected.push({
+          ok: false,
+          code: 'NAMESPACE_REJECTED',
+          message: `NAMESPACE_REJECTED: ancestor '${bad}' is not Active in the registry. Fix: spl namespace create ${bad}`,
+          id: c.id,
+        })
+        continue
+      }
+      accepted.push(c)
+    }
+    const now = this.#now()
+    // Clock skew (peer − local): the server stamped server_time just before answering.
+    const rtt = page.receivedAt - page.sentAt
+    if (rtt < rt.minRttMs && page.records.length < this.#o.pageLimit) rt.minRttMs = Math.max(0, rtt)
+    const halfRtt = Number.isFinite(rt.minRttMs) ? rt.minRttMs / 2 : 0
+    const sample = page.server_time - (page.receivedAt - halfRtt)
+    rt.skewMs = rt.skewMs === null ? sample : rt.skewMs * 0.8 + sample * 0.2
+    const totals = structuredClone(pair.totals)
+    totals.pulls++
+    totals.records_received += page.records.length
+    totals.bytes_received += page.bytes
+    totals.duplicates += preDuplicates
+    if (page.cursor_reset) totals.cursor_resets++
+    for (const r of rejected) totals.rejected[r.code] = (totals.rejected[r.code] ?? 0) + 1
+    const next: Pair = {
+      ...pair,
+      cursor: page.next_cursor,
+      state: 'running',
+      last_error: null,
+      updated_at: now,
+      last_success_at: now,
+      caught_up_at: page.has_more ? pair.caught_up_at : now,
+      totals,
+    }
+    const result = await this.#c.sink.commit({ pair, accepted, rejected, next, now })
+    const committed = foldCommit(next, result)
+    const m = rt.metrics
+    const committedAt = this.#now()
+    if (result.stored > 0 || page.next_cursor !== pair.cursor) m.lastProgressAt = committedAt
+    m.sourceHadMore = page.has_more
+    m.stored.add(result.stored, committedAt)
+    m.rejections.add(rejected.length + result.rejected.length, committedAt)
+    if (result.storedIds.length > 0) {
+      const storedSet = new Set(result.storedIds)
+      const skew = rt.skewMs ?? 0
+      for (const c of accepted) {
+        if (storedSet.has(c.id) && c.storedAt !== null) m.latency.add(committedAt - (c.storedAt - skew), committedAt)
+      }
+      this.#c.onStored?.(pair.thread_id, result.storedIds)
+    }
+    if (!transient) {
+      const live = this.#pairs.get(pair.pair_id)
+      // Only a live pair's row changes; a pause that raced with this page keeps its state.
+      if (live && live.state !== 'paused' && live.state !== 'stopped') this.#pairs.set(pair.pair_id, committed)
+      else if (live) this.#pairs.set(pair.pair_id, { ...committed, state: live.state })
+    }
+    return { next: committed, result, rejectedBefore: rejected.length, duplicates: preDuplicates + result.duplicates }
+  }
+
+  /** Lag in seconds (SPEC 4.2): 0 while caught up within the last interval, else time since caught up. */
+  lagSeconds(pairId: string): number | null {
+    const p = this.#pairs.get(pairId)
+    if (!p) return null
+    const now = this.#now()
+    if (p.caught_up_at === null) return p.state === 'starting' ? 0 : Math.round((now - p.created_at) / 1000)
+    const interval = p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
+    if (p.state === 'running' && now - (p.last_success_at ?? 0) <= interval && p.caught_up_at === p.last_success_at) return 0
+    return Math.max(0, Math.round((now - p.caught_up_at) / 1000))
+  }
+}
+
+function sumValues(o: Record<string, number>): number {
+  return Object.values(o).reduce((a, b) => a + b, 0)
+}
+
+/** Creates a sync engine from its components. */
+export function createSyncEngine(components: SyncEngineComponents, options: SyncOptions = {}): SyncEngine {
+  return new SyncEngine(components, options)
+}

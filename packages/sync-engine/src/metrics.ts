@@ -1,0 +1,89 @@
+/** Upper bounds (ms) of the delivery-latency histogram buckets (SPEC 5.2). */
+export const LATENCY_BUCKETS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const
+
+const HOUR = 3_600_000
+
+/** Counts events in one-second buckets over the last hour. */
+export class RollingCounter {
+  readonly #buckets = new Map<number, number>()
+
+  add(n: number, now: number): void {
+    if (n === 0) return
+    const s = Math.floor(now / 1000)
+    this.#buckets.set(s, (this.#buckets.get(s) ?? 0) + n)
+    if (this.#buckets.size > 3700) this.prune(now)
+  }
+
+  /** Sum over the last `windowMs`. */
+  sum(windowMs: number, now: number): number {
+    const from = Math.floor((now - windowMs) / 1000)
+    let total = 0
+    for (const [s, n] of this.#buckets) if (s > from) total += n
+    return total
+  }
+
+  prune(now: number): void {
+    const from = Math.floor((now - HOUR) / 1000)
+    for (const s of this.#buckets.keys()) if (s <= from) this.#buckets.delete(s)
+  }
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[idx]!
+}
+
+/** Delivery latencies: recent samples (for percentiles) and a cumulative histogram since start. */
+export class LatencyWindow {
+  readonly #samples: { at: number; ms: number }[] = []
+  readonly counts: number[] = new Array(LATENCY_BUCKETS.length + 1).fill(0)
+  sum = 0
+  count = 0
+  max = 0
+
+  constructor(private readonly keep = 5000) {}
+
+  add(ms: number, now: number): void {
+    const v = Math.max(0, ms)
+    this.#samples.push({ at: now, ms: v })
+    if (this.#samples.length > this.keep) this.#samples.splice(0, this.#samples.length - this.keep)
+    let i = LATENCY_BUCKETS.findIndex((b) => v <= b)
+    if (i < 0) i = LATENCY_BUCKETS.length
+    this.counts[i]!++
+    this.sum += v
+    this.count++
+    if (v > this.max) this.max = v
+  }
+
+  /** Sorted samples of the last hour. */
+  recent(now: number): number[] {
+    const from = now - HOUR
+    return this.#samples.filter((s) => s.at > from).map((s) => s.ms).sort((a, b) => a - b)
+  }
+
+  /** Cumulative histogram: `le_10` counts every latency ≤ 10 ms, `inf` counts all. */
+  histogram(): Record<string, number> {
+    const out: Record<string, number> = {}
+    let acc = 0
+    LATENCY_BUCKETS.forEach((b, i) => {
+      acc += this.counts[i]!
+      out[`le_${b}`] = acc
+    })
+    out['inf'] = acc + this.counts[LATENCY_BUCKETS.length]!
+    return out
+  }
+}
+
+/** In-memory, per-pair rolling figures (reset at restart; totals that must survive are in the store). */
+export class PairMetrics {
+  readonly stored = new RollingCounter()
+  readonly errors = new RollingCounter()
+  readonly rejections = new RollingCounter()
+  readonly latency = new LatencyWindow()
+  /** Last time a page moved the cursor or stored anything. */
+  lastProgressAt: number | null = null
+  /** The source said it had more at the last answer. */
+  sourceHadMore = false
+}

@@ -1,0 +1,114 @@
+import crypto from 'node:crypto'
+import { isDidKey, SplError } from '@spl/identity'
+import { THREAD_RE } from '@spl/records'
+import type { PullErrorCode } from '@spl/transport'
+import { z } from 'zod'
+
+export const PAIR_STATES = ['starting', 'running', 'paused', 'failing', 'stopped'] as const
+export type PairState = (typeof PAIR_STATES)[number]
+export const PAIR_MODES = ['longpoll', 'poll'] as const
+export type PairMode = (typeof PAIR_MODES)[number]
+
+/** Counters of a pair that survive restarts (SPEC 5.2 `totals`). */
+export interface PairTotals {
+  pulls: number
+  records_received: number
+  records_stored: number
+  duplicates: number
+  rejected: Record<string, number>
+  bytes_received: number
+  cursor_resets: number
+}
+
+export interface PairError {
+  code: PullErrorCode | 'INTERNAL'
+  message: string
+  at: number
+}
+
+/** A one-way, one-thread pull subscription held by the puller (SPEC 4.1). */
+export interface Pair {
+  pair_id: string
+  peer_did: string
+  peer_url: string
+  thread_id: string
+  cursor: string | null
+  state: PairState
+  last_error: PairError | null
+  mode: PairMode
+  poll_interval_ms: number
+  /** The peer answered `feed=longpoll` with 400: it only does `normal`. */
+  poll_only: boolean
+  created_at: number
+  updated_at: number
+  last_success_at: number | null
+  caught_up_at: number | null
+  totals: PairTotals
+}
+
+export function emptyTotals(): PairTotals {
+  return { pulls: 0, records_received: 0, records_stored: 0, duplicates: 0, rejected: {}, bytes_received: 0, cursor_resets: 0 }
+}
+
+/** The pair id: first 16 hex of sha256(local DID ‖ "\n" ‖ peer DID ‖ "\n" ‖ thread). */
+export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
+  return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
+}
+
+/** What creating a pair takes (HTTP body and CLI alike). */
+export const pairInputSchema = z
+  .object({
+    peer_did: z.string().refine(isDidKey, 'must be a did:key (did:key:z6Mk…)'),
+    peer_url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://localhost:9200' })
+      .max(2000),
+    thread_id: z.string().regex(THREAD_RE, 'a thread id is th_ followed by 1-200 of [A-Za-z0-9_.:-]'),
+    mode: z.enum(PAIR_MODES).optional(),
+    poll_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+  })
+  .strict()
+export type PairInput = z.input<typeof pairInputSchema>
+
+/** No pair matches the id or prefix. */
+export class PairNotFoundError extends SplError {
+  override readonly name = 'PairNotFoundError'
+  constructor(readonly ref: string) {
+    super('PAIR_NOT_FOUND', `no pair '${ref.slice(0, 40)}' on this instance.`, { status: 404, fix: 'spl fleet sync list --all' })
+  }
+}
+
+/** A prefix that matches more than one pair, or is too short. */
+export class PairAmbiguousError extends SplError {
+  override readonly name = 'PairAmbiguousError'
+  constructor(
+    readonly ref: string,
+    matches: number,
+  ) {
+    super(
+      'PAIR_AMBIGUOUS',
+      matches === 0 ? `'${ref}' is too short: give at least 4 characters of the pair id.` : `'${ref}' matches ${matches} pairs.`,
+      { status: 400, fix: 'give more characters of the pair id (spl fleet sync list)' },
+    )
+  }
+}
+
+/** Resolves an id or unique prefix (≥ 4 chars) against `pairs`. */
+export function resolvePairRef(pairs: readonly Pair[], ref: string): Pair {
+  const exact = pairs.find((p) => p.pair_id === ref)
+  if (exact) return exact
+  if (!/^[0-9a-f]{4,16}$/.test(ref)) {
+    if (/^[0-9a-f]{1,3}$/.test(ref)) throw new PairAmbiguousError(ref, 0)
+    throw new PairNotFoundError(ref)
+  }
+  const found = pairs.filter((p) => p.pair_id.startsWith(ref))
+  if (found.length === 1) return found[0]!
+  if (found.length === 0) throw new PairNotFoundError(ref)
+  throw new PairAmbiguousError(ref, found.length)
+}
+
+/** Backoff after `attempt` consecutive failures: 1 s doubling, ±20 % jitter, capped at 5 min. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1))
+  const jittered = base * (0.8 + 0.4 * random())
+  return Math.round(Math.min(300_000, jittered))
+}
