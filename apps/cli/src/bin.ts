@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 import { VERSION } from '@spl/daemon'
 import { Builtins, Cli } from 'clipanion'
+import {
+  ConsentBindCommand,
+  ConsentGrantCommand,
+  ConsentListCommand,
+  ConsentRevokeCommand,
+  ConsentUnbindCommand,
+} from './commands/consent.js'
 import { DoCommand, EmitCommand, IntendCommand, KnowCommand, LearnCommand } from './commands/emit.js'
 import {
   FleetSyncAddCommand,
@@ -53,6 +60,11 @@ for (const command of [
   FleetSyncRemoveCommand,
   FleetSyncRejectionsCommand,
   SyncCommand,
+  ConsentGrantCommand,
+  ConsentListCommand,
+  ConsentRevokeCommand,
+  ConsentBindCommand,
+  ConsentUnbindCommand,
   Builtins.HelpCommand,
 ]) {
   cli.register(command)

@@ -3,6 +3,7 @@ import { adminAuth, errorHandler, MAX_REQUEST_BODY, notFoundHandler } from '@spl
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { DaemonContext } from './context.js'
+import { consentRoutes } from './routes/consent.js'
 import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
 import { recordRoutes } from './routes/records.js'
@@ -49,5 +50,6 @@ export function createApp(ctx: DaemonContext): Hono {
   recordRoutes(app, ctx)
   namespaceRoutes(app, ctx)
   syncRoutes(app, ctx)
+  consentRoutes(app, ctx)
   return app
 }

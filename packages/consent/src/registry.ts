@@ -83,8 +83,9 @@ export class ConsentRegistry {
       const g = this.#grants.get(grantId)
       if (g && g.clock < record.clock) g.revoked = true
     } else if (kind === 'core.consent.bind.v1' || kind === 'core.consent.unbind.v1') {
+      // The field is `bound_namespace`, not `namespace`, so the record itself stays in `default`.
       const did = body['did']
-      const ns = kind === 'core.consent.bind.v1' ? body['namespace'] : null
+      const ns = kind === 'core.consent.bind.v1' ? body['bound_namespace'] : null
       if (typeof did !== 'string' || (ns !== null && typeof ns !== 'string')) return
       const prev = this.#bindings.get(did)
       if (!prev || prev.clock < record.clock) this.#bindings.set(did, { namespace: ns, clock: record.clock })

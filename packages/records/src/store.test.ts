@@ -9,7 +9,7 @@ import { type Candidate, precheckEnvelope } from './ingest.js'
 import { migrateRecords } from './migrations.js'
 import type { RecordFields } from './schema.js'
 import { type SignedRecord, signRecord, toEnvelope, verifyRecordSignature } from './sign.js'
-import { type RecordsTables, RecordStore, rowToEnvelope, rowToEnvelopeJson } from './store.js'
+import { RecordStore, type RecordsTables, rowToEnvelope, rowToEnvelopeJson } from './store.js'
 
 const alice = Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => i))
 const bob = Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => 0x20 + i))
@@ -39,11 +39,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function sign(
-  kp: Keypair,
-  fields: Partial<RecordFields> & { clock: number },
-  thread = 'th_a',
-): SignedRecord {
+function sign(kp: Keypair, fields: Partial<RecordFields> & { clock: number }, thread = 'th_a'): SignedRecord {
   return signRecord(kp, {
     parents: [],
     thread,
@@ -92,7 +88,9 @@ describe('migrations and epoch', () => {
     const byName = Object.fromEntries(indexes.rows.map((r) => [r.name, r.sql]))
     expect(byName['spl_records_thread_seq']).toMatch(/\("?thread"?, "?seq"?\)/)
     expect(byName['spl_records_actor_thread_clock']).toMatch(/unique index/i)
-    const epochs = await sql<{ n: number }>`select count(*) as n from spl_meta where key = 'epoch'`.execute(db)
+    const epochs = await sql<{ n: number }>`select count(*) as n from spl_meta where key = 'epoch'`.execute(
+      db,
+    )
     expect(epochs.rows[0]?.n).toBe(1)
   })
 
@@ -122,7 +120,14 @@ describe('appendLocal and nextClock', () => {
     expect(second.created).toBe(false)
     expect(second.row.seq).toBe(first.row.seq)
     expect(second.row.stored_at).toBe(100)
-    expect(first.row).toMatchObject({ id: r.id, sig: r.sig, redacted: 0, origin: null, thread: 'th_a', clock: 0 })
+    expect(first.row).toMatchObject({
+      id: r.id,
+      sig: r.sig,
+      redacted: 0,
+      origin: null,
+      thread: 'th_a',
+      clock: 0,
+    })
     expect(await store.count()).toBe(1)
   })
 
@@ -176,7 +181,11 @@ describe('ingest', () => {
     ])
     const seqs = out1.map((o) => ('seq' in o ? o.seq : -1))
     expect(seqs[1]).toBeGreaterThan(seqs[0]!)
-    expect(await store.getById(a.id)).toMatchObject({ seq: seqs[0], stored_at: 500, origin: 'did:key:z6Mkpeer' })
+    expect(await store.getById(a.id)).toMatchObject({
+      seq: seqs[0],
+      stored_at: 500,
+      origin: 'did:key:z6Mkpeer',
+    })
     const out2 = await store.ingest([candidate(a), candidate(b)], opts(600))
     expect(out2).toEqual([{ status: 'duplicate' }, { status: 'duplicate' }])
     expect(await store.count()).toBe(2)
@@ -205,7 +214,10 @@ describe('ingest', () => {
     const a = sign(alice, { clock: 0 })
     const a2 = sign(alice, { clock: 0, body: { text: 'forked' } })
     const b = sign(alice, { clock: 1 })
-    const out = await store.ingest([candidate(a), candidate(a), candidate(a2), candidate(b), candidate(b)], opts())
+    const out = await store.ingest(
+      [candidate(a), candidate(a), candidate(a2), candidate(b), candidate(b)],
+      opts(),
+    )
     expect(out.map((o) => ('status' in o ? o.status : o.code))).toEqual([
       'stored',
       'duplicate',
@@ -376,6 +388,9 @@ describe('reading', () => {
       }
     }
     expect(rowToEnvelope(rows[2]!).record.judged_by).toBe('a'.repeat(64))
-    expect(rowToEnvelope(rows[0]!)).toEqual({ ...toEnvelope(records[0]!, 1_700_000_000_123), record: expect.any(Object) })
+    expect(rowToEnvelope(rows[0]!)).toEqual({
+      ...toEnvelope(records[0]!, 1_700_000_000_123),
+      record: expect.any(Object),
+    })
   })
 })

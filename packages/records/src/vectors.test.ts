@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { Keypair, nobleBackend, nodeBackend } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
 import { CanonicalFormError, canonicalJson, canonicalRecord, recordIdOf } from './canonical.js'
-import { type Candidate, precheckEnvelope, REJECTION_CODES, type Rejection } from './ingest.js'
+import { type Candidate, precheckEnvelope, type REJECTION_CODES, type Rejection } from './ingest.js'
 import { type RecordFields, recordSchema } from './schema.js'
 import { signRecord, verifyRecordSignature } from './sign.js'
 
@@ -63,7 +63,10 @@ const double = (bits: string) => {
 }
 
 /** The ingest checks up to the signature (SPEC 2.4 order): precheck, then verify. */
-function verdict(envelope: unknown, expectedThread: string | null): { code: Verdict; result: Candidate | Rejection } {
+function verdict(
+  envelope: unknown,
+  expectedThread: string | null,
+): { code: Verdict; result: Candidate | Rejection } {
   const result = precheckEnvelope(envelope, expectedThread)
   if (!result.ok) return { code: result.code, result }
   if (result.redacted) return { code: 'OK', result }
@@ -124,7 +127,17 @@ describe('record vectors: record → canonical → id → sig', () => {
 
   it('unicode: keys in UTF-16 code unit order, strings not normalized, minimal escaping', () => {
     const keys = byName('unicode-key-order').canonical
-    const order = ['"":', '"\\r":', '"1":', '"\u0080":', '"\u00f6":', '"\u20ac":', '"\ud83d\ude00":', '"\ufb01":', '"\ufb33":']
+    const order = [
+      '"":',
+      '"\\r":',
+      '"1":',
+      '"\u0080":',
+      '"\u00f6":',
+      '"\u20ac":',
+      '"\ud83d\ude00":',
+      '"\ufb01":',
+      '"\ufb33":',
+    ]
     const at = order.map((k) => keys.indexOf(k))
     expect(at.every((i) => i > 0)).toBe(true)
     expect([...at].sort((a, b) => a - b)).toEqual(at)
@@ -136,9 +149,21 @@ describe('record vectors: record → canonical → id → sig', () => {
 
   it('structure: fields and nested keys sorted, judged_by left out, parents kept as given', () => {
     const nested = byName('nested').canonical
-    expect(nested).toContain('"body":{"list":[[],[[]],{},"x",0],"namespace":"team","z":{"a":{},"b":{"c":[1,{"a":[true,false,null],"z":1},[]]}}}')
-    const fields = [...byName('empty-body-root').canonical.matchAll(/"(act|actor|body|clock|data_type|parents|thread)":/g)]
-    expect(fields.map((m) => m[1])).toEqual(['act', 'actor', 'body', 'clock', 'data_type', 'parents', 'thread'])
+    expect(nested).toContain(
+      '"body":{"list":[[],[[]],{},"x",0],"namespace":"team","z":{"a":{},"b":{"c":[1,{"a":[true,false,null],"z":1},[]]}}}',
+    )
+    const fields = [
+      ...byName('empty-body-root').canonical.matchAll(/"(act|actor|body|clock|data_type|parents|thread)":/g),
+    ]
+    expect(fields.map((m) => m[1])).toEqual([
+      'act',
+      'actor',
+      'body',
+      'clock',
+      'data_type',
+      'parents',
+      'thread',
+    ])
     const p = byName('parents-sorted')
     expect(p.record.parents).toHaveLength(3)
     expect([...p.record.parents].sort()).toEqual(p.record.parents)
@@ -155,7 +180,14 @@ describe('record vectors: record → canonical → id → sig', () => {
 describe('envelope vectors: the first failing check', () => {
   it('cover every check up to the signature, and valid ones', () => {
     const seen = new Set(V.envelopes.map((e) => e.expect))
-    for (const code of ['OK', 'INVALID_RECORD', 'THREAD_MISMATCH', 'HASH_MISMATCH', 'UNVERIFIABLE_ACTOR', 'SIGNATURE_INVALID']) {
+    for (const code of [
+      'OK',
+      'INVALID_RECORD',
+      'THREAD_MISMATCH',
+      'HASH_MISMATCH',
+      'UNVERIFIABLE_ACTOR',
+      'SIGNATURE_INVALID',
+    ]) {
       expect(seen.has(code as Verdict)).toBe(true)
     }
     expect(V.envelopes.length).toBeGreaterThanOrEqual(50)
@@ -179,8 +211,9 @@ describe('envelope vectors: the first failing check', () => {
       expect(sig).toHaveLength(86)
       if (e.name !== 'actor-swapped-sig-kept') expect(sig).not.toBe(base.sig)
     }
-    const nonCanonical = (V.envelopes.find((e) => e.name === 'sig-non-canonical-trailing-bits')!.envelope as { sig: string })
-      .sig
+    const nonCanonical = (
+      V.envelopes.find((e) => e.name === 'sig-non-canonical-trailing-bits')!.envelope as { sig: string }
+    ).sig
     // Same 64 bytes, different text: only the canonical encoding is accepted.
     expect(Buffer.from(nonCanonical, 'base64url')).toEqual(Buffer.from(base.sig, 'base64url'))
     expect(
@@ -199,7 +232,11 @@ describe('envelope vectors: the first failing check', () => {
 })
 
 describe('non-finite numbers (cannot be written in JSON, so tested here)', () => {
-  const good = V.envelopes.find((e) => e.name === 'valid')!.envelope as { id: string; record: RecordFields; sig: string }
+  const good = V.envelopes.find((e) => e.name === 'valid')!.envelope as {
+    id: string
+    record: RecordFields
+    sig: string
+  }
   it.each([
     ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
@@ -214,7 +251,9 @@ describe('non-finite numbers (cannot be written in JSON, so tested here)', () =>
     }
     const r = precheckEnvelope({ ...good, record: { ...good.record, clock: n } }, null)
     expect(r.ok ? 'OK' : r.code).toBe('INVALID_RECORD')
-    expect(() => signRecord(Keypair.fromSeed(seed), { ...good.record, body: { x: n } })).toThrow(CanonicalFormError)
+    expect(() => signRecord(Keypair.fromSeed(seed), { ...good.record, body: { x: n } })).toThrow(
+      CanonicalFormError,
+    )
   })
 
   it('a stored_at that is not finite is INVALID_RECORD', () => {

@@ -21,7 +21,9 @@ type Item = { actor: string; canonical: string; sig: string }
 /** 200 items, half valid and half forged in assorted ways, shuffled; with the truth for each. */
 function mixedBatch(): { items: Item[]; truth: boolean[] } {
   const rand = prng(2024)
-  const keys = Array.from({ length: 4 }, (_, k) => Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => k * 32 + i)))
+  const keys = Array.from({ length: 4 }, (_, k) =>
+    Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => k * 32 + i)),
+  )
   const rows: { item: Item; valid: boolean }[] = []
   for (let i = 0; i < 200; i++) {
     const kp = keys[i % keys.length]!
@@ -51,13 +53,19 @@ function mixedBatch(): { items: Item[]; truth: boolean[] } {
         rows.push({ item: { ...item, actor: other.did }, valid: false })
         break
       case 5:
-        rows.push({ item: { ...item, canonical: item.canonical.replace('"clock":', '"clock":1') }, valid: false })
+        rows.push({
+          item: { ...item, canonical: item.canonical.replace('"clock":', '"clock":1') },
+          valid: false,
+        })
         break
       case 7:
         rows.push({ item: { ...item, actor: 'did:web:example.com' }, valid: false })
         break
       default:
-        rows.push({ item: { ...item, sig: `${item.sig.slice(0, 85)}${item.sig[85] === 'A' ? 'B' : 'A'}` }, valid: false })
+        rows.push({
+          item: { ...item, sig: `${item.sig.slice(0, 85)}${item.sig[85] === 'A' ? 'B' : 'A'}` },
+          valid: false,
+        })
     }
   }
   for (let i = rows.length - 1; i > 0; i--) {
@@ -120,8 +128,8 @@ describe('signature verifiers', () => {
     const workers = createWorkerVerifier({ threads: 2, inlineBelow: 1 })
     const big = Array.from({ length: 20 }, () => items).flat()
     // verifyMany hands the chunks to the workers before it first yields, so they are in flight here.
-    const pending = workers.verifyMany(big)
+    const settled = expect(workers.verifyMany(big)).rejects.toThrow('verifier is closed')
     await workers.close()
-    await expect(pending).rejects.toThrow('verifier is closed')
+    await settled
   })
 })
