@@ -128,7 +128,8 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
  */
 export function request(method, url, opts = {}) {
   const u = new URL(url)
-  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') throw new Error(`benchmarks only talk to 127.0.0.1, not ${u.host}`)
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost')
+    throw new Error(`benchmarks only talk to 127.0.0.1, not ${u.host}`)
   const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body))
   /** @type {Record<string, string | number>} */
   const headers = { accept: 'application/json' }
@@ -139,7 +140,15 @@ export function request(method, url, opts = {}) {
   }
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, method, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers, timeout: opts.timeoutMs ?? 30_000 },
+      {
+        agent,
+        method,
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        headers,
+        timeout: opts.timeoutMs ?? 30_000,
+      },
       (res) => {
         const chunks = []
         res.on('data', (c) => chunks.push(c))
@@ -235,11 +244,11 @@ export function initHomes(n) {
 // ---------------------------------------------------------------------------------------------
 // /proc readers (Linux)
 
-/** VmRSS and VmHWM of `pid`, in MiB. */
+/** VmRSS and VmHWM of `pid`, in MB (10^6 bytes; /proc reports KiB). */
 export function memOf(pid) {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? Number.NaN)
-  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 }
+  return { rssMB: (kb('VmRSS') * 1024) / 1e6, hwmMB: (kb('VmHWM') * 1024) / 1e6 }
 }
 
 let clkTck = 0
@@ -265,9 +274,9 @@ export function rssSampler(pid, everyMs = 100) {
   const samples = []
   const tick = () => {
     try {
-      const { rssMiB } = memOf(pid)
-      samples.push(rssMiB)
-      if (rssMiB > peak) peak = rssMiB
+      const { rssMB } = memOf(pid)
+      samples.push(rssMB)
+      if (rssMB > peak) peak = rssMB
     } catch {
       // process gone
     }
@@ -278,7 +287,7 @@ export function rssSampler(pid, everyMs = 100) {
     stop() {
       clearInterval(t)
       tick()
-      return { peakMiB: peak, samples: samples.length }
+      return { peakMB: peak, samples: samples.length }
     },
   }
 }
@@ -286,7 +295,8 @@ export function rssSampler(pid, everyMs = 100) {
 // ---------------------------------------------------------------------------------------------
 // Records
 
-const FILLER = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore '
+const FILLER =
+  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore '
 
 /**
  * The fields of record `i` of a benchmark thread: about 500 bytes in canonical form with a
@@ -298,7 +308,12 @@ export function benchRecord(actor, thread, i) {
     thread,
     actor,
     act: 'KNOW',
-    body: { n: i, kind: 'bench', text: `record ${i}: ${FILLER.repeat(4).slice(0, 300)}`, tags: ['bench', 'catchup'] },
+    body: {
+      n: i,
+      kind: 'bench',
+      text: `record ${i}: ${FILLER.repeat(4).slice(0, 262)}`,
+      tags: ['bench', 'catchup'],
+    },
     clock: i,
     data_type: 'SCALAR',
   }
@@ -352,7 +367,11 @@ export function mark(ok) {
 /** Prints rows as an aligned table. */
 export function table(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)))
-  const line = (r) => r.map((v, c) => String(v).padEnd(widths[c])).join('  ').trimEnd()
+  const line = (r) =>
+    r
+      .map((v, c) => String(v).padEnd(widths[c]))
+      .join('  ')
+      .trimEnd()
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)]
   return out.join('\n')
 }

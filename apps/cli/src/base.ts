@@ -72,4 +72,3 @@ export abstract class BaseCommand extends Command {
     this.err(`Error: INTERNAL: ${err instanceof Error ? err.message : String(err)}`)
   }
 }
-

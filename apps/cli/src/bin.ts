@@ -8,6 +8,7 @@ import {
   ConsentRevokeCommand,
   ConsentUnbindCommand,
 } from './commands/consent.js'
+import { DoctorCommand } from './commands/doctor.js'
 import { DoCommand, EmitCommand, IntendCommand, KnowCommand, LearnCommand } from './commands/emit.js'
 import {
   FleetSyncAddCommand,
@@ -29,6 +30,7 @@ import {
   NamespaceShowCommand,
 } from './commands/namespace.js'
 import { ServeCommand } from './commands/serve.js'
+import { StatusCommand } from './commands/status.js'
 import { SyncCommand } from './commands/sync.js'
 import { ThreadListCommand, ThreadRecordsCommand } from './commands/thread.js'
 import { VersionCommand } from './commands/version.js'
@@ -65,6 +67,8 @@ for (const command of [
   ConsentRevokeCommand,
   ConsentBindCommand,
   ConsentUnbindCommand,
+  StatusCommand,
+  DoctorCommand,
   Builtins.HelpCommand,
 ]) {
   cli.register(command)

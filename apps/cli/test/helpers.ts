@@ -58,7 +58,9 @@ export class TestDaemon {
   ) {}
 
   /** `spl init` + `spl serve --daemon --port 0` on a fresh home (or `home` if given). */
-  static async start(options: { home?: string; host?: string; port?: number; init?: string[] } = {}): Promise<TestDaemon> {
+  static async start(
+    options: { home?: string; host?: string; port?: number; init?: string[] } = {},
+  ): Promise<TestDaemon> {
     const home = options.home ?? mkdtempSync(path.join(os.tmpdir(), 'spl-test-'))
     if (!options.home) {
       const init = await spl(home, ['init', ...(options.init ?? [])])
@@ -68,7 +70,10 @@ export class TestDaemon {
     if (options.host) args.push('--host', options.host)
     const r = await spl(home, args)
     if (r.code !== 0) throw new Error(`spl serve failed: ${r.stdout}${r.stderr}`)
-    const info = JSON.parse(readFileSync(path.join(home, 'run', 'daemon.json'), 'utf8')) as { url: string; pid: number }
+    const info = JSON.parse(readFileSync(path.join(home, 'run', 'daemon.json'), 'utf8')) as {
+      url: string
+      pid: number
+    }
     const token = readFileSync(path.join(home, 'admin.token'), 'utf8').trim()
     const api = new SplClient(info.url, token)
     const { did } = await api.get<{ did: string }>('/v1/identity')
@@ -97,7 +102,11 @@ export class TestDaemon {
   }
 
   async emit(thread: string, text: string, extra: Record<string, unknown> = {}): Promise<string> {
-    const r = await this.api.post<{ id: string }>('/v1/records', { act: 'INTEND', thread, body: { text, ...extra } })
+    const r = await this.api.post<{ id: string }>('/v1/records', {
+      act: 'INTEND',
+      thread,
+      body: { text, ...extra },
+    })
     return r.id
   }
 

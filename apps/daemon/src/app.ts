@@ -2,8 +2,10 @@ import { getConnInfo } from '@hono/node-server/conninfo'
 import { adminAuth, errorHandler, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { routePath } from 'hono/route'
 import type { DaemonContext } from './context.js'
 import { consentRoutes } from './routes/consent.js'
+import { doctorRoutes } from './routes/doctor.js'
 import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
 import { recordRoutes } from './routes/records.js'
@@ -21,7 +23,9 @@ function remoteAddress(c: Context): string | undefined {
 export function createApp(ctx: DaemonContext): Hono {
   const app = new Hono()
   app.onError(
-    errorHandler((err, c) => ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')),
+    errorHandler((err, c) =>
+      ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error'),
+    ),
   )
   app.notFound(notFoundHandler)
   app.use(
@@ -29,9 +33,22 @@ export function createApp(ctx: DaemonContext): Hono {
     bodyLimit({
       maxSize: MAX_REQUEST_BODY,
       onError: (c) =>
-        c.json({ object: 'error', code: 'PAYLOAD_TOO_LARGE', message: 'the request body is over 16 MiB.', fix: 'send smaller batches' }, 413),
+        c.json(
+          {
+            object: 'error',
+            code: 'PAYLOAD_TOO_LARGE',
+            message: 'the request body is over 16 MiB.',
+            fix: 'send smaller batches',
+          },
+          413,
+        ),
     }),
   )
+  app.use('*', async (c, next) => {
+    const end = ctx.metrics.httpDuration.startTimer()
+    await next()
+    end({ method: c.req.method, route: routePath(c, -1) || 'unmatched', status: String(c.res.status) })
+  })
   publicRoutes(app, ctx)
 
   // The peer door authenticates with SPL-Proof, not the admin token.
@@ -51,5 +68,9 @@ export function createApp(ctx: DaemonContext): Hono {
   namespaceRoutes(app, ctx)
   syncRoutes(app, ctx)
   consentRoutes(app, ctx)
+  doctorRoutes(app, ctx)
+  app.get('/metrics', async (c) =>
+    c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }),
+  )
   return app
 }

@@ -23,9 +23,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): SplEnv {
   }
 }
 
-const staticPeer = z
-  .object({ did: z.string(), url: z.url(), handle: z.string().optional() })
-  .strict()
+const staticPeer = z.object({ did: z.string(), url: z.url(), handle: z.string().optional() }).strict()
 
 /** The schema of config.toml (SPEC 1); unknown keys are errors. */
 export const configSchema = z
@@ -45,7 +43,10 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 9100 }),
-    api: z.object({ trust_loopback: z.boolean().default(true) }).strict().default({ trust_loopback: true }),
+    api: z
+      .object({ trust_loopback: z.boolean().default(true) })
+      .strict()
+      .default({ trust_loopback: true }),
     sync: z
       .object({
         poll_interval_ms: z.number().int().min(100).max(3_600_000).default(5000),
@@ -75,7 +76,10 @@ export type SplConfig = z.output<typeof configSchema>
 export class ConfigError extends SplError {
   override readonly name = 'ConfigError'
   constructor(file: string, detail: string) {
-    super('CONFIG_INVALID', `${file}: ${detail}`, { status: 500, fix: `edit ${file} (see docs/configuration.md)` })
+    super('CONFIG_INVALID', `${file}: ${detail}`, {
+      status: 500,
+      fix: `edit ${file} (see docs/configuration.md)`,
+    })
   }
 }
 
@@ -100,7 +104,10 @@ export function parseConfig(text: string, file = 'config.toml'): SplConfig {
     raw = parseToml(text)
   } catch (err) {
     const where = err instanceof TomlError ? ` (line ${err.line})` : ''
-    throw new ConfigError(file, `not valid TOML${where}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`)
+    throw new ConfigError(
+      file,
+      `not valid TOML${where}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`,
+    )
   }
   const parsed = configSchema.safeParse(raw)
   if (parsed.success) return parsed.data

@@ -5,6 +5,7 @@ import type { SyncEngine } from '@spl/sync-engine'
 import type { SplConfig } from './config.js'
 import type { ChangeFeed } from './feed.js'
 import type { Logger } from './logger.js'
+import type { DaemonMetrics } from './metrics.js'
 import type { ThreadNotifier } from './notifier.js'
 import type { RecordService } from './records-service.js'
 import type { SubscriberStats } from './subscribers.js'
@@ -23,6 +24,7 @@ export interface DaemonContext {
   feed: ChangeFeed
   notifier: ThreadNotifier
   subscribers: SubscriberStats
+  metrics: DaemonMetrics
   logger: Logger
   startedAt: number
   /** The host the HTTP server is bound to (for the bind-host warning). */

@@ -1,4 +1,10 @@
-import { type CallerContext, type ConsentRegistry, consentFilter, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
+import {
+  type CallerContext,
+  type ConsentRegistry,
+  consentFilter,
+  resolveCallerNamespace,
+  type ServePolicy,
+} from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
 import { type RecordStore, rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
 import {
@@ -67,7 +73,8 @@ function parseQuery(q: URLSearchParams): FeedQuery {
     return Number(v)
   }
   const feed = q.get('feed') ?? 'normal'
-  if (feed !== 'normal' && feed !== 'longpoll') throw new InvalidRequestError('query.feed: must be normal or longpoll')
+  if (feed !== 'normal' && feed !== 'longpoll')
+    throw new InvalidRequestError('query.feed: must be normal or longpoll')
   const includeOwn = q.get('include_own')
   if (includeOwn !== null && includeOwn !== 'true' && includeOwn !== 'false') {
     throw new InvalidRequestError('query.include_own: must be true or false')
@@ -114,7 +121,11 @@ export class ChangeFeed {
   }
 
   /** Authenticates the caller, filters by consent, waits on long polls, and signs the answer. */
-  async handle(url: URL, headers: { proof: string | undefined; authorization: string | undefined }, signal?: AbortSignal): Promise<FeedAnswer> {
+  async handle(
+    url: URL,
+    headers: { proof: string | undefined; authorization: string | undefined },
+    signal?: AbortSignal,
+  ): Promise<FeedAnswer> {
     const proof = await verifyRequestProof(headers.proof, {
       selfDid: this.d.keypair.did,
       method: 'GET',
@@ -133,11 +144,19 @@ export class ChangeFeed {
     const q = parseQuery(url.searchParams)
     const bound = this.d.registry.bindingOf(caller) ?? token?.ns ?? null
     const namespace = resolveCallerNamespace(
-      { did: caller, claimed: q.targetNamespace, boundNamespace: bound, known: bound !== null || token !== null || this.d.pullsFrom(caller) },
+      {
+        did: caller,
+        claimed: q.targetNamespace,
+        boundNamespace: bound,
+        known: bound !== null || token !== null || this.d.pullsFrom(caller),
+      },
       this.d.servePolicy,
     )
     if (token && token.threads !== '*' && !token.threads.includes(q.thread)) {
-      throw new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${q.thread}.`, { status: 403, fix: 're-pair with that thread' })
+      throw new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${q.thread}.`, {
+        status: 403,
+        fix: 're-pair with that thread',
+      })
     }
     const ctx: CallerContext = { namespace, boundNamespace: bound }
     let afterSeq = 0
@@ -156,12 +175,25 @@ export class ChangeFeed {
       page = await this.#page(q, ctx, caller, page.lastSeq)
     }
     const now = this.#now()
-    this.d.subscribers.record(caller, q.thread, { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount }, now)
+    this.d.subscribers.record(
+      caller,
+      q.thread,
+      { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount },
+      now,
+    )
     const body =
       `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
       `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`
-    const responseProof = await createResponseProof(this.d.keypair, { callerDid: caller, jti: proof.jti, body })
-    return { status: 200, body, headers: { 'content-type': 'application/json', [PROOF_HEADER]: responseProof } }
+    const responseProof = await createResponseProof(this.d.keypair, {
+      callerDid: caller,
+      jti: proof.jti,
+      body,
+    })
+    return {
+      status: 200,
+      body,
+      headers: { 'content-type': 'application/json', [PROOF_HEADER]: responseProof },
+    }
   }
 
   async #page(q: FeedQuery, ctx: CallerContext, caller: string, afterSeq: number) {
@@ -207,5 +239,11 @@ export class ChangeFeed {
 function redactedJson(row: StoredRow): string {
   const record = JSON.parse(row.record) as Record<string, unknown>
   record['body'] = { redacted: true }
-  return rowToEnvelopeJson({ id: row.id, record: JSON.stringify(record), sig: null, stored_at: row.stored_at, redacted: 1 })
+  return rowToEnvelopeJson({
+    id: row.id,
+    record: JSON.stringify(record),
+    sig: null,
+    stored_at: row.stored_at,
+    redacted: 1,
+  })
 }

@@ -1,4 +1,4 @@
-import { percentile, type PairView } from '@spl/sync-engine'
+import { type PairView, percentile } from '@spl/sync-engine'
 import type { DaemonContext } from './context.js'
 
 const MINUTE = 60_000
@@ -44,14 +44,26 @@ export function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()
   const interval = pair.mode === 'longpoll' && !pair.poll_only ? 25_000 : pair.poll_interval_ms
   const since = m.lastProgressAt ?? pair.created_at
   if (m.sourceHadMore && now - since > 2 * interval) {
-    alerts.push({ pair_id: pair.pair_id, kind: 'stalled', detail: `the source has more and nothing moved for ${Math.round((now - since) / 1000)} s` })
+    alerts.push({
+      pair_id: pair.pair_id,
+      kind: 'stalled',
+      detail: `the source has more and nothing moved for ${Math.round((now - since) / 1000)} s`,
+    })
   }
   const lag = ctx.engine.lagSeconds(pair.pair_id)
-  if (lag !== null && lag > 60) alerts.push({ pair_id: pair.pair_id, kind: 'lagging', detail: `lag ${lag} s` })
+  if (lag !== null && lag > 60)
+    alerts.push({ pair_id: pair.pair_id, kind: 'lagging', detail: `lag ${lag} s` })
   const rejected = m.rejections.sum(HOUR, now)
   if (rejected > 0) {
-    const codes = Object.entries(pair.totals.rejected).filter(([, n]) => n > 0).map(([code]) => code).join(', ')
-    alerts.push({ pair_id: pair.pair_id, kind: 'rejecting', detail: `${rejected} record(s) rejected in the last hour (${codes})` })
+    const codes = Object.entries(pair.totals.rejected)
+      .filter(([, n]) => n > 0)
+      .map(([code]) => code)
+      .join(', ')
+    alerts.push({
+      pair_id: pair.pair_id,
+      kind: 'rejecting',
+      detail: `${rejected} record(s) rejected in the last hour (${codes})`,
+    })
   }
   return alerts
 }
@@ -76,9 +88,11 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
       sum += v
     }
     const p95 = percentile(recent, 95)
-    if (p95 !== null) slowest.push({ pair_id: p.pair_id, peer_did: p.peer_did, thread_id: p.thread_id, p95_ms: p95 })
+    if (p95 !== null)
+      slowest.push({ pair_id: p.pair_id, peer_did: p.peer_did, thread_id: p.thread_id, p95_ms: p95 })
     const errs = m.errors.sum(HOUR, now)
-    if (errs > 0 || p.state === 'failing') errored.push({ pair_id: p.pair_id, errors_last_hour: errs, last_error: p.last_error })
+    if (errs > 0 || p.state === 'failing')
+      errored.push({ pair_id: p.pair_id, errors_last_hour: errs, last_error: p.last_error })
     lastMinute += m.stored.sum(MINUTE, now)
     lastHour += m.stored.sum(HOUR, now)
   }
@@ -88,6 +102,7 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
     thread_id: s.thread_id,
     last_pull_at: s.last_pull_at,
     records_served_last_hour: s.window.sum(HOUR, now),
+    records_served_last_minute: s.window.sum(MINUTE, now),
     served: s.served,
     redacted: s.redacted,
     hidden: s.hidden,

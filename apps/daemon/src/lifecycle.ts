@@ -69,11 +69,15 @@ export function acquireLock(runDir: string, home: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number(readFileSync(file, 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw new DaemonRunningError(pid, home)
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid))
+        throw new DaemonRunningError(pid, home)
       rmSync(file, { force: true })
     }
   }
-  throw new SplError('LOCK_FAILED', `could not take the lock ${file}.`, { status: 500, fix: `remove ${file} if no daemon runs` })
+  throw new SplError('LOCK_FAILED', `could not take the lock ${file}.`, {
+    status: 500,
+    fix: `remove ${file} if no daemon runs`,
+  })
 }
 
 /** Writes run/daemon.json. */

@@ -13,8 +13,18 @@ const OPS: Op[] = [
   ['get', '/v1/namespaces/{ns}', 'A namespace and its ancestor chain (ns URL-encoded)', 'admin'],
   ['post', '/v1/namespaces/{ns}/archive', 'Archive a namespace', 'admin'],
   ['delete', '/v1/namespaces/{ns}', 'Delete a namespace', 'admin'],
-  ['get', '/v1/sync/changes', 'Change feed for peers (?thread=&since=&limit=&feed=&timeout=&target_namespace=)', 'proof'],
-  ['post', '/v1/sync/pairs', 'Create a pair {peer_did, peer_url, thread_id, mode?, poll_interval_ms?}', 'admin'],
+  [
+    'get',
+    '/v1/sync/changes',
+    'Change feed for peers (?thread=&since=&limit=&feed=&timeout=&target_namespace=)',
+    'proof',
+  ],
+  [
+    'post',
+    '/v1/sync/pairs',
+    'Create a pair {peer_did, peer_url, thread_id, mode?, poll_interval_ms?}',
+    'admin',
+  ],
   ['get', '/v1/sync/pairs', 'List pairs (?all=true includes stopped)', 'admin'],
   ['get', '/v1/sync/pairs/{id}', 'One pair', 'admin'],
   ['delete', '/v1/sync/pairs/{id}', 'Stop and remove a pair', 'admin'],
@@ -44,7 +54,12 @@ export function openApiDocument(version: string) {
     paths[path][method] = {
       summary,
       security: auth === 'open' ? [] : auth === 'admin' ? [{ admin: [] }] : [{ splProof: [] }],
-      responses: { default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
+      responses: {
+        default: {
+          description: 'error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      },
     }
   }
   return {
@@ -53,14 +68,28 @@ export function openApiDocument(version: string) {
     paths,
     components: {
       securitySchemes: {
-        admin: { type: 'http', scheme: 'bearer', description: 'admin.token, or any loopback caller when api.trust_loopback' },
-        splProof: { type: 'apiKey', in: 'header', name: 'SPL-Proof', description: 'EdDSA JWS by the caller (SPEC 7.4)' },
+        admin: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'admin.token, or any loopback caller when api.trust_loopback',
+        },
+        splProof: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'SPL-Proof',
+          description: 'EdDSA JWS by the caller (SPEC 7.4)',
+        },
       },
       schemas: {
         Error: {
           type: 'object',
           required: ['object', 'code', 'message'],
-          properties: { object: { const: 'error' }, code: { type: 'string' }, message: { type: 'string' }, fix: { type: 'string' } },
+          properties: {
+            object: { const: 'error' },
+            code: { type: 'string' },
+            message: { type: 'string' },
+            fix: { type: 'string' },
+          },
         },
       },
     },

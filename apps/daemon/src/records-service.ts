@@ -9,8 +9,8 @@ import {
   type RecordStore,
   recordId,
   rowToEnvelope,
-  signRecord,
   type StoredRow,
+  signRecord,
   threadId,
 } from '@spl/records'
 import { z } from 'zod'

@@ -6,13 +6,14 @@ import { createWorkerVerifier, RecordStore, type SignatureVerifier } from '@spl/
 import { KyselySyncStore, SyncEngine } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { createApp } from './app.js'
-import { envToCfg, homePaths, readEnv, type ConfigOverrides } from './config.js'
+import { type ConfigOverrides, envToCfg, homePaths, readEnv } from './config.js'
 import type { DaemonContext } from './context.js'
-import { openDatabase, type OpenDatabase } from './db.js'
+import { type OpenDatabase, openDatabase } from './db.js'
 import { ChangeFeed } from './feed.js'
 import { readAdminToken, readKeyFile } from './home.js'
 import { acquireLock, writeDaemonInfo } from './lifecycle.js'
 import { createLogger, type Logger } from './logger.js'
+import { DaemonMetrics } from './metrics.js'
 import { ThreadNotifier } from './notifier.js'
 import { RecordService } from './records-service.js'
 import { SubscriberStats } from './subscribers.js'
@@ -57,10 +58,12 @@ export class SplDaemon {
       const registry = await ConsentRegistry.load(store, keypair.did)
       const syncStore = await KyselySyncStore.open(database.db, store)
       const threads = options.verifyThreads ?? 2
-      const verifier = threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
+      const verifier =
+        threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
       const notifier = new ThreadNotifier()
       const records = new RecordService(store, keypair, registry, notifier)
       const subscribers = new SubscriberStats()
+      const metrics = new DaemonMetrics()
       const engine = new SyncEngine(
         {
           localDid: keypair.did,
@@ -70,12 +73,14 @@ export class SplDaemon {
           verifier,
           namespaces: registry,
           logger: logger.child({ component: 'sync' }),
+          observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
           onStored: (thread, ids) => {
             records.storedIds(thread, ids).catch((err) => logger.error({ err }, 'post-store hook failed'))
           },
         },
         { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
       )
+      metrics.bind(engine, subscribers)
       const feed = new ChangeFeed({
         keypair,
         store,
@@ -100,6 +105,7 @@ export class SplDaemon {
         feed,
         notifier,
         subscribers,
+        metrics,
         logger,
         startedAt: Date.now(),
         bindHost: cfg.server.host,
@@ -128,13 +134,16 @@ export class SplDaemon {
     const { cfg } = this.ctx
     const app = createApp(this.ctx)
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
+      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () =>
+        resolve(s),
+      )
       s.once('error', reject)
     })
     this.#server = server
     const port = (server.address() as AddressInfo).port
     const host = cfg.server.host
-    const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+    const clientHost =
+      host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
     this.ctx.url = `http://${clientHost}:${port}`
     writeDaemonInfo(homePaths(this.ctx.home).runDir, {
       pid: process.pid,

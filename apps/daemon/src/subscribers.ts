@@ -15,11 +15,24 @@ export interface SubscriberEntry {
 export class SubscriberStats {
   readonly #entries = new Map<string, SubscriberEntry>()
 
-  record(peerDid: string, thread: string, counts: { served: number; redacted: number; hidden: number }, now: number): void {
+  record(
+    peerDid: string,
+    thread: string,
+    counts: { served: number; redacted: number; hidden: number },
+    now: number,
+  ): void {
     const key = `${peerDid}\n${thread}`
     let e = this.#entries.get(key)
     if (!e) {
-      e = { peer_did: peerDid, thread_id: thread, last_pull_at: now, served: 0, redacted: 0, hidden: 0, window: new RollingCounter() }
+      e = {
+        peer_did: peerDid,
+        thread_id: thread,
+        last_pull_at: now,
+        served: 0,
+        redacted: 0,
+        hidden: 0,
+        window: new RollingCounter(),
+      }
       this.#entries.set(key, e)
     }
     e.last_pull_at = now

@@ -1,5 +1,5 @@
-import { DEFAULT_NAMESPACE } from './namespace.js'
 import type { GrantState } from './grants.js'
+import { DEFAULT_NAMESPACE } from './namespace.js'
 
 /** What the source does with one record for one caller. */
 export type FilterAction = 'serve' | 'redact' | 'hide'

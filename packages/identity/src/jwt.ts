@@ -29,7 +29,8 @@ export async function verifyDidJwt(
   let iss: unknown
   try {
     const header = decodeProtectedHeader(token)
-    if (header.alg !== 'EdDSA') throw new JwtInvalidError(`alg must be EdDSA, got ${String(header.alg)}`, code)
+    if (header.alg !== 'EdDSA')
+      throw new JwtInvalidError(`alg must be EdDSA, got ${String(header.alg)}`, code)
     if (header.typ !== options.typ) throw new JwtInvalidError(`typ must be ${options.typ}`, code)
     iss = decodeJwt(token).iss
   } catch (err) {

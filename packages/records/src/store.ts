@@ -48,13 +48,21 @@ function envelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at'
 }
 
 /** The envelope of a stored row, as JSON text. */
-export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
+export function rowToEnvelopeJson(
+  row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>,
+): string {
   return envelopeJson(row)
 }
 
 /** The envelope of a stored row. */
-export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): Envelope {
-  const env: Envelope = { id: row.id, record: JSON.parse(row.record) as RecordFields, stored_at: row.stored_at }
+export function rowToEnvelope(
+  row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>,
+): Envelope {
+  const env: Envelope = {
+    id: row.id,
+    record: JSON.parse(row.record) as RecordFields,
+    stored_at: row.stored_at,
+  }
   if (row.sig !== null) env.sig = row.sig
   if (row.redacted) env.redacted = true
   return env
@@ -85,7 +93,11 @@ export class RecordStore {
   static async open<DB>(db: Kysely<DB>): Promise<RecordStore> {
     await migrateRecords(db as unknown as Kysely<unknown>)
     const rdb = db as unknown as Kysely<RecordsTables>
-    const row = await rdb.selectFrom('spl_meta').select('value').where('key', '=', 'epoch').executeTakeFirstOrThrow()
+    const row = await rdb
+      .selectFrom('spl_meta')
+      .select('value')
+      .where('key', '=', 'epoch')
+      .executeTakeFirstOrThrow()
     return new RecordStore(rdb, row.value)
   }
 
@@ -290,7 +302,10 @@ export class RecordStore {
     if (replaced.length > 0) {
       // A stub is replaced by a new row so pullers downstream receive the full record too.
       for (let i = 0; i < replaced.length; i += LOOKUP_CHUNK) {
-        await db.deleteFrom('spl_records').where('id', 'in', replaced.slice(i, i + LOOKUP_CHUNK)).execute()
+        await db
+          .deleteFrom('spl_records')
+          .where('id', 'in', replaced.slice(i, i + LOOKUP_CHUNK))
+          .execute()
       }
     }
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -304,4 +319,3 @@ export class RecordStore {
     return outcomes
   }
 }
-

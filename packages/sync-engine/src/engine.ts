@@ -8,13 +8,19 @@ import {
   emptyTotals,
   type Pair,
   type PairInput,
+  PairNotFoundError,
   pairIdFor,
   pairInputSchema,
-  PairNotFoundError,
   resolvePairRef,
 } from './pair.js'
 import { Scheduler } from './scheduler.js'
-import { type CommitResult, foldCommit, type PairStore, type RecordSink, type RejectionEntry } from './stores.js'
+import {
+  type CommitResult,
+  foldCommit,
+  type PairStore,
+  type RecordSink,
+  type RejectionEntry,
+} from './stores.js'
 
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
 export interface PeerTransport {
@@ -37,6 +43,8 @@ export interface SyncEngineComponents {
   credentials?: (peerDid: string) => string | null
   /** Called after records are stored (wake long polls, refresh registries). */
   onStored?: (thread: string, ids: string[]) => void
+  /** Called with each stored record's delivery latency (for exporters such as Prometheus). */
+  observeLatency?: (pairId: string, ms: number) => void
 }
 
 export interface SyncOptions {
@@ -81,8 +89,8 @@ export interface PairView extends Pair {
 
 /** The sync engine: one loop per pair, driven by one scheduler. */
 export class SyncEngine {
-  readonly #c: Required<Omit<SyncEngineComponents, 'credentials' | 'onStored'>> &
-    Pick<SyncEngineComponents, 'credentials' | 'onStored'>
+  readonly #c: Required<Omit<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>> &
+    Pick<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>
   readonly #o: Required<SyncOptions>
   readonly #pairs = new Map<string, Pair>()
   readonly #rt = new Map<string, Runtime>()
@@ -109,7 +117,17 @@ export class SyncEngine {
   #runtime(id: string): Runtime {
     let rt = this.#rt.get(id)
     if (!rt) {
-      rt = { attempt: 0, backoffMs: 0, nextAttemptAt: null, abort: null, running: null, metrics: new PairMetrics(), skewMs: null, minRttMs: Number.POSITIVE_INFINITY, waiters: [] }
+      rt = {
+        attempt: 0,
+        backoffMs: 0,
+        nextAttemptAt: null,
+        abort: null,
+        running: null,
+        metrics: new PairMetrics(),
+        skewMs: null,
+        minRttMs: Number.POSITIVE_INFINITY,
+        waiters: [],
+      }
       this.#rt.set(id, rt)
     }
     return rt
@@ -171,7 +189,9 @@ export class SyncEngine {
 
   /** Every pair; stopped ones only with `all`. */
   listPairs(options: { all?: boolean } = {}): PairView[] {
-    return [...this.#pairs.values()].filter((p) => options.all || p.state !== 'stopped').map((p) => this.#view(p))
+    return [...this.#pairs.values()]
+      .filter((p) => options.all || p.state !== 'stopped')
+      .map((p) => this.#view(p))
   }
 
   /** One pair by id or unique prefix. */
@@ -194,7 +214,12 @@ export class SyncEngine {
   async resumePair(ref: string): Promise<PairView> {
     const pair = resolvePairRef([...this.#pairs.values()], ref)
     if (pair.state === 'stopped') throw new PairNotFoundError(ref)
-    if (pair.state === 'paused') await this.#save({ ...pair, state: pair.last_success_at ? 'running' : 'starting', updated_at: this.#now() })
+    if (pair.state === 'paused')
+      await this.#save({
+        ...pair,
+        state: pair.last_success_at ? 'running' : 'starting',
+        updated_at: this.#now(),
+      })
     return this.kickPair(pair.pair_id)
   }
 
@@ -242,6 +267,12 @@ export class SyncEngine {
     return this.#runtime(pairId).metrics
   }
 
+  /** Estimated clock offset of the pair's peer (peer − local, ms), null before the first answer. */
+  skewOf(pairId: string): number | null {
+    const s = this.#rt.get(pairId)?.skewMs
+    return s === undefined || s === null ? null : Math.round(s)
+  }
+
   /** Resolves when the pair's next cycle has finished (caught up or failed). */
   waitForCycle(ref: string): Promise<void> {
     const pair = resolvePairRef([...this.#pairs.values()], ref)
@@ -274,7 +305,8 @@ export class SyncEngine {
         cursor: after.cursor,
         hasMore: false,
       }
-      if (after.state === 'failing' && after.last_error) throw new PullError(after.last_error.code as never, after.last_error.message)
+      if (after.state === 'failing' && after.last_error)
+        throw new PullError(after.last_error.code as never, after.last_error.message)
       onProgress?.(p)
       return p
     }
@@ -302,7 +334,12 @@ export class SyncEngine {
 
   #view(p: Pair): PairView {
     const rt = this.#runtime(p.pair_id)
-    return { ...structuredClone(p), backoff_ms: rt.backoffMs, attempt: rt.attempt, next_attempt_at: rt.nextAttemptAt }
+    return {
+      ...structuredClone(p),
+      backoff_ms: rt.backoffMs,
+      attempt: rt.attempt,
+      next_attempt_at: rt.nextAttemptAt,
+    }
   }
 
   async #save(pair: Pair): Promise<void> {
@@ -332,7 +369,8 @@ export class SyncEngine {
     const abort = new AbortController()
     rt.abort = abort
     rt.nextAttemptAt = null
-    const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    const longpoll =
+      pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
     rt.running = this.#catchUp(pair, abort.signal, longpoll ? 'longpoll' : 'normal')
       .then(
         () => this.#onSuccess(id),
@@ -369,7 +407,13 @@ export class SyncEngine {
     const pe = err instanceof PullError ? err : null
     if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
-    if (pe?.pullCode === 'HTTP_4XX' && pe.message.includes(' 400 ') && pe.remoteCode !== 'INVALID_CURSOR' && !pair.poll_only && pair.mode === 'longpoll') {
+    if (
+      pe?.pullCode === 'HTTP_4XX' &&
+      pe.message.includes(' 400 ') &&
+      pe.remoteCode !== 'INVALID_CURSOR' &&
+      !pair.poll_only &&
+      pair.mode === 'longpoll'
+    ) {
       await this.#save({ ...pair, poll_only: true, updated_at: now })
       this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
       if (this.#started) this.#scheduler.schedule(id, now)
@@ -381,7 +425,11 @@ export class SyncEngine {
     rt.metrics.errors.add(1, now)
     const last_error = {
       code: pe ? pe.pullCode : ('INTERNAL' as const),
-      message: pe ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '') : err instanceof Error ? err.message : String(err),
+      message: pe
+        ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '')
+        : err instanceof Error
+          ? err.message
+          : String(err),
       at: now,
     }
     try {
@@ -393,7 +441,12 @@ export class SyncEngine {
     if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
   }
 
-  #request(pair: Pair, cursor: string | null, feed: 'normal' | 'longpoll', signal: AbortSignal): Promise<ChangesPage> {
+  #request(
+    pair: Pair,
+    cursor: string | null,
+    feed: 'normal' | 'longpoll',
+    signal: AbortSignal,
+  ): Promise<ChangesPage> {
     return this.#c.transport.fetchChanges({
       peerUrl: pair.peer_url,
       peerDid: pair.peer_did,
@@ -419,7 +472,15 @@ export class SyncEngine {
     onProgress?: (p: PullProgress) => void,
     transient = false,
   ): Promise<PullProgress> {
-    const progress: PullProgress = { pages: 0, received: 0, stored: 0, duplicates: 0, rejected: 0, cursor: start.cursor, hasMore: true }
+    const progress: PullProgress = {
+      pages: 0,
+      received: 0,
+      stored: 0,
+      duplicates: 0,
+      rejected: 0,
+      cursor: start.cursor,
+      hasMore: true,
+    }
     let pair = start
     let pending: Promise<ChangesPage> | null = this.#request(pair, pair.cursor, firstFeed, signal)
     while (pending) {
@@ -444,7 +505,11 @@ export class SyncEngine {
     return progress
   }
 
-  async #ingestPage(pair: Pair, page: ChangesPage, transient: boolean): Promise<{ next: Pair; result: CommitResult; rejectedBefore: number; duplicates: number }> {
+  async #ingestPage(
+    pair: Pair,
+    page: ChangesPage,
+    transient: boolean,
+  ): Promise<{ next: Pair; result: CommitResult; rejectedBefore: number; duplicates: number }> {
     const rt = this.#runtime(pair.pair_id)
     const rejected: Rejection[] = []
     const candidates: Candidate[] = []
@@ -461,7 +526,9 @@ export class SyncEngine {
     })
     const preDuplicates = candidates.length - fresh.length
     const toVerify = fresh.filter((c) => !c.redacted)
-    const ok = await this.#c.verifier.verifyMany(toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })))
+    const ok = await this.#c.verifier.verifyMany(
+      toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })),
+    )
     const valid = new Set<Candidate>()
     toVerify.forEach((c, i) => {
       if (ok[i]) valid.add(c)
@@ -469,7 +536,12 @@ export class SyncEngine {
     const accepted: Candidate[] = []
     for (const c of fresh) {
       if (!c.redacted && !valid.has(c)) {
-        rejected.push({ ok: false, code: 'SIGNATURE_INVALID', message: 'the signature does not verify against the actor key', id: c.id })
+        rejected.push({
+          ok: false,
+          code: 'SIGNATURE_INVALID',
+          message: 'the signature does not verify against the actor key',
+          id: c.id,
+        })
         continue
       }
       const bad = c.redacted ? null : this.#c.namespaces.namespaceGate(c.record)
@@ -520,17 +592,26 @@ export class SyncEngine {
       const storedSet = new Set(result.storedIds)
       const skew = rt.skewMs ?? 0
       for (const c of accepted) {
-        if (storedSet.has(c.id) && c.storedAt !== null) m.latency.add(committedAt - (c.storedAt - skew), committedAt)
+        if (!storedSet.has(c.id) || c.storedAt === null) continue
+        const latency = Math.max(0, committedAt - (c.storedAt - skew))
+        m.latency.add(latency, committedAt)
+        this.#c.observeLatency?.(pair.pair_id, latency)
       }
       this.#c.onStored?.(pair.thread_id, result.storedIds)
     }
     if (!transient) {
       const live = this.#pairs.get(pair.pair_id)
       // Only a live pair's row changes; a pause that raced with this page keeps its state.
-      if (live && live.state !== 'paused' && live.state !== 'stopped') this.#pairs.set(pair.pair_id, committed)
+      if (live && live.state !== 'paused' && live.state !== 'stopped')
+        this.#pairs.set(pair.pair_id, committed)
       else if (live) this.#pairs.set(pair.pair_id, { ...committed, state: live.state })
     }
-    return { next: committed, result, rejectedBefore: rejected.length, duplicates: preDuplicates + result.duplicates }
+    return {
+      next: committed,
+      result,
+      rejectedBefore: rejected.length,
+      duplicates: preDuplicates + result.duplicates,
+    }
   }
 
   /** Lag in seconds (SPEC 4.2): 0 while caught up within the last interval, else time since caught up. */
@@ -539,8 +620,14 @@ export class SyncEngine {
     if (!p) return null
     const now = this.#now()
     if (p.caught_up_at === null) return p.state === 'starting' ? 0 : Math.round((now - p.created_at) / 1000)
-    const interval = p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
-    if (p.state === 'running' && now - (p.last_success_at ?? 0) <= interval && p.caught_up_at === p.last_success_at) return 0
+    const interval =
+      p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
+    if (
+      p.state === 'running' &&
+      now - (p.last_success_at ?? 0) <= interval &&
+      p.caught_up_at === p.last_success_at
+    )
+      return 0
     return Math.max(0, Math.round((now - p.caught_up_at) / 1000))
   }
 }

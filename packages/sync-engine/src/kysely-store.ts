@@ -1,7 +1,14 @@
+import { migrateWith, type RecordStore, type Rejection } from '@spl/records'
 import { type Kysely, type Migration, sql } from 'kysely'
-import { migrateWith, type Rejection, type RecordStore } from '@spl/records'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from './pair.js'
-import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
+import {
+  type CommitResult,
+  foldCommit,
+  type PairStore,
+  type PullCommit,
+  type RecordSink,
+  type RejectionEntry,
+} from './stores.js'
 
 interface PairsTables {
   spl_pairs: {
@@ -138,7 +145,11 @@ export class KyselySyncStore implements PairStore, RecordSink {
   }
 
   async getPair(pairId: string): Promise<Pair | undefined> {
-    const row = await this.db.selectFrom('spl_pairs').selectAll().where('pair_id', '=', pairId).executeTakeFirst()
+    const row = await this.db
+      .selectFrom('spl_pairs')
+      .selectAll()
+      .where('pair_id', '=', pairId)
+      .executeTakeFirst()
     return row && fromRow(row)
   }
 
@@ -198,7 +209,9 @@ export class KyselySyncStore implements PairStore, RecordSink {
           )
           .execute()
         await sql`delete from spl_pair_rejections where pair_id = ${batch.pair.pair_id} and id <= (
-          select id from spl_pair_rejections where pair_id = ${batch.pair.pair_id} order by id desc limit 1 offset ${KEEP_REJECTIONS})`.execute(trx)
+          select id from spl_pair_rejections where pair_id = ${batch.pair.pair_id} order by id desc limit 1 offset ${KEEP_REJECTIONS})`.execute(
+          trx,
+        )
       }
       const next = foldCommit(batch.next, result)
       const row = toRow(next)

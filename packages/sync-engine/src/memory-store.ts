@@ -1,6 +1,13 @@
 import type { Candidate } from '@spl/records'
 import type { Pair } from './pair.js'
-import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
+import {
+  type CommitResult,
+  foldCommit,
+  type PairStore,
+  type PullCommit,
+  type RecordSink,
+  type RejectionEntry,
+} from './stores.js'
 
 /** A record held by the in-memory sink. */
 export interface MemoryRecord {
@@ -32,7 +39,10 @@ export class MemorySyncStore implements PairStore, RecordSink {
     this.pairs.set(pair.pair_id, structuredClone(pair))
   }
   async listRejections(pairId: string, limit: number): Promise<RejectionEntry[]> {
-    return this.rejections.filter((r) => r.pair_id === pairId).slice(-limit).reverse()
+    return this.rejections
+      .filter((r) => r.pair_id === pairId)
+      .slice(-limit)
+      .reverse()
   }
   async known(ids: readonly string[]): Promise<Map<string, { redacted: boolean }>> {
     const out = new Map<string, { redacted: boolean }>()
@@ -53,16 +63,32 @@ export class MemorySyncStore implements PairStore, RecordSink {
       const key = `${c.record.actor}\n${c.record.thread}\n${c.record.clock}`
       const owner = this.#clocks.get(key)
       if (owner !== undefined && owner !== c.id) {
-        result.rejected.push({ ok: false, code: 'CLOCK_CONFLICT', message: `clock ${c.record.clock} already used`, id: c.id })
+        result.rejected.push({
+          ok: false,
+          code: 'CLOCK_CONFLICT',
+          message: `clock ${c.record.clock} already used`,
+          id: c.id,
+        })
         continue
       }
       this.#clocks.set(key, c.id)
-      this.records.set(c.id, { seq: ++this.#seq, candidate: c, origin: batch.pair.peer_did, stored_at: batch.now })
+      this.records.set(c.id, {
+        seq: ++this.#seq,
+        candidate: c,
+        origin: batch.pair.peer_did,
+        stored_at: batch.now,
+      })
       result.stored++
       result.storedIds.push(c.id)
     }
     for (const r of [...batch.rejected, ...result.rejected]) {
-      this.rejections.push({ pair_id: batch.pair.pair_id, record_id: r.id, code: r.code, message: r.message, at: batch.now })
+      this.rejections.push({
+        pair_id: batch.pair.pair_id,
+        record_id: r.id,
+        code: r.code,
+        message: r.message,
+        at: batch.now,
+      })
     }
     this.pairs.set(batch.next.pair_id, foldCommit(batch.next, result))
     return result

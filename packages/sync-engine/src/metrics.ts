@@ -60,7 +60,10 @@ export class LatencyWindow {
   /** Sorted samples of the last hour. */
   recent(now: number): number[] {
     const from = now - HOUR
-    return this.#samples.filter((s) => s.at > from).map((s) => s.ms).sort((a, b) => a - b)
+    return this.#samples
+      .filter((s) => s.at > from)
+      .map((s) => s.ms)
+      .sort((a, b) => a - b)
   }
 
   /** Cumulative histogram: `le_10` counts every latency ≤ 10 ms, `inf` counts all. */

@@ -47,7 +47,15 @@ export interface Pair {
 }
 
 export function emptyTotals(): PairTotals {
-  return { pulls: 0, records_received: 0, records_stored: 0, duplicates: 0, rejected: {}, bytes_received: 0, cursor_resets: 0 }
+  return {
+    pulls: 0,
+    records_received: 0,
+    records_stored: 0,
+    duplicates: 0,
+    rejected: {},
+    bytes_received: 0,
+    cursor_resets: 0,
+  }
 }
 
 /** The pair id: first 16 hex of sha256(local DID ‖ "\n" ‖ peer DID ‖ "\n" ‖ thread). */
@@ -73,7 +81,10 @@ export type PairInput = z.input<typeof pairInputSchema>
 export class PairNotFoundError extends SplError {
   override readonly name = 'PairNotFoundError'
   constructor(readonly ref: string) {
-    super('PAIR_NOT_FOUND', `no pair '${ref.slice(0, 40)}' on this instance.`, { status: 404, fix: 'spl fleet sync list --all' })
+    super('PAIR_NOT_FOUND', `no pair '${ref.slice(0, 40)}' on this instance.`, {
+      status: 404,
+      fix: 'spl fleet sync list --all',
+    })
   }
 }
 
@@ -86,7 +97,9 @@ export class PairAmbiguousError extends SplError {
   ) {
     super(
       'PAIR_AMBIGUOUS',
-      matches === 0 ? `'${ref}' is too short: give at least 4 characters of the pair id.` : `'${ref}' matches ${matches} pairs.`,
+      matches === 0
+        ? `'${ref}' is too short: give at least 4 characters of the pair id.`
+        : `'${ref}' matches ${matches} pairs.`,
       { status: 400, fix: 'give more characters of the pair id (spl fleet sync list)' },
     )
   }

@@ -15,11 +15,12 @@ export type PullErrorCode = (typeof PULL_ERROR_CODES)[number]
 const FIXES: Record<PullErrorCode, string> = {
   CONNECT_REFUSED: "check the peer is running; if cross-machine, make sure it's not bound only to 127.0.0.1",
   TIMEOUT: 'the network is slow or the peer is overloaded',
-  DNS_FAILURE: "typo in peer_url, or DNS is unavailable",
+  DNS_FAILURE: 'typo in peer_url, or DNS is unavailable',
   HTTP_4XX: 'the peer rejected the request: check namespaces registered, consent grants, signatures',
   HTTP_5XX: "peer daemon error: check the peer's logs",
   PARSE_ERROR: "the peer returned malformed JSON: version mismatch, or the peer isn't an spl daemon",
-  IDENTITY_MISMATCH: 'peer_url answers with another DID than the pair names: check the URL (curl <peer_url>/v1/identity)',
+  IDENTITY_MISMATCH:
+    'peer_url answers with another DID than the pair names: check the URL (curl <peer_url>/v1/identity)',
 }
 
 /** A failed call to a peer, classified. */
@@ -59,23 +60,43 @@ export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'co
   if (err instanceof PullError) return err
   const name = err instanceof Error ? err.name : ''
   const code = causeCode(err)
-  const text = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
-  if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT' || code?.startsWith('UND_ERR_') && code.includes('TIMEOUT')) {
+  const text =
+    err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
+  if (
+    name === 'TimeoutError' ||
+    name === 'AbortError' ||
+    code === 'ETIMEDOUT' ||
+    (code?.startsWith('UND_ERR_') && code.includes('TIMEOUT'))
+  ) {
     return new PullError('TIMEOUT', `no answer in time (${code ?? name})`, { cause: err })
   }
-  if (phase === 'body') return new PullError('PARSE_ERROR', `the response body was cut off (${code ?? text})`, { cause: err })
+  if (phase === 'body')
+    return new PullError('PARSE_ERROR', `the response body was cut off (${code ?? text})`, { cause: err })
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') {
     return new PullError('DNS_FAILURE', `the peer host does not resolve (${code})`, { cause: err })
   }
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'EPIPE' ||
+    code === 'UND_ERR_SOCKET' ||
+    code === 'UND_ERR_CLOSED'
+  ) {
     return new PullError('CONNECT_REFUSED', `cannot connect to the peer (${code})`, { cause: err })
   }
   return new PullError('CONNECT_REFUSED', `the request failed: ${text}`, { cause: err })
 }
 
 /** Maps an HTTP error status (with the peer's error envelope, if any) to a pull error. */
-export function classifyHttpStatus(status: number, envelope: { code?: string; message?: string } | null): PullError {
+export function classifyHttpStatus(
+  status: number,
+  envelope: { code?: string; message?: string } | null,
+): PullError {
   const what = envelope?.code ? `${envelope.code}: ${envelope.message ?? ''}`.trim() : `HTTP ${status}`
   const opts = { status: 502, ...(envelope?.code ? { remoteCode: envelope.code } : {}) }
-  return status >= 500 ? new PullError('HTTP_5XX', `peer answered ${status} (${what})`, opts) : new PullError('HTTP_4XX', `peer answered ${status} (${what})`, opts)
+  return status >= 500
+    ? new PullError('HTTP_5XX', `peer answered ${status} (${what})`, opts)
+    : new PullError('HTTP_4XX', `peer answered ${status} (${what})`, opts)
 }

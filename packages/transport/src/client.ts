@@ -1,7 +1,13 @@
 import { type Keypair, SplError } from '@spl/identity'
-import { type ChangesResponse, changesResponseSchema, CHANGES_PATH, type Feed, errorEnvelopeSchema } from './wire.js'
 import { classifyFetchError, classifyHttpStatus, PullError } from './classify.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
+import {
+  CHANGES_PATH,
+  type ChangesResponse,
+  changesResponseSchema,
+  errorEnvelopeSchema,
+  type Feed,
+} from './wire.js'
 
 /** An error answered by a daemon, carried to the caller with its code and fix. */
 export class RemoteError extends SplError {
@@ -32,7 +38,12 @@ export class SplClient {
   ) {}
 
   /** Calls `method path` with an optional JSON body; returns the parsed JSON or throws RemoteError. */
-  async request<T = unknown>(method: string, path: string, body?: unknown, init: { timeoutMs?: number } = {}): Promise<T> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    init: { timeoutMs?: number } = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (this.adminToken) headers['authorization'] = `Bearer ${this.adminToken}`
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -54,15 +65,22 @@ export class SplClient {
       try {
         json = JSON.parse(text)
       } catch {
-        throw new RemoteError('PARSE_ERROR', `${method} ${path} answered malformed JSON`, { status: res.status })
+        throw new RemoteError('PARSE_ERROR', `${method} ${path} answered malformed JSON`, {
+          status: res.status,
+        })
       }
     }
     if (!res.ok) {
       const env = errorEnvelopeSchema.safeParse(json)
       if (env.success) {
-        throw new RemoteError(env.data.code, env.data.message, { status: res.status, ...(env.data.fix ? { fix: env.data.fix } : {}) })
+        throw new RemoteError(env.data.code, env.data.message, {
+          status: res.status,
+          ...(env.data.fix ? { fix: env.data.fix } : {}),
+        })
       }
-      throw new RemoteError(`HTTP_${res.status}`, `${method} ${path} answered ${res.status}`, { status: res.status })
+      throw new RemoteError(`HTTP_${res.status}`, `${method} ${path} answered ${res.status}`, {
+        status: res.status,
+      })
     }
     return json as T
   }
@@ -117,7 +135,11 @@ export class PeerClient {
     if (req.feed === 'longpoll') url.searchParams.set('timeout', String(waitMs))
     if (req.targetNamespace) url.searchParams.set('target_namespace', req.targetNamespace)
     const pathAndQuery = url.pathname + url.search
-    const { token, jti } = await createRequestProof(this.keypair, { method: 'GET', pathAndQuery, aud: req.peerDid })
+    const { token, jti } = await createRequestProof(this.keypair, {
+      method: 'GET',
+      pathAndQuery,
+      aud: req.peerDid,
+    })
     const headers: Record<string, string> = { [PROOF_HEADER]: token, accept: 'application/json' }
     if (req.bearer) headers['authorization'] = `Bearer ${req.bearer}`
     const timeout = AbortSignal.timeout(waitMs + 15_000)
@@ -155,12 +177,21 @@ export class PeerClient {
     const parsed = changesResponseSchema.safeParse(json)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
-      throw new PullError('PARSE_ERROR', `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`)
+      throw new PullError(
+        'PARSE_ERROR',
+        `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`,
+      )
     }
     try {
-      await verifyResponseProof(res.headers.get(PROOF_HEADER), { peerDid: req.peerDid, callerDid: this.keypair.did, jti, body })
+      await verifyResponseProof(res.headers.get(PROOF_HEADER), {
+        peerDid: req.peerDid,
+        callerDid: this.keypair.did,
+        jti,
+        body,
+      })
     } catch (err) {
-      if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH') throw new PullError('IDENTITY_MISMATCH', err.message)
+      if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH')
+        throw new PullError('IDENTITY_MISMATCH', err.message)
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }
     return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }

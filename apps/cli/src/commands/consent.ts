@@ -14,11 +14,19 @@ interface GrantOut {
 
 function grantLine(g: GrantOut): string {
   const threads = g.threads === '*' ? 'all threads' : g.threads.join(',')
-  const extra = [g.purpose ? `purpose: ${g.purpose}` : '', g.expires_at ? `expires ${g.expires_at}` : ''].filter(Boolean).join(', ')
+  const extra = [g.purpose ? `purpose: ${g.purpose}` : '', g.expires_at ? `expires ${g.expires_at}` : '']
+    .filter(Boolean)
+    .join(', ')
   return `${g.grant_id}  ${g.source_namespace} → ${g.target_namespace}  ${g.hash_levels.join(',')}  ${threads}  ${g.status}${extra ? `  (${extra})` : ''}`
 }
 
-const csv = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean))
+const csv = (v: string | undefined) =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
 
 export class ConsentGrantCommand extends BaseCommand {
   static override paths = [['consent', 'grant']]
@@ -30,13 +38,26 @@ export class ConsentGrantCommand extends BaseCommand {
       they are served whole. Takes effect on the next pull; no cursor is reset.
     `,
     examples: [
-      ['Share default records whole with partner-team', 'spl consent grant --to-namespace partner-team --hash-levels L0,L1,L2,L3'],
-      ['Share stubs of acme/ops on two threads until a date', 'spl consent grant --from-namespace acme/ops --to-namespace partner-team --threads th_a,th_b --expires 2027-01-01T00:00:00Z'],
+      [
+        'Share default records whole with partner-team',
+        'spl consent grant --to-namespace partner-team --hash-levels L0,L1,L2,L3',
+      ],
+      [
+        'Share stubs of acme/ops on two threads until a date',
+        'spl consent grant --from-namespace acme/ops --to-namespace partner-team --threads th_a,th_b --expires 2027-01-01T00:00:00Z',
+      ],
     ],
   })
-  to = Option.String('--to-namespace', { required: true, description: 'The namespace of the callers that may receive' })
-  from = Option.String('--from-namespace', 'default', { description: 'The namespace of the records shared (default: default)' })
-  levels = Option.String('--hash-levels', { description: 'Comma-separated L0..L3 (default L1,L2,L3: no bodies)' })
+  to = Option.String('--to-namespace', {
+    required: true,
+    description: 'The namespace of the callers that may receive',
+  })
+  from = Option.String('--from-namespace', 'default', {
+    description: 'The namespace of the records shared (default: default)',
+  })
+  levels = Option.String('--hash-levels', {
+    description: 'Comma-separated L0..L3 (default L1,L2,L3: no bodies)',
+  })
   threads = Option.String('--threads', { description: 'Comma-separated thread ids (default: all threads)' })
   purpose = Option.String('--purpose', { description: 'Why, for the record' })
   expires = Option.String('--expires', { description: 'ISO 8601 expiry' })
@@ -58,7 +79,10 @@ export class ConsentListCommand extends BaseCommand {
   static override paths = [['consent', 'list']]
   static override usage = Command.Usage({
     description: 'List active grants (and caller bindings)',
-    examples: [['Active grants', 'spl consent list'], ['Everything, revoked and expired too', 'spl consent list --all --json']],
+    examples: [
+      ['Active grants', 'spl consent list'],
+      ['Everything, revoked and expired too', 'spl consent list --all --json'],
+    ],
   })
   namespace = Option.String('--namespace', { description: 'Only grants from or to this namespace' })
   all = Option.Boolean('--all', false, { description: 'Include revoked and expired grants' })
@@ -86,7 +110,10 @@ export class ConsentListCommand extends BaseCommand {
 
 export class ConsentRevokeCommand extends BaseCommand {
   static override paths = [['consent', 'revoke']]
-  static override usage = Command.Usage({ description: 'Revoke a grant (takes effect on the next pull)', examples: [['Revoke', 'spl consent revoke cg_0123456789ab']] })
+  static override usage = Command.Usage({
+    description: 'Revoke a grant (takes effect on the next pull)',
+    examples: [['Revoke', 'spl consent revoke cg_0123456789ab']],
+  })
   grantId = Option.String({ name: 'grant_id' })
 
   protected async run() {
@@ -101,14 +128,21 @@ export class ConsentBindCommand extends BaseCommand {
   static override paths = [['consent', 'bind']]
   static override usage = Command.Usage({
     description: 'Allow a caller DID to pull as a namespace other than default',
-    details: 'A caller may claim a namespace other than `default` only when this source has bound its DID to exactly that namespace.',
+    details:
+      'A caller may claim a namespace other than `default` only when this source has bound its DID to exactly that namespace.',
     examples: [['Bind B to partner-team', 'spl consent bind did:key:z6Mk… --namespace partner-team']],
   })
   did = Option.String({ name: 'DID' })
-  namespace = Option.String('--namespace', { required: true, description: 'The namespace the caller may claim' })
+  namespace = Option.String('--namespace', {
+    required: true,
+    description: 'The namespace the caller may claim',
+  })
 
   protected async run() {
-    const b = await this.client().post<{ did: string; namespace: string }>('/v1/consent/bindings', { did: this.did, namespace: this.namespace })
+    const b = await this.client().post<{ did: string; namespace: string }>('/v1/consent/bindings', {
+      did: this.did,
+      namespace: this.namespace,
+    })
     if (this.json) this.printJson(b)
     else this.out(`${b.did} → ${b.namespace}`)
     return 0
@@ -117,11 +151,16 @@ export class ConsentBindCommand extends BaseCommand {
 
 export class ConsentUnbindCommand extends BaseCommand {
   static override paths = [['consent', 'unbind']]
-  static override usage = Command.Usage({ description: 'Remove a caller binding', examples: [['Unbind', 'spl consent unbind did:key:z6Mk…']] })
+  static override usage = Command.Usage({
+    description: 'Remove a caller binding',
+    examples: [['Unbind', 'spl consent unbind did:key:z6Mk…']],
+  })
   did = Option.String({ name: 'DID' })
 
   protected async run() {
-    const b = await this.client().delete<{ did: string }>(`/v1/consent/bindings/${encodeURIComponent(this.did)}`)
+    const b = await this.client().delete<{ did: string }>(
+      `/v1/consent/bindings/${encodeURIComponent(this.did)}`,
+    )
     if (this.json) this.printJson(b)
     else this.out(`${b.did} unbound`)
     return 0

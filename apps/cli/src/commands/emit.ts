@@ -13,7 +13,9 @@ abstract class EmitBase extends BaseCommand {
   namespace = Option.String('--namespace', { description: 'Namespace of the record (body.namespace)' })
   body = Option.String('--body', { description: 'The body as a JSON object' })
   parents = Option.String('--parents', { description: 'Comma-separated parent record ids' })
-  dataType = Option.String('--data-type', { description: 'SCALAR (default), FORMULA, DISTRIBUTION, REFERENCE, MORPHISM, VOID' })
+  dataType = Option.String('--data-type', {
+    description: 'SCALAR (default), FORMULA, DISTRIBUTION, REFERENCE, MORPHISM, VOID',
+  })
 
   protected buildBody(text: string | undefined): Record<string, unknown> {
     let body: Record<string, unknown> = {}
@@ -22,10 +24,14 @@ abstract class EmitBase extends BaseCommand {
       try {
         parsed = JSON.parse(this.body)
       } catch {
-        throw new SplError('INVALID_JSON', '--body is not valid JSON.', { fix: `quote it: --body '{"text":"hi"}'` })
+        throw new SplError('INVALID_JSON', '--body is not valid JSON.', {
+          fix: `quote it: --body '{"text":"hi"}'`,
+        })
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new SplError('INVALID_REQUEST', '--body must be a JSON object.', { fix: `e.g. --body '{"text":"hi"}'` })
+        throw new SplError('INVALID_REQUEST', '--body must be a JSON object.', {
+          fix: `e.g. --body '{"text":"hi"}'`,
+        })
       }
       body = parsed as Record<string, unknown>
     }
@@ -36,7 +42,11 @@ abstract class EmitBase extends BaseCommand {
 
   protected async emit(act: string, text: string | undefined): Promise<number> {
     const req: Record<string, unknown> = { act, thread: this.thread, body: this.buildBody(text) }
-    if (this.parents) req['parents'] = this.parents.split(',').map((p) => p.trim()).filter(Boolean)
+    if (this.parents)
+      req['parents'] = this.parents
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)
     if (this.dataType) req['data_type'] = this.dataType
     const rec = await this.client().post<EmittedRecord>('/v1/records', req)
     if (this.json) this.printJson(rec)
@@ -51,7 +61,8 @@ function actCommand(act: 'INTEND' | 'DO' | 'KNOW' | 'LEARN') {
     static override paths = [[name]]
     static override usage = Command.Usage({
       description: `Emit a signed ${act} record; prints its id`,
-      details: 'The text goes to `body.text`. The daemon picks the clock, signs with this instance key and stores the record.',
+      details:
+        'The text goes to `body.text`. The daemon picks the clock, signs with this instance key and stores the record.',
       examples: [
         [`Emit in a thread`, `spl ${name} --thread th_demo "hello from A"`],
         [`In a registered namespace`, `spl ${name} --thread th_demo --namespace acme/ops "deploy done"`],

@@ -41,13 +41,27 @@ export class FleetSyncAddCommand extends BaseCommand {
       directions, add a pair on each side. Creating the same pair twice returns the existing one.
     `,
     examples: [
-      ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
-      ['Poll every 10 s instead of long-polling', 'spl fleet sync add --peer-url http://host:9100 --mode poll --interval 10000 did:key:z6Mk… th_x'],
+      [
+        'Pull th_federation_demo from A',
+        'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo',
+      ],
+      [
+        'Poll every 10 s instead of long-polling',
+        'spl fleet sync add --peer-url http://host:9100 --mode poll --interval 10000 did:key:z6Mk… th_x',
+      ],
     ],
   })
-  peerUrl = Option.String('--peer-url', { description: 'The peer daemon URL (required until discovery is configured)' })
-  mode = Option.String('--mode', { validator: t.isEnum(['longpoll', 'poll']), description: 'longpoll (default) or poll' })
-  interval = Option.String('--interval', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 3_600_000)]), description: 'Poll interval in ms (poll mode)' })
+  peerUrl = Option.String('--peer-url', {
+    description: 'The peer daemon URL (required until discovery is configured)',
+  })
+  mode = Option.String('--mode', {
+    validator: t.isEnum(['longpoll', 'poll']),
+    description: 'longpoll (default) or poll',
+  })
+  interval = Option.String('--interval', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 3_600_000)]),
+    description: 'Poll interval in ms (poll mode)',
+  })
   peerDid = Option.String({ name: 'PEER_DID' })
   threadId = Option.String({ name: 'THREAD_ID' })
 
@@ -57,11 +71,17 @@ export class FleetSyncAddCommand extends BaseCommand {
       const pairs = await this.client().get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
       peerUrl = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
       if (!peerUrl) {
-        this.err(`Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`)
+        this.err(
+          `Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`,
+        )
         return 1
       }
     }
-    const body: Record<string, unknown> = { peer_did: this.peerDid, peer_url: peerUrl, thread_id: this.threadId }
+    const body: Record<string, unknown> = {
+      peer_did: this.peerDid,
+      peer_url: peerUrl,
+      thread_id: this.threadId,
+    }
     if (this.mode) body['mode'] = this.mode
     if (this.interval !== undefined) body['poll_interval_ms'] = this.interval
     const pair = await this.client().post<PairOut>('/v1/sync/pairs', body)
@@ -69,7 +89,9 @@ export class FleetSyncAddCommand extends BaseCommand {
       this.printJson(pair)
       return 0
     }
-    this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
+    this.out(
+      `${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`,
+    )
     if (pair.warning) this.err(`warning: ${pair.warning}`)
     return 0
   }
@@ -79,7 +101,10 @@ export class FleetSyncListCommand extends BaseCommand {
   static override paths = [['fleet', 'sync', 'list']]
   static override usage = Command.Usage({
     description: 'List pairs (stopped ones with --all)',
-    examples: [['List', 'spl fleet sync list'], ['Including removed pairs, as JSON', 'spl fleet sync list --all --json']],
+    examples: [
+      ['List', 'spl fleet sync list'],
+      ['Including removed pairs, as JSON', 'spl fleet sync list --all --json'],
+    ],
   })
   all = Option.Boolean('--all', false, { description: 'Include stopped (removed) pairs' })
 
@@ -111,10 +136,14 @@ export class FleetSyncStatusCommand extends BaseCommand {
     this.out(`peer       ${p.peer_did}`)
     this.out(`peer_url   ${p.peer_url}`)
     this.out(`thread     ${p.thread_id}`)
-    this.out(`mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`)
+    this.out(
+      `mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`,
+    )
     this.out(`cursor     ${p.cursor ?? '(start)'}`)
-    if (p.last_error) this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
-    if (p.state === 'failing') this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
+    if (p.last_error)
+      this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
+    if (p.state === 'failing')
+      this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
     this.out(`totals     ${JSON.stringify(p.totals)}`)
     return 0
   }
@@ -123,7 +152,10 @@ export class FleetSyncStatusCommand extends BaseCommand {
 function pairAction(action: 'pause' | 'resume' | 'kick' | 'reset', description: string) {
   return class extends BaseCommand {
     static override paths = [['fleet', 'sync', action]]
-    static override usage = Command.Usage({ description, examples: [[description, `spl fleet sync ${action} abc1`]] })
+    static override usage = Command.Usage({
+      description,
+      examples: [[description, `spl fleet sync ${action} abc1`]],
+    })
     id = Option.String({ name: 'pair_id' })
     protected async run() {
       const p = await this.client().post<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}/${action}`)
@@ -137,11 +169,17 @@ function pairAction(action: 'pause' | 'resume' | 'kick' | 'reset', description: 
 export const FleetSyncPauseCommand = pairAction('pause', 'Pause a pair (keeps its cursor)')
 export const FleetSyncResumeCommand = pairAction('resume', 'Resume a paused pair')
 export const FleetSyncKickCommand = pairAction('kick', 'Pull now, clearing any backoff wait')
-export const FleetSyncResetCommand = pairAction('reset', 'Move the cursor back to the start (re-pull; duplicates are no-ops)')
+export const FleetSyncResetCommand = pairAction(
+  'reset',
+  'Move the cursor back to the start (re-pull; duplicates are no-ops)',
+)
 
 export class FleetSyncRemoveCommand extends BaseCommand {
   static override paths = [['fleet', 'sync', 'remove']]
-  static override usage = Command.Usage({ description: 'Stop and remove a pair (kept as a stopped tombstone)', examples: [['Remove', 'spl fleet sync remove abc1']] })
+  static override usage = Command.Usage({
+    description: 'Stop and remove a pair (kept as a stopped tombstone)',
+    examples: [['Remove', 'spl fleet sync remove abc1']],
+  })
   id = Option.String({ name: 'pair_id' })
   protected async run() {
     const p = await this.client().delete<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}`)
@@ -159,16 +197,23 @@ export class FleetSyncRejectionsCommand extends BaseCommand {
   })
   id = Option.String({ name: 'pair_id' })
   protected async run() {
-    const res = await this.client().get<{ pair_id: string; totals: Record<string, number>; data: { record_id: string | null; code: string; message: string; at: number }[] }>(
-      `/v1/sync/pairs/${encodeURIComponent(this.id)}/rejections`,
-    )
+    const res = await this.client().get<{
+      pair_id: string
+      totals: Record<string, number>
+      data: { record_id: string | null; code: string; message: string; at: number }[]
+    }>(`/v1/sync/pairs/${encodeURIComponent(this.id)}/rejections`)
     if (this.json) {
       this.printJson(res)
       return 0
     }
-    const totals = Object.entries(res.totals).map(([k, v]) => `${k}=${v}`).join(' ')
+    const totals = Object.entries(res.totals)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')
     this.out(`${res.pair_id}: ${totals || 'no rejections'}`)
-    for (const r of res.data) this.out(`${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`)
+    for (const r of res.data)
+      this.out(
+        `${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`,
+      )
     return 0
   }
 }

@@ -13,7 +13,8 @@ export class NamespaceCreateCommand extends BaseCommand {
   static override paths = [['namespace', 'create']]
   static override usage = Command.Usage({
     description: 'Register a namespace (its parent must already be active)',
-    details: 'Namespaces are never created implicitly. The registry is a list of LEARN records on th_namespace_registry signed by this instance.',
+    details:
+      'Namespaces are never created implicitly. The registry is a list of LEARN records on th_namespace_registry signed by this instance.',
     examples: [
       ['A top-level namespace', 'spl namespace create acme --description "Acme"'],
       ['A child', 'spl namespace create acme/ops'],
@@ -35,12 +36,17 @@ export class NamespaceCreateCommand extends BaseCommand {
 
 export class NamespaceListCommand extends BaseCommand {
   static override paths = [['namespace', 'list']]
-  static override usage = Command.Usage({ description: 'List registered namespaces', examples: [['List', 'spl namespace list']] })
+  static override usage = Command.Usage({
+    description: 'List registered namespaces',
+    examples: [['List', 'spl namespace list']],
+  })
 
   protected async run() {
     const res = await this.client().get<{ data: NamespaceOut[] }>('/v1/namespaces')
     if (this.json) this.printJson(res.data)
-    else for (const n of res.data) this.out(`${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`)
+    else
+      for (const n of res.data)
+        this.out(`${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`)
     return 0
   }
 }
@@ -54,7 +60,9 @@ export class NamespaceShowCommand extends BaseCommand {
   namespace = Option.String({ name: 'namespace' })
 
   protected async run() {
-    const res = await this.client().get<NamespaceOut & { usable: boolean; chain: { namespace: string; status: string; active: boolean }[] }>(path(this.namespace))
+    const res = await this.client().get<
+      NamespaceOut & { usable: boolean; chain: { namespace: string; status: string; active: boolean }[] }
+    >(path(this.namespace))
     if (this.json) {
       this.printJson(res)
       return 0
@@ -68,7 +76,10 @@ export class NamespaceShowCommand extends BaseCommand {
 
 export class NamespaceArchiveCommand extends BaseCommand {
   static override paths = [['namespace', 'archive']]
-  static override usage = Command.Usage({ description: 'Archive a namespace (new records in it are refused)', examples: [['Archive', 'spl namespace archive acme/ops']] })
+  static override usage = Command.Usage({
+    description: 'Archive a namespace (new records in it are refused)',
+    examples: [['Archive', 'spl namespace archive acme/ops']],
+  })
   namespace = Option.String({ name: 'namespace' })
 
   protected async run() {
@@ -81,7 +92,10 @@ export class NamespaceArchiveCommand extends BaseCommand {
 
 export class NamespaceDeleteCommand extends BaseCommand {
   static override paths = [['namespace', 'delete']]
-  static override usage = Command.Usage({ description: 'Mark a namespace deleted (records stay; new ones are refused)', examples: [['Delete', 'spl namespace delete acme/ops']] })
+  static override usage = Command.Usage({
+    description: 'Mark a namespace deleted (records stay; new ones are refused)',
+    examples: [['Delete', 'spl namespace delete acme/ops']],
+  })
   namespace = Option.String({ name: 'namespace' })
 
   protected async run() {

@@ -10,7 +10,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function tail(file: string, lines: number): string {
   if (!existsSync(file)) return '(no log yet)'
-  return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n')
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n')
 }
 
 export class ServeCommand extends BaseCommand {
@@ -33,7 +36,10 @@ export class ServeCommand extends BaseCommand {
   })
 
   daemon = Option.Boolean('--daemon', false, { description: 'Detach and run in the background' })
-  port = Option.String('--port', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]), description: 'Port (default from config, 9100)' })
+  port = Option.String('--port', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    description: 'Port (default from config, 9100)',
+  })
   host = Option.String('--host', { description: 'Address to bind (default 127.0.0.1)' })
   stop = Option.Boolean('--stop', false, { description: 'Stop the running daemon' })
   status = Option.Boolean('--status', false, { description: 'Say whether a daemon runs (exit 1 when not)' })
@@ -73,9 +79,13 @@ export class ServeCommand extends BaseCommand {
     const paths = homePaths(this.env.home)
     const running = readDaemonInfo(paths.runDir)
     if (running) {
-      throw new SplError('DAEMON_RUNNING', `a daemon is already running on ${this.env.home} (pid ${running.pid}) at ${running.url}.`, {
-        fix: 'spl serve --stop (or use another SYNCROPEL_HOME)',
-      })
+      throw new SplError(
+        'DAEMON_RUNNING',
+        `a daemon is already running on ${this.env.home} (pid ${running.pid}) at ${running.url}.`,
+        {
+          fix: 'spl serve --stop (or use another SYNCROPEL_HOME)',
+        },
+      )
     }
     const args = [process.argv[1]!, 'serve']
     if (this.port !== undefined) args.push('--port', String(this.port))
@@ -114,9 +124,13 @@ export class ServeCommand extends BaseCommand {
     const log = existsSync(paths.log) ? readFileSync(paths.log, 'utf8').slice(logStart) : ''
     this.err(log.split('\n').slice(-20).join('\n'))
     if (exited === null && child.pid) process.kill(child.pid, 'SIGTERM')
-    throw new SplError('DAEMON_START_FAILED', `the daemon did not answer /health${exited !== null ? ` (it exited with ${exited})` : ' within 30 s'}; log above.`, {
-      fix: `read ${paths.log}`,
-    })
+    throw new SplError(
+      'DAEMON_START_FAILED',
+      `the daemon did not answer /health${exited !== null ? ` (it exited with ${exited})` : ' within 30 s'}; log above.`,
+      {
+        fix: `read ${paths.log}`,
+      },
+    )
   }
 
   private async doStop(): Promise<number> {
@@ -147,7 +161,9 @@ export class ServeCommand extends BaseCommand {
       this.out('not running')
       return 1
     }
-    this.out(`running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`)
+    this.out(
+      `running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`,
+    )
     return 0
   }
 

@@ -1,7 +1,7 @@
+import { readAdminToken } from '@spl/daemon'
 import { SplError } from '@spl/identity'
 import { RemoteError } from '@spl/transport'
 import { Command, Option, UsageError } from 'clipanion'
-import { readAdminToken } from '@spl/daemon'
 import { BaseCommand } from '../base.js'
 
 interface Progress {
@@ -21,7 +21,8 @@ export class SyncCommand extends BaseCommand {
   static override paths = [['sync']]
   static override usage = Command.Usage({
     description: 'Pull a thread from a peer once, now, and show progress',
-    details: 'PEER is a URL, a DID of a paired peer, or a handle from the static peers in config. When a pair already pulls that thread, it is kicked instead.',
+    details:
+      'PEER is a URL, a DID of a paired peer, or a handle from the static peers in config. When a pair already pulls that thread, it is kicked instead.',
     examples: [
       ['Catch up from a URL', 'spl sync th_demo from http://localhost:9200'],
       ['From a paired peer by DID', 'spl sync th_demo from did:key:z6Mk…'],
@@ -40,11 +41,18 @@ export class SyncCommand extends BaseCommand {
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ peer: this.peer, thread: this.thread }),
     }).catch((err) => {
-      throw new SplError('DAEMON_UNREACHABLE', `no spl daemon answers at ${this.daemonUrl()}.`, { fix: 'spl serve --daemon', cause: err })
+      throw new SplError('DAEMON_UNREACHABLE', `no spl daemon answers at ${this.daemonUrl()}.`, {
+        fix: 'spl serve --daemon',
+        cause: err,
+      })
     })
     if (!res.ok || !res.body) {
       const env = (await res.json().catch(() => ({}))) as { code?: string; message?: string; fix?: string }
-      throw new RemoteError(env.code ?? `HTTP_${res.status}`, env.message ?? 'sync failed', env.fix ? { fix: env.fix } : {})
+      throw new RemoteError(
+        env.code ?? `HTTP_${res.status}`,
+        env.message ?? 'sync failed',
+        env.fix ? { fix: env.fix } : {},
+      )
     }
     const tty = Boolean(process.stderr.isTTY) && !this.json
     const started = Date.now()
@@ -68,14 +76,22 @@ export class SyncCommand extends BaseCommand {
         if (tty) {
           const rate = Math.round(msg.received / Math.max(0.001, (Date.now() - started) / 1000))
           const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[msg.pages % 10]
-          process.stderr.write(`\r${spin} pulled ${msg.received} record(s) in ${msg.pages} page(s), ${msg.stored} new, ${rate} rec/s   `)
+          process.stderr.write(
+            `\r${spin} pulled ${msg.received} record(s) in ${msg.pages} page(s), ${msg.stored} new, ${rate} rec/s   `,
+          )
         }
       }
     }
     if (tty) process.stderr.write('\n')
-    if (!last) throw new SplError('SYNC_FAILED', 'the daemon closed the stream without a result.', { fix: 'spl serve --logs' })
+    if (!last)
+      throw new SplError('SYNC_FAILED', 'the daemon closed the stream without a result.', {
+        fix: 'spl serve --logs',
+      })
     if (this.json) this.printJson(last)
-    else this.out(`pulled ${last.received} record(s): ${last.stored} new, ${last.duplicates} duplicate(s), ${last.rejected} rejected; cursor ${last.cursor ?? '(start)'}`)
+    else
+      this.out(
+        `pulled ${last.received} record(s): ${last.stored} new, ${last.duplicates} duplicate(s), ${last.rejected} rejected; cursor ${last.cursor ?? '(start)'}`,
+      )
     return 0
   }
 }

@@ -21,7 +21,8 @@ export class ThreadRecordsCommand extends BaseCommand {
   static override paths = [['thread', 'records']]
   static override usage = Command.Usage({
     description: 'Print the records of a thread, in local store order',
-    details: 'One line per record: short id, actor (handle or short DID), act, clock, text or compact body. `--json` prints the envelopes (with `sig`).',
+    details:
+      'One line per record: short id, actor (handle or short DID), act, clock, text or compact body. `--json` prints the envelopes (with `sig`).',
     examples: [
       ['Show a thread', 'spl thread records th_demo'],
       ['Envelopes as JSON', 'spl thread records th_demo --json'],
@@ -61,7 +62,10 @@ export class ThreadRecordsCommand extends BaseCommand {
 
 export class ThreadListCommand extends BaseCommand {
   static override paths = [['thread', 'list']]
-  static override usage = Command.Usage({ description: 'List threads with their record counts', examples: [['List', 'spl thread list']] })
+  static override usage = Command.Usage({
+    description: 'List threads with their record counts',
+    examples: [['List', 'spl thread list']],
+  })
 
   protected async run() {
     const res = await this.client().get<{ data: { thread: string; records: number }[] }>('/v1/threads')

@@ -4,7 +4,10 @@ import { BaseCommand } from '../base.js'
 
 export class VersionCommand extends BaseCommand {
   static override paths = [['version'], ['--version'], ['-v']]
-  static override usage = Command.Usage({ description: 'Print the spl version', examples: [['Print it', 'spl version']] })
+  static override usage = Command.Usage({
+    description: 'Print the spl version',
+    examples: [['Print it', 'spl version']],
+  })
 
   protected async run() {
     if (this.json) this.printJson({ object: 'version', version: VERSION, node: process.version })

@@ -1,15 +1,25 @@
-import { ancestorsOf, assertNamespaceId, DEFAULT_NAMESPACE, NAMESPACE_REGISTRY_THREAD, type NamespaceStatus } from '@spl/consent'
+import {
+  ancestorsOf,
+  assertNamespaceId,
+  DEFAULT_NAMESPACE,
+  NAMESPACE_REGISTRY_THREAD,
+  type NamespaceStatus,
+} from '@spl/consent'
 import { SplError } from '@spl/identity'
 import { NotFoundError, readJson } from '@spl/transport'
 import type { Hono } from 'hono'
 import { z } from 'zod'
 import type { DaemonContext } from '../context.js'
 
-const createSchema = z.object({ namespace: z.string(), description: z.string().max(1000).optional() }).strict()
+const createSchema = z
+  .object({ namespace: z.string(), description: z.string().max(1000).optional() })
+  .strict()
 
 function view(ctx: DaemonContext, ns: string) {
   const e = ctx.registry.namespace(ns)
-  return e ? { object: 'namespace', namespace: e.namespace, status: e.status, description: e.description } : null
+  return e
+    ? { object: 'namespace', namespace: e.namespace, status: e.status, description: e.description }
+    : null
 }
 
 /** The namespace registry (SPEC 6.1): LEARN records on th_namespace_registry. */
@@ -17,17 +27,28 @@ export function namespaceRoutes(app: Hono, ctx: DaemonContext): void {
   async function setStatus(ns: string, status: NamespaceStatus, description?: string) {
     assertNamespaceId(ns)
     if (ns === DEFAULT_NAMESPACE) {
-      throw new SplError('NAMESPACE_IMMUTABLE', "'default' always exists and cannot be changed.", { status: 409 })
+      throw new SplError('NAMESPACE_IMMUTABLE', "'default' always exists and cannot be changed.", {
+        status: 409,
+      })
     }
     const current = ctx.registry.namespace(ns)
     if (status !== 'active' && !current) throw new NotFoundError(`namespace '${ns}'`, 'spl namespace list')
-    if (status === 'active' && current?.status === 'active' && (description === undefined || description === current.description)) {
+    if (
+      status === 'active' &&
+      current?.status === 'active' &&
+      (description === undefined || description === current.description)
+    ) {
       return { created: false }
     }
     await ctx.records.emit({
       act: 'LEARN',
       thread: NAMESPACE_REGISTRY_THREAD,
-      body: { kind: 'core.namespace.v1', namespace: ns, status, description: description ?? current?.description ?? '' },
+      body: {
+        kind: 'core.namespace.v1',
+        namespace: ns,
+        status,
+        description: description ?? current?.description ?? '',
+      },
       parents: [],
       data_type: 'SCALAR',
     })
@@ -52,7 +73,14 @@ export function namespaceRoutes(app: Hono, ctx: DaemonContext): void {
       return { namespace: a, status: e?.status ?? 'unregistered', active: e?.status === 'active' }
     })
     const entry = view(ctx, ns)
-    return c.json({ object: 'namespace', namespace: ns, status: entry?.status ?? 'unregistered', description: entry?.description ?? '', usable: chain.every((a) => a.active), chain })
+    return c.json({
+      object: 'namespace',
+      namespace: ns,
+      status: entry?.status ?? 'unregistered',
+      description: entry?.description ?? '',
+      usable: chain.every((a) => a.active),
+      chain,
+    })
   })
 
   app.post('/v1/namespaces/:ns/archive', async (c) => {

@@ -5,7 +5,12 @@ import { openApiDocument } from '../openapi.js'
 /** Doors anyone may call: health, identity, the API description. */
 export function publicRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/health', (c) =>
-    c.json({ status: 'ok', did: ctx.keypair.did, version: ctx.version, uptime_s: Math.floor((Date.now() - ctx.startedAt) / 1000) }),
+    c.json({
+      status: 'ok',
+      did: ctx.keypair.did,
+      version: ctx.version,
+      uptime_s: Math.floor((Date.now() - ctx.startedAt) / 1000),
+    }),
   )
   app.get('/v1/identity', (c) =>
     c.json({

@@ -7,7 +7,8 @@ import { emitSchema } from '../records-service.js'
 
 function intParam(v: string | undefined, name: string, dflt: number, max: number): number {
   if (v === undefined || v === '') return dflt
-  if (!/^\d{1,16}$/.test(v) || Number(v) > max) throw new InvalidRequestError(`query.${name}: must be an integer from 0 to ${max}`)
+  if (!/^\d{1,16}$/.test(v) || Number(v) > max)
+    throw new InvalidRequestError(`query.${name}: must be an integer from 0 to ${max}`)
   return Number(v)
 }
 
@@ -17,7 +18,10 @@ export function recordRoutes(app: Hono, ctx: DaemonContext): void {
     const input = await readJson(c, emitSchema)
     const { created, row } = await ctx.records.emit(input)
     const env = rowToEnvelope(row)
-    return c.json({ object: 'record', id: env.id, ...env.record, sig: env.sig, stored_at: env.stored_at }, created ? 201 : 200)
+    return c.json(
+      { object: 'record', id: env.id, ...env.record, sig: env.sig, stored_at: env.stored_at },
+      created ? 201 : 200,
+    )
   })
 
   app.get('/v1/records/:id', async (c) => {
@@ -30,13 +34,19 @@ export function recordRoutes(app: Hono, ctx: DaemonContext): void {
 
   app.get('/v1/threads', async (c) => {
     const threads = await ctx.store.listThreads()
-    return c.json({ object: 'list', data: threads.map((t) => ({ object: 'thread', thread: t.thread, records: t.records })) })
+    return c.json({
+      object: 'list',
+      data: threads.map((t) => ({ object: 'thread', thread: t.thread, records: t.records })),
+    })
   })
 
   app.get('/v1/threads/:thread/records', async (c) => {
     const thread = c.req.param('thread')
     if (!THREAD_RE.test(thread)) {
-      throw new SplError('INVALID_REQUEST', `'${thread.slice(0, 80)}' is not a thread id.`, { status: 400, fix: 'thread ids look like th_demo' })
+      throw new SplError('INVALID_REQUEST', `'${thread.slice(0, 80)}' is not a thread id.`, {
+        status: 400,
+        fix: 'thread ids look like th_demo',
+      })
     }
     const after = intParam(c.req.query('after'), 'after', 0, Number.MAX_SAFE_INTEGER)
     const limit = intParam(c.req.query('limit'), 'limit', 1000, 10_000) || 1000

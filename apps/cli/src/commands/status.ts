@@ -1,0 +1,153 @@
+import { homePaths, readDaemonInfo } from '@spl/daemon'
+import { shortDid } from '@spl/identity'
+import { pairIdFor } from '@spl/sync-engine'
+import { SplClient } from '@spl/transport'
+import { Command } from 'clipanion'
+import { BaseCommand } from '../base.js'
+
+interface PairOut {
+  pair_id: string
+  peer_did: string
+  peer_url: string
+  thread_id: string
+  state: string
+  last_error: { code: string } | null
+}
+interface StatsOut {
+  rate_per_minute: number
+  lag_seconds: number | null
+}
+interface HealthOut {
+  subscribers: {
+    peer_did: string
+    thread_id: string
+    last_pull_at: number
+    records_served_last_minute: number
+  }[]
+}
+
+/** A subscriber counts as a live (running) pair when it pulled within this window. */
+const SUBSCRIBER_LIVE_MS = 120_000
+
+async function handleOf(url: string): Promise<string | null> {
+  try {
+    const id = await new SplClient(url, undefined, 800).get<{ handle?: string | null }>('/v1/identity')
+    return typeof id.handle === 'string' && id.handle ? id.handle : null
+  } catch {
+    return null
+  }
+}
+
+export class StatusCommand extends BaseCommand {
+  static override paths = [['status']]
+  static override usage = Command.Usage({
+    description: 'Is anything wrong right now? The daemon line and every pair on one line each',
+    details: `
+      \`←\` marks pairs this instance pulls; \`→\` marks peers pulling from it (seen in the last 2 minutes).
+      Exit 1 when the daemon is not running.
+    `,
+    examples: [
+      ['At a glance', 'spl status'],
+      ['For scripts', 'spl status --json'],
+    ],
+  })
+
+  protected async run() {
+    const api = this.client()
+    let health: { did: string; version: string; uptime_s: number }
+    try {
+      health = await api.get('/health')
+    } catch {
+      if (this.json) this.printJson({ object: 'status', running: false, url: this.daemonUrl() })
+      else
+        this.out(
+          `spl daemon is not running (expected at ${this.daemonUrl()}). Start it with: spl serve --daemon`,
+        )
+      return 1
+    }
+    const [identity, threads, pairs, mesh] = await Promise.all([
+      api.get<{ handle: string | null; namespace: string }>('/v1/identity'),
+      api.get<{ data: { records: number }[] }>('/v1/threads'),
+      api.get<{ data: PairOut[] }>('/v1/sync/pairs'),
+      api.get<HealthOut>('/v1/sync/health'),
+    ])
+    const stats = await Promise.all(
+      pairs.data.map((p) => api.get<StatsOut>(`/v1/sync/pairs/${p.pair_id}/stats`)),
+    )
+    const handles = new Map<string, string | null>()
+    await Promise.all(
+      [...new Map(pairs.data.map((p) => [p.peer_did, p.peer_url])).entries()].map(async ([did, url]) =>
+        handles.set(did, await handleOf(url)),
+      ),
+    )
+    const now = Date.now()
+    const name = (did: string) => handles.get(did) ?? shortDid(did)
+    const lines = pairs.data.map((p, i) => {
+      const s = stats[i]!
+      const what =
+        p.state === 'failing'
+          ? `FAILING: ${p.last_error?.code ?? 'UNKNOWN'}`
+          : p.state === 'paused'
+            ? 'PAUSED'
+            : `${s.rate_per_minute} rec/min, lag ${s.lag_seconds ?? 0}s`
+      return {
+        id: p.pair_id.slice(0, 8),
+        direction: '←',
+        peer: name(p.peer_did),
+        peer_did: p.peer_did,
+        thread: p.thread_id,
+        state: p.state,
+        what,
+      }
+    })
+    const subs = mesh.subscribers.filter((s) => now - s.last_pull_at < SUBSCRIBER_LIVE_MS)
+    for (const s of subs) {
+      lines.push({
+        id: pairIdFor(s.peer_did, health.did, s.thread_id).slice(0, 8),
+        direction: '→',
+        peer: shortDid(s.peer_did),
+        peer_did: s.peer_did,
+        thread: s.thread_id,
+        state: 'running',
+        what: `${s.records_served_last_minute} rec/min, lag 0s`,
+      })
+    }
+    const counts: Record<string, number> = {}
+    for (const l of lines) counts[l.state] = (counts[l.state] ?? 0) + 1
+    const order = ['running', 'starting', 'failing', 'paused']
+    const summary = order
+      .filter((s) => counts[s])
+      .map((s) => `${counts[s]} ${s}`)
+      .join(', ')
+    const records = threads.data.reduce((a, t) => a + t.records, 0)
+    const daemon = {
+      did: health.did,
+      handle: identity.handle,
+      namespace: identity.namespace,
+      url: this.daemonUrl(),
+      version: health.version,
+      uptime_s: health.uptime_s,
+      records_stored: records,
+    }
+    if (this.json) {
+      this.printJson({
+        object: 'status',
+        running: true,
+        daemon,
+        federation: { pairs: lines.length, by_state: counts, lines },
+      })
+      return 0
+    }
+    const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
+    this.out(`spl ${health.version}  ${health.did}${identity.handle ? ` (${identity.handle})` : ''}`)
+    this.out(
+      `daemon ${daemon.url}${bind ? ` bound to ${bind}` : ''}, up ${health.uptime_s}s, ${records} record(s) stored`,
+    )
+    this.out('')
+    this.out(
+      `Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`,
+    )
+    for (const l of lines) this.out(`  ${l.id} ${l.direction} ${l.peer}  thread:${l.thread}  ${l.what}`)
+    return 0
+  }
+}

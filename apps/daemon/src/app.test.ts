@@ -1,0 +1,761 @@
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { canonicalRecord, MAX_CLOCK, type RecordFields, sha256Hex, verifyRecordSignature } from '@spl/records'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createApp } from './app.js'
+import { homePaths } from './config.js'
+import { initHome } from './home.js'
+import { createLogger } from './logger.js'
+import { SplDaemon } from './server.js'
+
+// Route tests against a real SplDaemon listening on port 0 with a temporary home made by
+// initHome(), as `spl serve` runs it (plus a few `app.request()` tests without a socket).
+
+interface Running {
+  daemon: SplDaemon
+  home: string
+  token: string
+  /** http://127.0.0.1:<port> */
+  url: string
+  port: number
+}
+
+const started: Running[] = []
+
+async function startDaemon(options: { host?: string; trustLoopback?: boolean } = {}): Promise<Running> {
+  const home = path.join(mkdtempSync(path.join(os.tmpdir(), 'spl-app-')), 'home')
+  initHome(home)
+  if (options.trustLoopback === false) {
+    const file = homePaths(home).config
+    const text = readFileSync(file, 'utf8')
+    expect(text).toMatch(/^trust_loopback = true$/m)
+    writeFileSync(file, text.replace(/^trust_loopback = true$/m, 'trust_loopback = false'))
+  }
+  const daemon = await SplDaemon.create({
+    home,
+    host: options.host ?? '127.0.0.1',
+    port: 0,
+    verifyThreads: 0,
+    logger: createLogger({ silent: true }),
+  })
+  const running: Running = {
+    daemon,
+    home,
+    token: readFileSync(homePaths(home).adminToken, 'utf8').trim(),
+    url: '',
+    port: 0,
+  }
+  started.push(running)
+  await daemon.start()
+  running.url = daemon.url
+  running.port = Number(new URL(daemon.url).port)
+  return running
+}
+
+afterAll(async () => {
+  for (const r of started.splice(0)) {
+    await r.daemon.destroy()
+    rmSync(path.dirname(r.home), { recursive: true, force: true })
+  }
+})
+
+/** The machine's first non-internal IPv4 address (a connection to it does not come from loopback). */
+function nonLoopbackIPv4(): string | undefined {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return undefined
+}
+
+interface Answer {
+  status: number
+  type: string
+  json: unknown
+}
+
+async function call(
+  base: string,
+  method: string,
+  p: string,
+  init: { body?: BodyInit; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const res = await fetch(base + p, {
+    method,
+    headers: { ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  })
+  const text = await res.text()
+  let json: unknown = text
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // left as text: the envelope check below fails on it
+  }
+  return { status: res.status, type: res.headers.get('content-type') ?? '', json }
+}
+
+/** One request on its own connection (node:http, agent: false); a string body or chunks written in turn. */
+function httpOnce(port: number, method: string, p: string, headers: Record<string, string>, body?: string | Buffer[]): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    let answered = false
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
+      answered = true
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let json: unknown = text
+        try {
+          json = JSON.parse(text)
+        } catch {
+          // left as text
+        }
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), json })
+      })
+    })
+    // The server may drop the connection once it has answered 413: only an error before the answer counts.
+    req.on('error', (err) => {
+      if (!answered) reject(err)
+    })
+    if (typeof body === 'string') {
+      req.end(body)
+      return
+    }
+    void (async () => {
+      for (const chunk of body ?? []) {
+        if (answered || req.destroyed) break
+        if (!req.write(chunk)) await Promise.race([once(req, 'drain'), once(req, 'close')]).catch(() => {})
+      }
+      if (!req.destroyed) req.end()
+    })()
+  })
+}
+
+/**
+ * Sends a 20 MiB POST on a raw socket at about 10 MiB/s, reads the 413, then (unless the 413
+ * announced `Connection: close`) sends `GET /health` on the same connection.
+ */
+async function oversizedThenReuse(port: number): Promise<{ first: string; closeAnnounced: boolean; second: string | null }> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let received = ''
+  let closed = false
+  socket.on('data', (c: Buffer) => {
+    received += c.toString('latin1')
+  })
+  socket.on('error', () => {})
+  socket.on('close', () => {
+    closed = true
+  })
+  const waitFor = async (done: () => boolean) => {
+    // Bounded only so that a broken server cannot hang the test run.
+    for (let i = 0; i < 300 && !done(); i++) await sleep(50)
+  }
+  const firstEnd = () => {
+    const head = received.indexOf('\r\n\r\n')
+    if (head < 0) return -1
+    const len = /\r\ncontent-length: *(\d+)/i.exec(received.slice(0, head))
+    const end = head + 4 + Number(len?.[1] ?? 0)
+    return received.length >= end ? end : -1
+  }
+  try {
+    const size = 20 * 1024 * 1024
+    socket.write(`POST /v1/records HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`)
+    const chunk = Buffer.alloc(1024 * 1024, 'x')
+    for (let i = 0; i < 20 && !closed; i++) {
+      socket.write(chunk)
+      await sleep(100)
+    }
+    await waitFor(() => closed || firstEnd() >= 0)
+    const end = firstEnd()
+    const first = end >= 0 ? received.slice(0, end) : received
+    const closeAnnounced = /\r\nconnection: *close\r\n/i.test(first.slice(0, first.indexOf('\r\n\r\n') + 2))
+    if (closeAnnounced) return { first, closeAnnounced, second: null }
+    if (!closed) socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    await waitFor(() => closed)
+    return { first, closeAnnounced, second: end >= 0 ? received.slice(end) : null }
+  } finally {
+    socket.destroy()
+  }
+}
+
+const postJson = (base: string, p: string, value: unknown, headers: Record<string, string> = {}) =>
+  call(base, 'POST', p, { body: JSON.stringify(value), headers })
+
+/** SPEC 7.6: {"object":"error","code":"UPPER_SNAKE","message":…,"fix"?:…} with a 4xx status. */
+function expectErrorEnvelope(a: Answer, status?: number, code?: string): void {
+  const ctx = JSON.stringify(a.json).slice(0, 300)
+  if (status !== undefined) expect(a.status, ctx).toBe(status)
+  expect(a.status, ctx).toBeGreaterThanOrEqual(400)
+  expect(a.status, ctx).toBeLessThan(500)
+  expect(a.type).toContain('application/json')
+  expect(a.json, ctx).toMatchObject({
+    object: 'error',
+    code: expect.stringMatching(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/),
+  })
+  const env = a.json as Record<string, unknown>
+  expect(typeof env['message'], ctx).toBe('string')
+  expect((env['message'] as string).length).toBeGreaterThan(0)
+  for (const key of Object.keys(env)) expect(['object', 'code', 'message', 'fix']).toContain(key)
+  if ('fix' in env) expect(typeof env['fix']).toBe('string')
+  if (code !== undefined) expect(env['code'], ctx).toBe(code)
+}
+
+interface RecordOut extends RecordFields {
+  object: string
+  id: string
+  sig: string
+  stored_at: number
+}
+
+async function threadClocks(base: string, thread: string): Promise<number[]> {
+  const a = await call(base, 'GET', `/v1/threads/${thread}/records?limit=10000`)
+  expect(a.status).toBe(200)
+  return (a.json as { data: { record: { clock: number } }[] }).data.map((e) => e.record.clock)
+}
+
+describe('the daemon over HTTP (real socket, temp home)', () => {
+  let d: Running
+  beforeAll(async () => {
+    d = await startDaemon({ host: '0.0.0.0' })
+  })
+
+  describe('SPEC 7.1 admin doors', () => {
+    const ip = nonLoopbackIPv4()
+    const skipMsg = ip ? '' : ' (SKIPPED: this machine has no non-loopback IPv4 address)'
+    const remote = () => `http://${ip}:${d.port}`
+
+    it(`a POST /v1/records from a non-loopback address without the token is 401 AUTH_REQUIRED${skipMsg}`, async ({
+      skip,
+    }) => {
+      if (!ip) skip('this machine has no non-loopback IPv4 address')
+      const before = await d.daemon.ctx.store.count()
+      const a = await postJson(remote(), '/v1/records', {
+        act: 'INTEND',
+        thread: 'th_remote',
+        body: { text: 'no token' },
+      })
+      expectErrorEnvelope(a, 401, 'AUTH_REQUIRED')
+      const wrong = await postJson(
+        remote(),
+        '/v1/records',
+        { act: 'INTEND', thread: 'th_remote', body: { text: 'wrong token' } },
+        { authorization: `Bearer ${d.token.slice(0, -2)}xx` },
+      )
+      expectErrorEnvelope(wrong, 401, 'AUTH_REQUIRED')
+      const notBearer = await postJson(
+        remote(),
+        '/v1/records',
+        { act: 'INTEND', thread: 'th_remote', body: { text: 'basic' } },
+        { authorization: `Basic ${d.token}` },
+      )
+      expectErrorEnvelope(notBearer, 401, 'AUTH_REQUIRED')
+      expect(await d.daemon.ctx.store.count()).toBe(before)
+    })
+
+    it(`a POST /v1/records from a non-loopback address with Authorization: Bearer <admin.token> works${skipMsg}`, async ({
+      skip,
+    }) => {
+      if (!ip) skip('this machine has no non-loopback IPv4 address')
+      const a = await postJson(
+        remote(),
+        '/v1/records',
+        { act: 'INTEND', thread: 'th_remote', body: { text: 'with token' } },
+        { authorization: `Bearer ${d.token}` },
+      )
+      expect(a.status, JSON.stringify(a.json)).toBe(201)
+      const id = (a.json as RecordOut).id
+      const back = await call(remote(), 'GET', `/v1/records/${id}`, {
+        headers: { authorization: `Bearer ${d.token}` },
+      })
+      expect(back.status).toBe(200)
+    })
+
+    it(`reads of the local store are admin doors too from a non-loopback address${skipMsg}`, async ({
+      skip,
+    }) => {
+      if (!ip) skip('this machine has no non-loopback IPv4 address')
+      for (const p of [
+        '/v1/threads',
+        '/v1/threads/th_remote/records',
+        '/v1/namespaces',
+        '/v1/sync/pairs',
+        '/v1/sync/health',
+        '/metrics',
+      ]) {
+        expectErrorEnvelope(await call(remote(), 'GET', p), 401, 'AUTH_REQUIRED')
+      }
+      expectErrorEnvelope(
+        await postJson(remote(), '/v1/namespaces', { namespace: 'evil' }),
+        401,
+        'AUTH_REQUIRED',
+      )
+      expect(d.daemon.ctx.registry.namespace('evil')).toBeUndefined()
+    })
+
+    it(`open doors (/health, /v1/identity, /openapi.json) need no token from a non-loopback address${skipMsg}`, async ({
+      skip,
+    }) => {
+      if (!ip) skip('this machine has no non-loopback IPv4 address')
+      const health = await call(remote(), 'GET', '/health')
+      expect(health.status).toBe(200)
+      expect(health.json).toMatchObject({ status: 'ok', did: d.daemon.did })
+      const identity = await call(remote(), 'GET', '/v1/identity')
+      expect(identity.status).toBe(200)
+      expect(identity.json).toEqual({
+        object: 'identity',
+        did: d.daemon.did,
+        namespace: 'default',
+        handle: null,
+        method: 'key',
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      })
+      const openapi = await call(remote(), 'GET', '/openapi.json')
+      expect(openapi.status).toBe(200)
+      expect(openapi.json).toMatchObject({
+        openapi: expect.stringMatching(/^3\./),
+        paths: expect.objectContaining({ '/v1/records': expect.anything() }),
+      })
+    })
+
+    it('from loopback, an X-Forwarded-For or Forwarded header makes the request non-admin (401)', async () => {
+      const before = await d.daemon.ctx.store.count()
+      const body = { act: 'INTEND', thread: 'th_forwarded', body: { text: 'proxied' } }
+      expectErrorEnvelope(
+        await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '203.0.113.7' }),
+        401,
+        'AUTH_REQUIRED',
+      )
+      expectErrorEnvelope(
+        await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '127.0.0.1' }),
+        401,
+        'AUTH_REQUIRED',
+      )
+      expectErrorEnvelope(
+        await postJson(d.url, '/v1/records', body, { forwarded: 'for=203.0.113.7' }),
+        401,
+        'AUTH_REQUIRED',
+      )
+      expectErrorEnvelope(
+        await call(d.url, 'GET', '/v1/threads', { headers: { 'x-forwarded-for': '203.0.113.7' } }),
+        401,
+        'AUTH_REQUIRED',
+      )
+      expect(await d.daemon.ctx.store.count()).toBe(before)
+      // The token still works through a proxy.
+      const withToken = await postJson(d.url, '/v1/records', body, {
+        'x-forwarded-for': '203.0.113.7',
+        authorization: `Bearer ${d.token}`,
+      })
+      expect(withToken.status).toBe(201)
+      // And plain loopback is trusted (api.trust_loopback defaults to true).
+      const plain = await postJson(d.url, '/v1/records', { ...body, body: { text: 'direct' } })
+      expect(plain.status).toBe(201)
+    })
+
+    it('open doors stay open behind a proxy header', async () => {
+      const h = { 'x-forwarded-for': '203.0.113.7' }
+      expect((await call(d.url, 'GET', '/health', { headers: h })).status).toBe(200)
+      expect((await call(d.url, 'GET', '/v1/identity', { headers: h })).status).toBe(200)
+      expect((await call(d.url, 'GET', '/openapi.json', { headers: h })).status).toBe(200)
+    })
+  })
+
+  describe('SPEC 7.6 error envelope on bad input', () => {
+    const T = 'th_errors'
+    let countBefore: number
+    let threadsBefore: unknown
+
+    beforeAll(async () => {
+      const ok = await postJson(d.url, '/v1/records', {
+        act: 'INTEND',
+        thread: T,
+        body: { text: 'the only record' },
+      })
+      expect(ok.status).toBe(201)
+      countBefore = await d.daemon.ctx.store.count()
+      threadsBefore = (await call(d.url, 'GET', '/v1/threads')).json
+    })
+
+    const raw: [what: string, body: string, code?: string][] = [
+      ['malformed JSON', '{"act":"INTEND","thread":"th_errors",', 'INVALID_JSON'],
+      ['not JSON at all', 'hello', 'INVALID_JSON'],
+      ['a JSON array', '[]'],
+      ['JSON null', 'null'],
+      ['a JSON string', '"INTEND"'],
+      [
+        'a lone surrogate in the body (no canonical form)',
+        '{"act":"INTEND","thread":"th_errors","body":{"t":"\\ud800"}}',
+        'INVALID_RECORD',
+      ],
+    ]
+    for (const [what, body, code] of raw) {
+      it(`POST /v1/records with ${what} → 4xx envelope`, async () => {
+        expectErrorEnvelope(await call(d.url, 'POST', '/v1/records', { body }), 400, code)
+      })
+    }
+
+    const wrong: [what: string, value: unknown][] = [
+      ['thread: 5', { act: 'INTEND', thread: 5, body: {} }],
+      ['body: "str"', { act: 'INTEND', thread: T, body: 'str' }],
+      ['body: []', { act: 'INTEND', thread: T, body: [] }],
+      ['body: null', { act: 'INTEND', thread: T, body: null }],
+      ['an unknown act', { act: 'SHOUT', thread: T, body: {} }],
+      ['a lowercase act', { act: 'intend', thread: T, body: {} }],
+      ['no act', { thread: T, body: {} }],
+      ['no thread', { act: 'INTEND', body: {} }],
+      ['a thread without th_', { act: 'INTEND', thread: 'demo', body: {} }],
+      ['a thread with a space', { act: 'INTEND', thread: 'th_a b', body: {} }],
+      ['a thread of 201 characters after th_', { act: 'INTEND', thread: `th_${'a'.repeat(201)}`, body: {} }],
+      ['a negative clock', { act: 'INTEND', thread: T, body: {}, clock: -1 }],
+      ['a fractional clock', { act: 'INTEND', thread: T, body: {}, clock: 1.5 }],
+      ['a clock of 2^53', { act: 'INTEND', thread: T, body: {}, clock: 2 ** 53 }],
+      ['a clock as a string', { act: 'INTEND', thread: T, body: {}, clock: '3' }],
+      ['parents that are not record ids', { act: 'INTEND', thread: T, body: {}, parents: ['abc'] }],
+      ['parents as a string', { act: 'INTEND', thread: T, body: {}, parents: 'a'.repeat(64) }],
+      ['an unknown data_type', { act: 'INTEND', thread: T, body: {}, data_type: 'BLOB' }],
+      ['a bad judged_by', { act: 'INTEND', thread: T, body: {}, judged_by: 'xyz' }],
+      ['an unknown field', { act: 'INTEND', thread: T, body: {}, actor: 'did:key:z6Mkevil' }],
+    ]
+    for (const [what, value] of wrong) {
+      it(`POST /v1/records with ${what} → 400 envelope`, async () => {
+        expectErrorEnvelope(await postJson(d.url, '/v1/records', value), 400)
+      })
+    }
+
+    it('POST /v1/records in an unregistered namespace → 403 NAMESPACE_REJECTED with the fix', async () => {
+      const a = await postJson(d.url, '/v1/records', {
+        act: 'KNOW',
+        thread: T,
+        body: { namespace: 'nope/sub', text: 'x' },
+      })
+      expectErrorEnvelope(a, 403, 'NAMESPACE_REJECTED')
+      expect(a.json).toMatchObject({
+        message: "NAMESPACE_REJECTED: ancestor 'nope' is not Active in the registry.",
+        fix: 'spl namespace create nope',
+      })
+    })
+
+    // The oversized requests go over their own connections (agent: false), so that a connection
+    // the server drops after a 413 cannot break the requests of the other tests.
+    it('a body over 16 MiB (20 MiB, with Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
+      const big = JSON.stringify({ act: 'INTEND', thread: T, body: { text: 'x'.repeat(20 * 1024 * 1024) } })
+      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, big), 413, 'PAYLOAD_TOO_LARGE')
+    })
+
+    it('a body over 16 MiB sent chunked (no Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
+      const chunks = Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 'x'))
+      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, chunks), 413, 'PAYLOAD_TOO_LARGE')
+    })
+
+    it('a 20 MiB body to another admin door (POST /v1/namespaces) → 413', async () => {
+      const big = JSON.stringify({ namespace: 'big', description: 'x'.repeat(20 * 1024 * 1024) })
+      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/namespaces', { 'content-type': 'application/json' }, big), 413, 'PAYLOAD_TOO_LARGE')
+    })
+
+    it('after a 413 the connection is either announced closed (Connection: close) or still answers', async () => {
+      // A client on a real network needs seconds to upload 20 MiB: send it at about 10 MiB/s.
+      const r = await oversizedThenReuse(d.port)
+      expect(r.first).toMatch(/^HTTP\/1\.1 413 /)
+      if (!r.closeAnnounced) {
+        expect(r.second, `the 413 said "Connection: keep-alive", then the connection was dropped:\n${r.first}`).toMatch(
+          /^HTTP\/1\.1 200 /,
+        )
+      }
+    })
+
+    it('an unknown route → 404 NOT_FOUND (open and admin prefixes, any method)', async () => {
+      expectErrorEnvelope(await call(d.url, 'GET', '/nope'), 404, 'NOT_FOUND')
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/nope'), 404, 'NOT_FOUND')
+      expectErrorEnvelope(await call(d.url, 'PUT', '/v1/records', { body: '{}' }), 404, 'NOT_FOUND')
+      expectErrorEnvelope(await call(d.url, 'DELETE', '/health'), 404, 'NOT_FOUND')
+    })
+
+    it('GET /v1/records/not-hex → 400; an unknown well-formed id → 404 NOT_FOUND', async () => {
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/records/not-hex'), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', `/v1/records/${'A'.repeat(64)}`), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/records/%ZZ'), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', `/v1/records/${'0'.repeat(64)}`), 404, 'NOT_FOUND')
+    })
+
+    it('bad thread ids and query parameters on reads → 400', async () => {
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads/demo/records'), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads/th_a%20b/records'), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', `/v1/threads/${T}/records?limit=abc`), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', `/v1/threads/${T}/records?after=-1`), 400)
+      expectErrorEnvelope(await call(d.url, 'GET', `/v1/threads/${T}/records?limit=99999999`), 400)
+    })
+
+    it('bad namespace input → 4xx', async () => {
+      expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 'Acme' }), 400)
+      expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 5 }), 400)
+      expectErrorEnvelope(
+        await postJson(d.url, '/v1/namespaces', { namespace: 'orphan/child' }),
+        403,
+        'NAMESPACE_REJECTED',
+      )
+      expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 'default' }))
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/namespaces/Bad%20Id'), 400)
+      expectErrorEnvelope(await call(d.url, 'POST', '/v1/namespaces/never-made/archive'), 404, 'NOT_FOUND')
+    })
+
+    it('after all of them the daemon still answers and stored nothing', async () => {
+      const health = await call(d.url, 'GET', '/health')
+      expect(health.status).toBe(200)
+      expect(await d.daemon.ctx.store.count()).toBe(countBefore)
+      expect((await call(d.url, 'GET', '/v1/threads')).json).toEqual(threadsBefore)
+      expect(await threadClocks(d.url, T)).toEqual([0])
+      expect(d.daemon.ctx.registry.namespaces().map((n) => n.namespace)).not.toContain('orphan/child')
+      // And a good request still works.
+      const ok = await postJson(d.url, '/v1/records', { act: 'DO', thread: T, body: { text: 'still fine' } })
+      expect(ok.status).toBe(201)
+      expect((ok.json as RecordOut).clock).toBe(1)
+    })
+  })
+
+  describe('SPEC 2.5 the store through POST /v1/records', () => {
+    it('answers 201 with the signed record: id = sha256(JCS), sig verifies against the DID', async () => {
+      const a = await postJson(d.url, '/v1/records', {
+        act: 'KNOW',
+        thread: 'th_shape',
+        body: { text: 'héllo ☃', n: 0.1, big: 1e21 },
+      })
+      expect(a.status).toBe(201)
+      const r = a.json as RecordOut
+      expect(r).toMatchObject({
+        object: 'record',
+        id: expect.stringMatching(/^[0-9a-f]{64}$/),
+        parents: [],
+        thread: 'th_shape',
+        actor: d.daemon.did,
+        act: 'KNOW',
+        body: { text: 'héllo ☃', n: 0.1, big: 1e21 },
+        clock: 0,
+        data_type: 'SCALAR',
+        sig: expect.stringMatching(/^[A-Za-z0-9_-]{86}$/),
+      })
+      const { parents, thread, actor, act, body, clock, data_type } = r
+      const canonical = canonicalRecord({ parents, thread, actor, act, body, clock, data_type })
+      expect(sha256Hex(canonical)).toBe(r.id)
+      expect(verifyRecordSignature(d.daemon.did, canonical, r.sig)).toBe(true)
+      const back = await call(d.url, 'GET', `/v1/records/${r.id}`)
+      expect(back.status).toBe(200)
+      expect(back.json).toMatchObject({ id: r.id, sig: r.sig, record: { thread: 'th_shape', clock: 0 } })
+    })
+
+    it('automatic clocks are 0, 1, 2 per thread, independently for each thread', async () => {
+      const clocks: number[] = []
+      for (const text of ['a', 'b', 'c']) {
+        const a = await postJson(d.url, '/v1/records', {
+          act: 'INTEND',
+          thread: 'th_clock_a',
+          body: { text },
+        })
+        expect(a.status).toBe(201)
+        clocks.push((a.json as RecordOut).clock)
+      }
+      expect(clocks).toEqual([0, 1, 2])
+      const other = await postJson(d.url, '/v1/records', {
+        act: 'INTEND',
+        thread: 'th_clock_b',
+        body: { text: 'a' },
+      })
+      expect((other.json as RecordOut).clock).toBe(0)
+      expect(await threadClocks(d.url, 'th_clock_a')).toEqual([0, 1, 2])
+    })
+
+    it('the next automatic clock is one more than the highest, after an explicit one', async () => {
+      await postJson(d.url, '/v1/records', { act: 'INTEND', thread: 'th_clock_gap', body: {}, clock: 10 })
+      const a = await postJson(d.url, '/v1/records', {
+        act: 'INTEND',
+        thread: 'th_clock_gap',
+        body: { text: 'next' },
+      })
+      expect((a.json as RecordOut).clock).toBe(11)
+    })
+
+    it('concurrent emits in one thread get distinct clocks 0..n-1', async () => {
+      const n = 12
+      const answers = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          postJson(d.url, '/v1/records', { act: 'DO', thread: 'th_clock_race', body: { i } }),
+        ),
+      )
+      expect(answers.map((a) => a.status)).toEqual(Array(n).fill(201))
+      expect(answers.map((a) => (a.json as RecordOut).clock).sort((x, y) => x - y)).toEqual([
+        ...Array(n).keys(),
+      ])
+    })
+
+    it('an explicit clock twice with the same content → 201 then 200 with the same id, stored once', async () => {
+      const rec = { act: 'KNOW', thread: 'th_idem', body: { text: 'same' }, clock: 5 }
+      const first = await postJson(d.url, '/v1/records', rec)
+      expect(first.status).toBe(201)
+      const before = await d.daemon.ctx.store.count()
+      const second = await postJson(d.url, '/v1/records', rec)
+      expect(second.status).toBe(200)
+      expect((second.json as RecordOut).id).toBe((first.json as RecordOut).id)
+      expect((second.json as RecordOut).sig).toBe((first.json as RecordOut).sig)
+      expect(await d.daemon.ctx.store.count()).toBe(before)
+      expect(await threadClocks(d.url, 'th_idem')).toEqual([5])
+    })
+
+    it('parents are sorted and de-duplicated before hashing (same record → same id)', async () => {
+      const p1 = 'a'.repeat(64)
+      const p2 = 'b'.repeat(64)
+      const first = await postJson(d.url, '/v1/records', {
+        act: 'DO',
+        thread: 'th_parents',
+        body: {},
+        clock: 0,
+        parents: [p2, p1],
+      })
+      expect(first.status).toBe(201)
+      expect((first.json as RecordOut).parents).toEqual([p1, p2])
+      const second = await postJson(d.url, '/v1/records', {
+        act: 'DO',
+        thread: 'th_parents',
+        body: {},
+        clock: 0,
+        parents: [p1, p2, p1],
+      })
+      expect(second.status).toBe(200)
+      expect((second.json as RecordOut).id).toBe((first.json as RecordOut).id)
+    })
+
+    it('the same explicit clock with a different body → 409 CLOCK_CONFLICT, nothing stored', async () => {
+      const first = await postJson(d.url, '/v1/records', {
+        act: 'KNOW',
+        thread: 'th_conflict',
+        body: { text: 'one' },
+        clock: 3,
+      })
+      expect(first.status).toBe(201)
+      const before = await d.daemon.ctx.store.count()
+      const second = await postJson(d.url, '/v1/records', {
+        act: 'KNOW',
+        thread: 'th_conflict',
+        body: { text: 'two' },
+        clock: 3,
+      })
+      expectErrorEnvelope(second, 409, 'CLOCK_CONFLICT')
+      const otherAct = await postJson(d.url, '/v1/records', {
+        act: 'DO',
+        thread: 'th_conflict',
+        body: { text: 'one' },
+        clock: 3,
+      })
+      expectErrorEnvelope(otherAct, 409, 'CLOCK_CONFLICT')
+      expect(await d.daemon.ctx.store.count()).toBe(before)
+      const list = await call(d.url, 'GET', '/v1/threads/th_conflict/records')
+      expect((list.json as { data: { id: string }[] }).data.map((e) => e.id)).toEqual([
+        (first.json as RecordOut).id,
+      ])
+    })
+
+    it('the clock never leaves 0..2^53-1: after clock 2^53-1 an automatic clock is refused (4xx), nothing stored', async () => {
+      const top = await postJson(d.url, '/v1/records', {
+        act: 'INTEND',
+        thread: 'th_clock_top',
+        body: {},
+        clock: MAX_CLOCK,
+      })
+      expect(top.status).toBe(201)
+      const before = await d.daemon.ctx.store.count()
+      const next = await postJson(d.url, '/v1/records', {
+        act: 'INTEND',
+        thread: 'th_clock_top',
+        body: { text: 'overflow' },
+      })
+      for (const c of await threadClocks(d.url, 'th_clock_top')) expect(c).toBeLessThanOrEqual(MAX_CLOCK)
+      expect(await d.daemon.ctx.store.count()).toBe(before)
+      expectErrorEnvelope(next)
+    })
+
+    it('a body up to 16 MiB is accepted (2 MiB)', async () => {
+      const a = await postJson(d.url, '/v1/records', {
+        act: 'KNOW',
+        thread: 'th_big_ok',
+        body: { text: 'y'.repeat(2 * 1024 * 1024) },
+      })
+      expect(a.status).toBe(201)
+    })
+  })
+})
+
+describe('api.trust_loopback = false', () => {
+  it('loopback callers need the token too', async () => {
+    const d = await startDaemon({ trustLoopback: false })
+    expect(d.daemon.ctx.cfg.api.trust_loopback).toBe(false)
+    const rec = { act: 'INTEND', thread: 'th_strict', body: { text: 'hi' } }
+    expectErrorEnvelope(await postJson(d.url, '/v1/records', rec), 401, 'AUTH_REQUIRED')
+    expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads'), 401, 'AUTH_REQUIRED')
+    expect((await postJson(d.url, '/v1/records', rec, { authorization: `Bearer ${d.token}` })).status).toBe(
+      201,
+    )
+    expect((await call(d.url, 'GET', '/health')).status).toBe(200)
+  })
+})
+
+describe('app.request() without a socket (the remote address is unknown: not trusted)', () => {
+  let d: Running
+  beforeAll(async () => {
+    d = await startDaemon()
+  })
+
+  it('open doors answer', async () => {
+    const app = createApp(d.daemon.ctx)
+    expect((await app.request('/health')).status).toBe(200)
+    const identity = await app.request('/v1/identity')
+    expect(identity.status).toBe(200)
+    expect(await identity.json()).toMatchObject({ object: 'identity', did: d.daemon.did, method: 'key' })
+    expect((await app.request('/openapi.json')).status).toBe(200)
+  })
+
+  it('admin doors need the token', async () => {
+    const app = createApp(d.daemon.ctx)
+    const denied = await app.request('/v1/records', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ act: 'INTEND', thread: 'th_nosock', body: {} }),
+    })
+    expectErrorEnvelope(
+      { status: denied.status, type: denied.headers.get('content-type') ?? '', json: await denied.json() },
+      401,
+      'AUTH_REQUIRED',
+    )
+    const ok = await app.request('/v1/records', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${d.token}` },
+      body: JSON.stringify({ act: 'INTEND', thread: 'th_nosock', body: {} }),
+    })
+    expect(ok.status).toBe(201)
+    expect(await ok.json()).toMatchObject({ object: 'record', thread: 'th_nosock', clock: 0 })
+  })
+
+  it('unknown routes and malformed JSON answer the envelope', async () => {
+    const app = createApp(d.daemon.ctx)
+    const nf = await app.request('/does/not/exist')
+    expectErrorEnvelope(
+      { status: nf.status, type: nf.headers.get('content-type') ?? '', json: await nf.json() },
+      404,
+      'NOT_FOUND',
+    )
+    const bad = await app.request('/v1/records', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
+      body: '{nope',
+    })
+    expectErrorEnvelope(
+      { status: bad.status, type: bad.headers.get('content-type') ?? '', json: await bad.json() },
+      400,
+      'INVALID_JSON',
+    )
+  })
+})

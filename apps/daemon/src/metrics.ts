@@ -1,0 +1,97 @@
+import type { SyncEngine } from '@spl/sync-engine'
+import { LATENCY_BUCKETS } from '@spl/sync-engine'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { SubscriberStats } from './subscribers.js'
+
+/** The daemon's Prometheus registry; pair figures are read from the engine at scrape time. */
+export class DaemonMetrics {
+  readonly registry = new Registry()
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>
+  readonly deliveryLatency: Histogram<'pair_id'>
+  #engine: SyncEngine | undefined
+  #subscribers: SubscriberStats | undefined
+
+  constructor() {
+    const registers = [this.registry]
+    this.httpDuration = new Histogram({
+      name: 'spl_http_request_duration_seconds',
+      help: 'HTTP request durations by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers,
+    })
+    this.deliveryLatency = new Histogram({
+      name: 'spl_sync_delivery_latency_seconds',
+      help: 'Emit-to-stored latency of pulled records (source stored_at, skew-corrected)',
+      labelNames: ['pair_id'],
+      buckets: LATENCY_BUCKETS.map((ms) => ms / 1000),
+      registers,
+    })
+    const engine = () => this.#engine
+    new Gauge({
+      name: 'spl_sync_pairs',
+      help: 'Pairs by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of ['starting', 'running', 'paused', 'failing', 'stopped']) this.set({ state: s }, 0)
+        for (const p of engine()?.listPairs({ all: true }) ?? []) this.inc({ state: p.state })
+      },
+    })
+    const totals: [string, string, (t: ReturnType<SyncEngine['listPairs']>[number]['totals']) => number][] = [
+      ['spl_sync_pulls_total', 'Change-feed requests that succeeded', (t) => t.pulls],
+      ['spl_sync_records_received_total', 'Records received from peers', (t) => t.records_received],
+      ['spl_sync_records_stored_total', 'Records stored from peers', (t) => t.records_stored],
+      ['spl_sync_duplicates_total', 'Duplicate records received (no-ops)', (t) => t.duplicates],
+      ['spl_sync_bytes_received_total', 'Change-feed bytes received', (t) => t.bytes_received],
+      ['spl_sync_cursor_resets_total', 'Cursor resets answered by peers', (t) => t.cursor_resets],
+    ]
+    for (const [name, help, pick] of totals) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['pair_id'],
+        registers,
+        collect() {
+          this.reset()
+          for (const p of engine()?.listPairs({ all: true }) ?? [])
+            this.inc({ pair_id: p.pair_id }, pick(p.totals))
+        },
+      })
+    }
+    new Counter({
+      name: 'spl_sync_rejections_total',
+      help: 'Records rejected on ingest, by pair and code',
+      labelNames: ['pair_id', 'code'],
+      registers,
+      collect() {
+        this.reset()
+        for (const p of engine()?.listPairs({ all: true }) ?? []) {
+          for (const [code, n] of Object.entries(p.totals.rejected)) this.inc({ pair_id: p.pair_id, code }, n)
+        }
+      },
+    })
+    const subscribers = () => this.#subscribers
+    new Counter({
+      name: 'spl_feed_records_served_total',
+      help: 'Records the change feed served to callers, by how (served, redacted) — hidden ones are counted too',
+      labelNames: ['peer_did', 'thread', 'outcome'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of subscribers()?.list() ?? []) {
+          this.inc({ peer_did: s.peer_did, thread: s.thread_id, outcome: 'served' }, s.served)
+          this.inc({ peer_did: s.peer_did, thread: s.thread_id, outcome: 'redacted' }, s.redacted)
+          this.inc({ peer_did: s.peer_did, thread: s.thread_id, outcome: 'hidden' }, s.hidden)
+        }
+      },
+    })
+  }
+
+  /** Connects the live sources read at scrape time. */
+  bind(engine: SyncEngine, subscribers: SubscriberStats): void {
+    this.#engine = engine
+    this.#subscribers = subscribers
+  }
+}

@@ -1,0 +1,155 @@
+// Catch-up: 100,000 records of ~500 B on daemon A, pulled by an empty daemon B, both real
+// `spl serve --daemon` processes on 127.0.0.1. A is seeded by writing signed records straight
+// into its spl.db before it starts (the same RecordStore.ingest the daemon uses), so the
+// measured time is B's pull only.
+//
+//   node bench/catchup.js            (after `pnpm build`)
+//   BENCH_CATCHUP_N=20000 node bench/catchup.js
+import path from 'node:path'
+import {
+  cpuSecondsOf,
+  Daemon,
+  dist,
+  fmt1,
+  fmtInt,
+  initHomes,
+  isMain,
+  keypairOfHome,
+  mark,
+  memOf,
+  openDb,
+  POUCHDB,
+  rssSampler,
+  signedRecords,
+  sleep,
+  withCleanup,
+} from './lib.js'
+
+export const TARGET_RATE = 6000
+export const TARGET_RSS_MB = 120
+const THREAD = 'th_bench_catchup'
+
+/**
+ * Writes `records` into the store of `home` (daemon not running), 1000 per transaction.
+ * @returns {Promise<number>} records per second of the seeding
+ */
+async function seed(home, records) {
+  const { RecordStore } = await dist('packages/records/dist/index.js')
+  const { db, sqlite } = await openDb(path.join(home, 'spl.db'))
+  try {
+    const store = await RecordStore.open(db)
+    const t0 = performance.now()
+    const now = Date.now()
+    for (let i = 0; i < records.length; i += 1000) {
+      const batch = records.slice(i, i + 1000).map((s) => ({
+        ok: true,
+        id: s.id,
+        record: s.record,
+        canonical: s.canonical,
+        sig: s.sig,
+        namespace: 'default',
+        redacted: false,
+        storedAt: null,
+      }))
+      await store.transaction((trx) => store.ingest(batch, { origin: null, now }, trx))
+    }
+    const n = await store.count()
+    if (n !== records.length) throw new Error(`seeded ${n} records, expected ${records.length}`)
+    return records.length / ((performance.now() - t0) / 1000)
+  } finally {
+    sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    await db.destroy()
+  }
+}
+
+/**
+ * Runs the catch-up benchmark and returns its figures.
+ * @param {{ n?: number, log?: (s: string) => void }} [opts]
+ */
+export async function runCatchup(opts = {}) {
+  const n = opts.n ?? Number(process.env.BENCH_CATCHUP_N ?? 100_000)
+  const log = opts.log ?? console.log
+  const [homeA, homeB] = await initHomes(2)
+  const keyA = await keypairOfHome(homeA)
+
+  let t = performance.now()
+  const records = await signedRecords(keyA, THREAD, n)
+  const signMs = performance.now() - t
+  const bytes = records.reduce((s, r) => s + r.canonical.length, 0) / n
+  log(`  signed ${fmtInt(n)} records (${fmtInt(bytes)} B canonical each) in ${fmt1(signMs / 1000)} s`)
+  const seedRate = await seed(homeA, records)
+  log(`  seeded A's spl.db directly at ${fmtInt(seedRate)} records/s`)
+  records.length = 0
+
+  const [a, b] = await Promise.all([Daemon.start(homeA), Daemon.start(homeB)])
+  log(`  A ${a.url} (pid ${a.pid}), B ${b.url} (pid ${b.pid})`)
+  await sleep(500) // let both settle after start (JIT, migrations done)
+
+  const rss = rssSampler(b.pid, 50)
+  const cpuA0 = cpuSecondsOf(a.pid)
+  const cpuB0 = cpuSecondsOf(b.pid)
+  const memB0 = memOf(b.pid)
+  t = performance.now()
+  const pair = await b.post('/v1/sync/pairs', { peer_did: a.did, peer_url: a.url, thread_id: THREAD })
+  let stored = 0
+  let firstAt = null
+  let last = pair
+  const deadline = t + 10 * 60_000
+  while (stored < n) {
+    if (performance.now() > deadline) throw new Error(`catch-up stalled at ${stored}/${n}`)
+    await sleep(25)
+    last = await b.get(`/v1/sync/pairs/${pair.pair_id}`)
+    stored = last.totals.records_stored
+    if (firstAt === null && stored > 0) firstAt = performance.now()
+    if (last.state === 'failing') log(`  pair failing: ${JSON.stringify(last.last_error)}`)
+  }
+  const elapsed = (performance.now() - t) / 1000
+  const cpuA = cpuSecondsOf(a.pid) - cpuA0
+  const cpuB = cpuSecondsOf(b.pid) - cpuB0
+  const { peakMB } = rss.stop()
+  const { hwmMB, rssMB } = memOf(b.pid)
+  const threads = await b.get('/v1/threads')
+  const onB = threads.data.find((x) => x.thread === THREAD)?.records ?? 0
+
+  const rate = n / elapsed
+  const result = {
+    n,
+    recordBytes: bytes,
+    seconds: elapsed,
+    rate,
+    firstRecordMs: firstAt === null ? Number.NaN : firstAt - t,
+    pulls: last.totals.pulls,
+    bytesReceived: last.totals.bytes_received,
+    cpuA,
+    cpuB,
+    rssStartMB: memB0.rssMB,
+    rssPeakSampledMB: peakMB,
+    hwmMB,
+    rssEndMB: rssMB,
+    storedOnB: onB,
+  }
+  log(
+    `  B stored ${fmtInt(onB)} records in ${fmt1(elapsed)} s over ${last.totals.pulls} pulls (${fmt1(last.totals.bytes_received / 1e6)} MB)`,
+  )
+  log(
+    `  CPU during catch-up: B ${fmt1(cpuB)} s (${fmtInt((cpuB / elapsed) * 100)} % of one core), A ${fmt1(cpuA)} s (${fmtInt((cpuA / elapsed) * 100)} %)`,
+  )
+  log(
+    `  B RSS: ${fmtInt(memB0.rssMB)} MB before, peak sampled ${fmtInt(peakMB)} MB, VmHWM ${fmtInt(hwmMB)} MB, ${fmtInt(rssMB)} MB after`,
+  )
+  log(
+    `  end-to-end: ${fmtInt(rate)} records/s   target ≥ ${fmtInt(TARGET_RATE)}  ${mark(rate >= TARGET_RATE)}   (PouchDB ${POUCHDB.catchup})`,
+  )
+  log(
+    `  B peak RSS: ${fmtInt(hwmMB)} MB           target ≤ ${TARGET_RSS_MB} MB  ${mark(hwmMB <= TARGET_RSS_MB)}   (PouchDB ${POUCHDB.rss})`,
+  )
+  await Promise.all([a.stop(), b.stop()])
+  return result
+}
+
+if (isMain(import.meta.url)) {
+  await withCleanup(async () => {
+    console.log('catch-up: 100,000 records A → empty B over loopback')
+    await runCatchup()
+  })
+}

@@ -1,0 +1,136 @@
+// The single-process ceiling of ingest for the catch-up records: what one process can do with
+// the same code the sync engine runs per page (JSON.parse of a served page, precheckEnvelope =
+// schema + canonicalize + hash + actor, signature verification, RecordStore.ingest into a fresh
+// SQLite file in one transaction per 1000 records), without HTTP, proofs or the pair store.
+// Timed twice: verification inline on the main thread, and over 2 worker threads
+// (createWorkerVerifier, what the daemon uses).
+//
+//   node bench/ceiling.js            (after `pnpm build`)
+//   BENCH_CEILING_N=20000 node bench/ceiling.js
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { dist, fmt1, fmtInt, isMain, onCleanup, openDb, signedRecords, withCleanup } from './lib.js'
+
+const THREAD = 'th_bench_catchup'
+const PAGE = 1000
+
+/**
+ * The pages of change-feed JSON a source would serve for `records` (1000 envelopes each).
+ * @param {Array<{ id: string, record: any, sig: string }>} records
+ */
+function servedPages(records) {
+  const now = Date.now()
+  const pages = []
+  for (let i = 0; i < records.length; i += PAGE) {
+    const env = records
+      .slice(i, i + PAGE)
+      .map((r) => ({ id: r.id, record: r.record, sig: r.sig, stored_at: now }))
+    pages.push(
+      JSON.stringify({
+        records: env,
+        next_cursor: `c1.0000000000000000.${i + PAGE}`,
+        has_more: true,
+        server_time: now,
+      }),
+    )
+  }
+  return pages
+}
+
+/**
+ * Ingests `pages` into a fresh store with `verifier`; returns records/s and the time per stage.
+ * @param {string[]} pages
+ */
+async function ingestAll(pages, verifier, label) {
+  const { RecordStore, precheckEnvelope } = await dist('packages/records/dist/index.js')
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spl-bench-ceiling-'))
+  const { db } = await openDb(path.join(dir, 'spl.db'))
+  const stages = { parse: 0, precheck: 0, known: 0, verify: 0, insert: 0 }
+  let n = 0
+  try {
+    const store = await RecordStore.open(db)
+    const t0 = performance.now()
+    for (const text of pages) {
+      let t = performance.now()
+      const page = JSON.parse(text)
+      stages.parse += performance.now() - t
+      t = performance.now()
+      const candidates = []
+      for (const raw of page.records) {
+        const c = precheckEnvelope(raw, THREAD)
+        if (!c.ok) throw new Error(`precheck rejected a record: ${c.code} ${c.message}`)
+        candidates.push(c)
+      }
+      stages.precheck += performance.now() - t
+      t = performance.now()
+      // The engine asks which ids are already stored before verifying (duplicates skip verification).
+      await store.findExisting(candidates.map((c) => c.id))
+      stages.known += performance.now() - t
+      t = performance.now()
+      const ok = await verifier.verifyMany(
+        candidates.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig })),
+      )
+      if (ok.some((v) => !v)) throw new Error('a signature did not verify')
+      stages.verify += performance.now() - t
+      t = performance.now()
+      const now = Date.now()
+      await store.transaction((trx) => store.ingest(candidates, { origin: 'did:key:bench', now }, trx))
+      stages.insert += performance.now() - t
+      n += candidates.length
+    }
+    const seconds = (performance.now() - t0) / 1000
+    const stored = await store.count()
+    if (stored !== n) throw new Error(`${label}: stored ${stored} of ${n}`)
+    return { label, n, seconds, rate: n / seconds, stages }
+  } finally {
+    await db.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function stageLine(r) {
+  const per = (ms) => `${fmt1((ms * 1000) / r.n)} µs`
+  const s = r.stages
+  return `parse ${per(s.parse)}, precheck ${per(s.precheck)}, known-ids ${per(s.known)}, verify ${per(s.verify)}, insert ${per(s.insert)} per record`
+}
+
+/**
+ * Runs the ceiling benchmark and returns its figures.
+ * @param {{ n?: number, log?: (s: string) => void }} [opts]
+ */
+export async function runCeiling(opts = {}) {
+  const n = opts.n ?? Number(process.env.BENCH_CEILING_N ?? 100_000)
+  const log = opts.log ?? console.log
+  const { Keypair } = await dist('packages/identity/dist/index.js')
+  const { inlineVerifier, createWorkerVerifier } = await dist('packages/records/dist/index.js')
+  const records = await signedRecords(Keypair.generate(), THREAD, n)
+  const pages = servedPages(records)
+  records.length = 0
+  log(
+    `  ${fmtInt(n)} records, ${pages.length} pages of ${PAGE} (${fmtInt(pages.reduce((s, p) => s + p.length, 0) / n)} B of JSON per record)`,
+  )
+
+  const inline = await ingestAll(pages, inlineVerifier, 'inline verify (1 thread)')
+  log(`  ${inline.label}: ${fmtInt(inline.rate)} records/s — ${stageLine(inline)}`)
+
+  const workers = createWorkerVerifier({ threads: 2 })
+  const close = onCleanup(() => workers.close())
+  let pooled
+  try {
+    pooled = await ingestAll(pages, workers, 'worker verify (2 threads)')
+  } finally {
+    close()
+    await workers.close()
+  }
+  log(`  ${pooled.label}: ${fmtInt(pooled.rate)} records/s — ${stageLine(pooled)}`)
+  const best = pooled.rate > inline.rate ? pooled : inline
+  return { n, inline, workers: pooled, ceiling: best.rate, ceilingLabel: best.label }
+}
+
+if (isMain(import.meta.url)) {
+  await withCleanup(async () => {
+    console.log('single-process ingest ceiling (parse + canonicalize + hash + verify + insert)')
+    await runCeiling()
+  })
+}
