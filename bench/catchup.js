@@ -12,6 +12,7 @@ import {
   dist,
   fmt1,
   fmtInt,
+  header,
   initHomes,
   isMain,
   keypairOfHome,
@@ -134,9 +135,7 @@ export async function runCatchup(opts = {}) {
   log(
     `  CPU during catch-up: B ${fmt1(cpuB)} s (${fmtInt((cpuB / elapsed) * 100)} % of one core), A ${fmt1(cpuA)} s (${fmtInt((cpuA / elapsed) * 100)} %)`,
   )
-  log(
-    `  B RSS: ${fmtInt(memB0.rssMB)} MB before, peak sampled ${fmtInt(peakMB)} MB, VmHWM ${fmtInt(hwmMB)} MB, ${fmtInt(rssMB)} MB after`,
-  )
+  log(`  B RSS: ${fmtInt(memB0.rssMB)} MB before, peak sampled ${fmtInt(peakMB)} MB, VmHWM ${fmtInt(hwmMB)} MB, ${fmtInt(rssMB)} MB after`)
   log(
     `  end-to-end: ${fmtInt(rate)} records/s   target ≥ ${fmtInt(TARGET_RATE)}  ${mark(rate >= TARGET_RATE)}   (PouchDB ${POUCHDB.catchup})`,
   )
@@ -149,7 +148,7 @@ export async function runCatchup(opts = {}) {
 
 if (isMain(import.meta.url)) {
   await withCleanup(async () => {
-    console.log('catch-up: 100,000 records A → empty B over loopback')
+    await header('catch-up: 100,000 records A → empty B over loopback')
     await runCatchup()
   })
 }

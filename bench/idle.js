@@ -4,13 +4,13 @@
 //
 //   node bench/idle.js               (after `pnpm build`)
 //   BENCH_IDLE_PAIRS=100 BENCH_IDLE_SECONDS=30 node bench/idle.js
-import { cpuSecondsOf, Daemon, fmt2, fmtInt, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
+import { cpuSecondsOf, Daemon, fmt2, fmtInt, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
 
 export const TARGET_CPU_PCT = 2
 
 /**
  * Runs the idle-pairs benchmark and returns its figures.
- * @param {{ pairs?: number, seconds?: number, log?: (s: string) => void }} [opts]
+ * @param {{ pairs?: number, seconds?: number, baseSeconds?: number, log?: (s: string) => void }} [opts]
  */
 export async function runIdle(opts = {}) {
   const pairs = opts.pairs ?? Number(process.env.BENCH_IDLE_PAIRS ?? 100)
@@ -19,6 +19,14 @@ export async function runIdle(opts = {}) {
   const [homeA, homeB] = await initHomes(2)
   const [a, b] = await Promise.all([Daemon.start(homeA), Daemon.start(homeB)])
   log(`  A ${a.url} (pid ${a.pid}), B ${b.url} (pid ${b.pid})`)
+  // Baseline: the same daemon with no pair at all, so the per-pair cost can be told apart.
+  const baseSeconds = opts.baseSeconds ?? Number(process.env.BENCH_IDLE_BASE_SECONDS ?? 10)
+  await sleep(2000)
+  const bb0 = cpuSecondsOf(b.pid)
+  const tb = performance.now()
+  await sleep(baseSeconds * 1000)
+  const pctBase = ((cpuSecondsOf(b.pid) - bb0) / ((performance.now() - tb) / 1000)) * 100
+  log(`  B with no pair: ${fmt2(pctBase)} % of one core over ${baseSeconds} s`)
   const threads = Array.from({ length: pairs }, (_, i) => `th_bench_idle_${String(i).padStart(3, '0')}`)
   // One record per thread on A, so each pair has a real thread to catch up on before it idles.
   for (const thread of threads) await a.post('/v1/records', { act: 'INTEND', thread, body: { text: 'idle' } })
@@ -38,6 +46,7 @@ export async function runIdle(opts = {}) {
   }
   log(`  ${pairs} pairs caught up; settling 3 s, then measuring ${seconds} s without touching either daemon`)
   await sleep(3000)
+  const pulls0 = (await b.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
   const a0 = cpuSecondsOf(a.pid)
   const b0 = cpuSecondsOf(b.pid)
   const t0 = performance.now()
@@ -46,10 +55,11 @@ export async function runIdle(opts = {}) {
   const cpuB = cpuSecondsOf(b.pid) - b0
   const cpuA = cpuSecondsOf(a.pid) - a0
   const list = await b.get('/v1/sync/pairs')
-  const pulls = list.data.reduce((s, p) => s + p.totals.pulls, 0)
+  const pulls = list.data.reduce((s, p) => s + p.totals.pulls, 0) - pulls0
   const pctB = (cpuB / wall) * 100
   const pctA = (cpuA / wall) * 100
-  const result = { pairs, seconds: wall, cpuB, cpuA, pctB, pctA, pullsTotal: pulls, rssB: memOf(b.pid).rssMB }
+  const result = { pairs, seconds: wall, cpuB, cpuA, pctB, pctA, pctBase, pullsTotal: pulls, rssB: memOf(b.pid).rssMB }
+  log(`  ${fmtInt(pulls)} long polls ended and were renewed during the window (each waits 25 s)`)
   log(`  B: ${fmt2(cpuB)} CPU s in ${fmt2(wall)} s; A (serving the long polls): ${fmt2(cpuA)} CPU s; B RSS ${fmtInt(result.rssB)} MB`)
   log(`  B idle CPU: ${fmt2(pctB)} % of one core   target < ${TARGET_CPU_PCT} %  ${mark(pctB < TARGET_CPU_PCT)}   (A: ${fmt2(pctA)} %)`)
   await Promise.all([a.stop(), b.stop()])
@@ -58,7 +68,7 @@ export async function runIdle(opts = {}) {
 
 if (isMain(import.meta.url)) {
   await withCleanup(async () => {
-    console.log('idle pairs: 100 long-poll pairs on one daemon, 30 s of CPU')
+    await header('idle pairs: 100 long-poll pairs on one daemon, 30 s of CPU')
     await runIdle()
   })
 }

@@ -128,8 +128,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
  */
 export function request(method, url, opts = {}) {
   const u = new URL(url)
-  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost')
-    throw new Error(`benchmarks only talk to 127.0.0.1, not ${u.host}`)
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') throw new Error(`benchmarks only talk to 127.0.0.1, not ${u.host}`)
   const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body))
   /** @type {Record<string, string | number>} */
   const headers = { accept: 'application/json' }
@@ -295,8 +294,7 @@ export function rssSampler(pid, everyMs = 100) {
 // ---------------------------------------------------------------------------------------------
 // Records
 
-const FILLER =
-  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore '
+const FILLER = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore '
 
 /**
  * The fields of record `i` of a benchmark thread: about 500 bytes in canonical form with a
@@ -387,4 +385,41 @@ export const POUCHDB = {
   catchup: '~2,900 docs/s (~4,200 batched)',
   live: 'p50 14 ms / p95 22 ms',
   rss: '144 MB',
+}
+
+/**
+ * A quick measure of how fast this machine is right now: Ed25519 verifications per second on
+ * one core (DESIGN.md measured ~8,700 on an idle 2-core machine). A low figure means other
+ * processes compete for the CPU and every benchmark figure will be low too.
+ */
+export async function calibrate(ms = 400) {
+  const { Keypair, verifySignature } = await dist('packages/identity/dist/index.js')
+  const kp = Keypair.generate()
+  const msg = Buffer.alloc(500, 7)
+  const sig = kp.sign(msg)
+  for (let i = 0; i < 200; i++) verifySignature(kp.did, msg, sig)
+  let n = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < ms) {
+    for (let i = 0; i < 50; i++) verifySignature(kp.did, msg, sig)
+    n += 50
+  }
+  return n / ((performance.now() - t0) / 1000)
+}
+
+/** Prints the title, the machine, its load and a calibration figure. */
+export async function header(title, log = console.log) {
+  log(title)
+  log(`  ${new Date().toISOString()} — ${machine()}`)
+  const v = await calibrate()
+  log(
+    `  load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; Ed25519 verify ${fmtInt(v)}/s on one core (idle machine: ~8,700/s)`,
+  )
+  if (os.loadavg()[0] > os.availableParallelism() * 0.5 || v < 6000) {
+    log('  WARNING: the machine is busy (other processes compete for the cores): figures will be low.')
+  }
+  return v
 }

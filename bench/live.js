@@ -4,19 +4,7 @@
 //
 //   node bench/live.js               (after `pnpm build`)
 //   BENCH_LIVE_N=200 BENCH_LIVE_RATE=20 node bench/live.js
-import {
-  Daemon,
-  fmt1,
-  fmtInt,
-  initHomes,
-  isMain,
-  mark,
-  POUCHDB,
-  quantile,
-  request,
-  sleep,
-  withCleanup,
-} from './lib.js'
+import { Daemon, fmt1, fmtInt, header, initHomes, isMain, mark, POUCHDB, quantile, request, sleep, withCleanup } from './lib.js'
 
 export const TARGET_P50 = 15
 export const TARGET_P95 = 30
@@ -67,11 +55,7 @@ export async function runLive(opts = {}) {
   // The watcher: GET B's thread after the last seen seq, a fresh request ~2 ms after the last answer.
   const watcher = (async () => {
     while (watching) {
-      const { json } = await request(
-        'GET',
-        `${b.url}/v1/threads/${THREAD}/records?after=${after}&limit=1000`,
-        { token: b.token },
-      )
+      const { json } = await request('GET', `${b.url}/v1/threads/${THREAD}/records?after=${after}&limit=1000`, { token: b.token })
       const now = performance.now()
       polls++
       for (const env of json.data) {
@@ -148,7 +132,7 @@ export async function runLive(opts = {}) {
 
 if (isMain(import.meta.url)) {
   await withCleanup(async () => {
-    console.log('live latency: A emits at 20/s, B pulls by long poll')
+    await header('live latency: A emits at 20/s, B pulls by long poll')
     await runLive()
   })
 }

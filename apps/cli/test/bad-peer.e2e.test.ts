@@ -55,11 +55,7 @@ afterAll(async () => {
 const getPair = (id: string) => b.api.get<PairView>(`/v1/sync/pairs/${id}`)
 
 /** Registers the fake's behaviour for `thread` and makes B pull that thread from the fake. */
-async function pairWithFake(
-  thread: string,
-  behaviour: Behaviour,
-  extra: Record<string, unknown> = {},
-): Promise<string> {
+async function pairWithFake(thread: string, behaviour: Behaviour, extra: Record<string, unknown> = {}): Promise<string> {
   fake.on(thread, behaviour)
   const p = await b.api.post<PairView>('/v1/sync/pairs', {
     peer_did: fake.did,
@@ -82,9 +78,7 @@ async function expectFailingAndRetrying(id: string, code: string): Promise<void>
   const first = await getPair(id)
   expect(first.state).toBe('failing')
   expect(first.backoff_ms).toBeGreaterThan(0)
-  await expect
-    .poll(async () => (await getPair(id)).attempt, { timeout: 15_000 })
-    .toBeGreaterThan(first.attempt)
+  await expect.poll(async () => (await getPair(id)).attempt, { timeout: 15_000 }).toBeGreaterThan(first.attempt)
   const later = await getPair(id)
   expect(later.state).toBe('failing')
   expect(later.last_error?.code).toBe(code)
@@ -165,9 +159,7 @@ describe('a pair towards a misbehaving peer', () => {
   it('a peer that never answers → TIMEOUT after 15 s, and the pair tries again', async () => {
     const thread = 'th_bad_hang'
     const id = await pairWithFake(thread, () => ({ kind: 'hang' }), { mode: 'poll', poll_interval_ms: 1000 })
-    await expect
-      .poll(async () => (await getPair(id)).last_error?.code, { timeout: 25_000, interval: 500 })
-      .toBe('TIMEOUT')
+    await expect.poll(async () => (await getPair(id)).last_error?.code, { timeout: 25_000, interval: 500 }).toBe('TIMEOUT')
     const p = await getPair(id)
     expect(p.state).toBe('failing')
     expect(p.attempt).toBeGreaterThanOrEqual(1)
@@ -206,9 +198,7 @@ describe('a pair towards a misbehaving peer', () => {
       thread,
       serveRecords(() => [good1, forged, good2]),
     )
-    await expect
-      .poll(async () => (await getPair(id)).totals.rejected['SIGNATURE_INVALID'], { timeout: 15_000 })
-      .toBe(1)
+    await expect.poll(async () => (await getPair(id)).totals.rejected['SIGNATURE_INVALID'], { timeout: 15_000 }).toBe(1)
     const pair = await getPair(id)
     expect(pair.state).toBe('running')
     expect(pair.last_error).toBeNull()
@@ -236,9 +226,7 @@ describe('a pair towards a misbehaving peer', () => {
       thread,
       serveRecords(() => [good, tampered]),
     )
-    await expect
-      .poll(async () => (await getPair(id)).totals.rejected['HASH_MISMATCH'], { timeout: 15_000 })
-      .toBe(1)
+    await expect.poll(async () => (await getPair(id)).totals.rejected['HASH_MISMATCH'], { timeout: 15_000 }).toBe(1)
     const pair = await getPair(id)
     expect(pair.state).toBe('running')
     expect(await b.threadRecordIds(thread)).toEqual([good.id])
@@ -259,9 +247,7 @@ describe('a pair towards a misbehaving peer', () => {
       thread,
       serveRecords(() => [good, foreign]),
     )
-    await expect
-      .poll(async () => (await getPair(id)).totals.rejected['NAMESPACE_REJECTED'], { timeout: 15_000 })
-      .toBe(1)
+    await expect.poll(async () => (await getPair(id)).totals.rejected['NAMESPACE_REJECTED'], { timeout: 15_000 }).toBe(1)
     expect((await getPair(id)).state).toBe('running')
     expect(await b.threadRecordIds(thread)).toEqual([good.id])
     const rej = await b.api.get<Rejections>(`/v1/sync/pairs/${id}/rejections`)
@@ -269,13 +255,9 @@ describe('a pair towards a misbehaving peer', () => {
     expect(rej.data[0]).toMatchObject({ record_id: foreign.id, code: 'NAMESPACE_REJECTED' })
     expect(rej.data[0]?.message).toContain('acme-unregistered')
     // Fix the cause, move the cursor back: the record is accepted this time.
-    expect((await b.spl('namespace', 'create', 'acme-unregistered', '--description', 'now known')).code).toBe(
-      0,
-    )
+    expect((await b.spl('namespace', 'create', 'acme-unregistered', '--description', 'now known')).code).toBe(0)
     expect((await b.spl('fleet', 'sync', 'reset', id)).code).toBe(0)
-    await expect
-      .poll(async () => [...(await b.threadRecordIds(thread))].sort(), { timeout: 15_000 })
-      .toEqual([good.id, foreign.id].sort())
+    await expect.poll(async () => [...(await b.threadRecordIds(thread))].sort(), { timeout: 15_000 }).toEqual([good.id, foreign.id].sort())
     await expectHealthy()
     await removePair(id)
   })
@@ -306,9 +288,7 @@ describe('a pair towards a misbehaving peer', () => {
     // Still syncing, by polling.
     const second = signedEnvelope(fake.keypair, thread, 1, { text: 'second' })
     records.push(second)
-    await expect
-      .poll(() => b.threadRecordIds(thread), { timeout: 15_000 })
-      .toEqual([records[0]!.id, second.id])
+    await expect.poll(() => b.threadRecordIds(thread), { timeout: 15_000 }).toEqual([records[0]!.id, second.id])
     pair = await getPair(id)
     expect(pair.state).toBe('running')
     // Only one long poll was ever tried.
@@ -320,18 +300,13 @@ describe('a pair towards a misbehaving peer', () => {
 })
 
 describe('bad input on the new doors', () => {
-  const post = (body: string) =>
-    call('POST', `${b.url}/v1/sync/pairs`, { body, headers: { 'content-type': 'application/json' } })
+  const post = (body: string) => call('POST', `${b.url}/v1/sync/pairs`, { body, headers: { 'content-type': 'application/json' } })
 
   it('POST /v1/sync/pairs refuses a bad DID, URL, thread id or JSON with 400 and a code', async () => {
     const good = { peer_did: fake.did, peer_url: fake.url, thread_id: 'th_ok_input' }
     const cases: [string, string, string][] = [
       ['bad DID', JSON.stringify({ ...good, peer_did: 'did:web:example.com' }), 'INVALID_REQUEST'],
-      [
-        'garbled did:key',
-        JSON.stringify({ ...good, peer_did: 'did:key:z6Mknotbase58!!' }),
-        'INVALID_REQUEST',
-      ],
+      ['garbled did:key', JSON.stringify({ ...good, peer_did: 'did:key:z6Mknotbase58!!' }), 'INVALID_REQUEST'],
       ['bad URL', JSON.stringify({ ...good, peer_url: 'not a url' }), 'INVALID_REQUEST'],
       ['non-http URL', JSON.stringify({ ...good, peer_url: 'ftp://127.0.0.1:21' }), 'INVALID_REQUEST'],
       ['bad thread id', JSON.stringify({ ...good, thread_id: 'federation demo' }), 'INVALID_REQUEST'],
@@ -350,9 +325,7 @@ describe('bad input on the new doors', () => {
     }
     // Nothing was created by any of them.
     const list = await b.api.get<{ data: PairView[] }>('/v1/sync/pairs?all=true')
-    expect(
-      list.data.filter((p) => (p as unknown as { thread_id: string }).thread_id === 'th_ok_input'),
-    ).toEqual([])
+    expect(list.data.filter((p) => (p as unknown as { thread_id: string }).thread_id === 'th_ok_input')).toEqual([])
     await expectHealthy()
   })
 

@@ -33,12 +33,7 @@ export function page(records: unknown[], nextCursor: string, hasMore = false): R
 }
 
 /** A record signed by `keypair` (its actor), as an envelope. */
-export function signedEnvelope(
-  keypair: Keypair,
-  thread: string,
-  clock: number,
-  body: Record<string, unknown>,
-): Envelope {
+export function signedEnvelope(keypair: Keypair, thread: string, clock: number, body: Record<string, unknown>): Envelope {
   const record: RecordFields = {
     parents: [],
     thread,
@@ -117,8 +112,7 @@ export class FakePeer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url)
-    if (url.pathname === '/health')
-      return this.send(res, 200, JSON.stringify({ status: 'ok', did: this.did }))
+    if (url.pathname === '/health') return this.send(res, 200, JSON.stringify({ status: 'ok', did: this.did }))
     if (url.pathname === '/v1/identity') {
       const body = {
         object: 'identity',
@@ -142,11 +136,7 @@ export class FakePeer {
         replay: this.#replay,
       })
     } catch (err) {
-      return this.reply(
-        res,
-        null,
-        errorBody(401, 'PROOF_INVALID', err instanceof Error ? err.message : String(err)),
-      )
+      return this.reply(res, null, errorBody(401, 'PROOF_INVALID', err instanceof Error ? err.message : String(err)))
     }
     const call: ChangesCall = {
       thread: url.searchParams.get('thread') ?? '',
@@ -188,12 +178,7 @@ export class FakePeer {
     this.send(res, r.status ?? 200, body, headers)
   }
 
-  private send(
-    res: http.ServerResponse,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): void {
+  private send(res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
     if (res.destroyed) return
     const bytes = Buffer.from(body, 'utf8')
     const type = body.startsWith('{') || body.startsWith('[') ? 'application/json' : 'text/plain'

@@ -82,7 +82,7 @@ async function call(
   base: string,
   method: string,
   p: string,
-  init: { body?: BodyInit; headers?: Record<string, string> } = {},
+  init: { body?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
   const res = await fetch(base + p, {
     method,
@@ -231,9 +231,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
     const skipMsg = ip ? '' : ' (SKIPPED: this machine has no non-loopback IPv4 address)'
     const remote = () => `http://${ip}:${d.port}`
 
-    it(`a POST /v1/records from a non-loopback address without the token is 401 AUTH_REQUIRED${skipMsg}`, async ({
-      skip,
-    }) => {
+    it(`a POST /v1/records from a non-loopback address without the token is 401 AUTH_REQUIRED${skipMsg}`, async ({ skip }) => {
       if (!ip) skip('this machine has no non-loopback IPv4 address')
       const before = await d.daemon.ctx.store.count()
       const a = await postJson(remote(), '/v1/records', {
@@ -259,9 +257,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       expect(await d.daemon.ctx.store.count()).toBe(before)
     })
 
-    it(`a POST /v1/records from a non-loopback address with Authorization: Bearer <admin.token> works${skipMsg}`, async ({
-      skip,
-    }) => {
+    it(`a POST /v1/records from a non-loopback address with Authorization: Bearer <admin.token> works${skipMsg}`, async ({ skip }) => {
       if (!ip) skip('this machine has no non-loopback IPv4 address')
       const a = await postJson(
         remote(),
@@ -277,31 +273,16 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       expect(back.status).toBe(200)
     })
 
-    it(`reads of the local store are admin doors too from a non-loopback address${skipMsg}`, async ({
-      skip,
-    }) => {
+    it(`reads of the local store are admin doors too from a non-loopback address${skipMsg}`, async ({ skip }) => {
       if (!ip) skip('this machine has no non-loopback IPv4 address')
-      for (const p of [
-        '/v1/threads',
-        '/v1/threads/th_remote/records',
-        '/v1/namespaces',
-        '/v1/sync/pairs',
-        '/v1/sync/health',
-        '/metrics',
-      ]) {
+      for (const p of ['/v1/threads', '/v1/threads/th_remote/records', '/v1/namespaces', '/v1/sync/pairs', '/v1/sync/health', '/metrics']) {
         expectErrorEnvelope(await call(remote(), 'GET', p), 401, 'AUTH_REQUIRED')
       }
-      expectErrorEnvelope(
-        await postJson(remote(), '/v1/namespaces', { namespace: 'evil' }),
-        401,
-        'AUTH_REQUIRED',
-      )
+      expectErrorEnvelope(await postJson(remote(), '/v1/namespaces', { namespace: 'evil' }), 401, 'AUTH_REQUIRED')
       expect(d.daemon.ctx.registry.namespace('evil')).toBeUndefined()
     })
 
-    it(`open doors (/health, /v1/identity, /openapi.json) need no token from a non-loopback address${skipMsg}`, async ({
-      skip,
-    }) => {
+    it(`open doors (/health, /v1/identity, /openapi.json) need no token from a non-loopback address${skipMsg}`, async ({ skip }) => {
       if (!ip) skip('this machine has no non-loopback IPv4 address')
       const health = await call(remote(), 'GET', '/health')
       expect(health.status).toBe(200)
@@ -327,26 +308,10 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
     it('from loopback, an X-Forwarded-For or Forwarded header makes the request non-admin (401)', async () => {
       const before = await d.daemon.ctx.store.count()
       const body = { act: 'INTEND', thread: 'th_forwarded', body: { text: 'proxied' } }
-      expectErrorEnvelope(
-        await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '203.0.113.7' }),
-        401,
-        'AUTH_REQUIRED',
-      )
-      expectErrorEnvelope(
-        await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '127.0.0.1' }),
-        401,
-        'AUTH_REQUIRED',
-      )
-      expectErrorEnvelope(
-        await postJson(d.url, '/v1/records', body, { forwarded: 'for=203.0.113.7' }),
-        401,
-        'AUTH_REQUIRED',
-      )
-      expectErrorEnvelope(
-        await call(d.url, 'GET', '/v1/threads', { headers: { 'x-forwarded-for': '203.0.113.7' } }),
-        401,
-        'AUTH_REQUIRED',
-      )
+      expectErrorEnvelope(await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '203.0.113.7' }), 401, 'AUTH_REQUIRED')
+      expectErrorEnvelope(await postJson(d.url, '/v1/records', body, { 'x-forwarded-for': '127.0.0.1' }), 401, 'AUTH_REQUIRED')
+      expectErrorEnvelope(await postJson(d.url, '/v1/records', body, { forwarded: 'for=203.0.113.7' }), 401, 'AUTH_REQUIRED')
+      expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads', { headers: { 'x-forwarded-for': '203.0.113.7' } }), 401, 'AUTH_REQUIRED')
       expect(await d.daemon.ctx.store.count()).toBe(before)
       // The token still works through a proxy.
       const withToken = await postJson(d.url, '/v1/records', body, {
@@ -446,17 +411,29 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
     // the server drops after a 413 cannot break the requests of the other tests.
     it('a body over 16 MiB (20 MiB, with Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
       const big = JSON.stringify({ act: 'INTEND', thread: T, body: { text: 'x'.repeat(20 * 1024 * 1024) } })
-      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, big), 413, 'PAYLOAD_TOO_LARGE')
+      expectErrorEnvelope(
+        await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, big),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      )
     })
 
     it('a body over 16 MiB sent chunked (no Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
       const chunks = Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 'x'))
-      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, chunks), 413, 'PAYLOAD_TOO_LARGE')
+      expectErrorEnvelope(
+        await httpOnce(d.port, 'POST', '/v1/records', { 'content-type': 'application/json' }, chunks),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      )
     })
 
     it('a 20 MiB body to another admin door (POST /v1/namespaces) → 413', async () => {
       const big = JSON.stringify({ namespace: 'big', description: 'x'.repeat(20 * 1024 * 1024) })
-      expectErrorEnvelope(await httpOnce(d.port, 'POST', '/v1/namespaces', { 'content-type': 'application/json' }, big), 413, 'PAYLOAD_TOO_LARGE')
+      expectErrorEnvelope(
+        await httpOnce(d.port, 'POST', '/v1/namespaces', { 'content-type': 'application/json' }, big),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      )
     })
 
     it('after a 413 the connection is either announced closed (Connection: close) or still answers', async () => {
@@ -464,9 +441,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       const r = await oversizedThenReuse(d.port)
       expect(r.first).toMatch(/^HTTP\/1\.1 413 /)
       if (!r.closeAnnounced) {
-        expect(r.second, `the 413 said "Connection: keep-alive", then the connection was dropped:\n${r.first}`).toMatch(
-          /^HTTP\/1\.1 200 /,
-        )
+        expect(r.second, `the 413 said "Connection: keep-alive", then the connection was dropped:\n${r.first}`).toMatch(/^HTTP\/1\.1 200 /)
       }
     })
 
@@ -495,11 +470,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
     it('bad namespace input → 4xx', async () => {
       expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 'Acme' }), 400)
       expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 5 }), 400)
-      expectErrorEnvelope(
-        await postJson(d.url, '/v1/namespaces', { namespace: 'orphan/child' }),
-        403,
-        'NAMESPACE_REJECTED',
-      )
+      expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 'orphan/child' }), 403, 'NAMESPACE_REJECTED')
       expectErrorEnvelope(await postJson(d.url, '/v1/namespaces', { namespace: 'default' }))
       expectErrorEnvelope(await call(d.url, 'GET', '/v1/namespaces/Bad%20Id'), 400)
       expectErrorEnvelope(await call(d.url, 'POST', '/v1/namespaces/never-made/archive'), 404, 'NOT_FOUND')
@@ -583,14 +554,10 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
     it('concurrent emits in one thread get distinct clocks 0..n-1', async () => {
       const n = 12
       const answers = await Promise.all(
-        Array.from({ length: n }, (_, i) =>
-          postJson(d.url, '/v1/records', { act: 'DO', thread: 'th_clock_race', body: { i } }),
-        ),
+        Array.from({ length: n }, (_, i) => postJson(d.url, '/v1/records', { act: 'DO', thread: 'th_clock_race', body: { i } })),
       )
       expect(answers.map((a) => a.status)).toEqual(Array(n).fill(201))
-      expect(answers.map((a) => (a.json as RecordOut).clock).sort((x, y) => x - y)).toEqual([
-        ...Array(n).keys(),
-      ])
+      expect(answers.map((a) => (a.json as RecordOut).clock).sort((x, y) => x - y)).toEqual([...Array(n).keys()])
     })
 
     it('an explicit clock twice with the same content → 201 then 200 with the same id, stored once', async () => {
@@ -654,9 +621,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       expectErrorEnvelope(otherAct, 409, 'CLOCK_CONFLICT')
       expect(await d.daemon.ctx.store.count()).toBe(before)
       const list = await call(d.url, 'GET', '/v1/threads/th_conflict/records')
-      expect((list.json as { data: { id: string }[] }).data.map((e) => e.id)).toEqual([
-        (first.json as RecordOut).id,
-      ])
+      expect((list.json as { data: { id: string }[] }).data.map((e) => e.id)).toEqual([(first.json as RecordOut).id])
     })
 
     it('the clock never leaves 0..2^53-1: after clock 2^53-1 an automatic clock is refused (4xx), nothing stored', async () => {
@@ -696,9 +661,7 @@ describe('api.trust_loopback = false', () => {
     const rec = { act: 'INTEND', thread: 'th_strict', body: { text: 'hi' } }
     expectErrorEnvelope(await postJson(d.url, '/v1/records', rec), 401, 'AUTH_REQUIRED')
     expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads'), 401, 'AUTH_REQUIRED')
-    expect((await postJson(d.url, '/v1/records', rec, { authorization: `Bearer ${d.token}` })).status).toBe(
-      201,
-    )
+    expect((await postJson(d.url, '/v1/records', rec, { authorization: `Bearer ${d.token}` })).status).toBe(201)
     expect((await call(d.url, 'GET', '/health')).status).toBe(200)
   })
 })
@@ -742,20 +705,12 @@ describe('app.request() without a socket (the remote address is unknown: not tru
   it('unknown routes and malformed JSON answer the envelope', async () => {
     const app = createApp(d.daemon.ctx)
     const nf = await app.request('/does/not/exist')
-    expectErrorEnvelope(
-      { status: nf.status, type: nf.headers.get('content-type') ?? '', json: await nf.json() },
-      404,
-      'NOT_FOUND',
-    )
+    expectErrorEnvelope({ status: nf.status, type: nf.headers.get('content-type') ?? '', json: await nf.json() }, 404, 'NOT_FOUND')
     const bad = await app.request('/v1/records', {
       method: 'POST',
       headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
       body: '{nope',
     })
-    expectErrorEnvelope(
-      { status: bad.status, type: bad.headers.get('content-type') ?? '', json: await bad.json() },
-      400,
-      'INVALID_JSON',
-    )
+    expectErrorEnvelope({ status: bad.status, type: bad.headers.get('content-type') ?? '', json: await bad.json() }, 400, 'INVALID_JSON')
   })
 })

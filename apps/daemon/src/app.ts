@@ -22,11 +22,7 @@ function remoteAddress(c: Context): string | undefined {
 /** Builds the daemon's HTTP app: open doors, the peer door, then admin doors behind the token. */
 export function createApp(ctx: DaemonContext): Hono {
   const app = new Hono()
-  app.onError(
-    errorHandler((err, c) =>
-      ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error'),
-    ),
-  )
+  app.onError(errorHandler((err, c) => ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')))
   app.notFound(notFoundHandler)
   app.use(
     '*',
@@ -69,8 +65,6 @@ export function createApp(ctx: DaemonContext): Hono {
   syncRoutes(app, ctx)
   consentRoutes(app, ctx)
   doctorRoutes(app, ctx)
-  app.get('/metrics', async (c) =>
-    c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }),
-  )
+  app.get('/metrics', async (c) => c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }))
   return app
 }

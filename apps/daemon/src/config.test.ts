@@ -2,15 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import {
-  ConfigError,
-  envToCfg,
-  homePaths,
-  loadConfig,
-  NotInitializedError,
-  parseConfig,
-  readEnv,
-} from './config.js'
+import { ConfigError, envToCfg, homePaths, loadConfig, NotInitializedError, parseConfig, readEnv } from './config.js'
 import { initHome } from './home.js'
 
 const DID = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
@@ -110,9 +102,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
   })
 
   it('accepts serve_policy = "paired"', () => {
-    expect(
-      parseConfig(SPEC_CONFIG.replace('serve_policy = "open"', 'serve_policy = "paired"')).sync.serve_policy,
-    ).toBe('paired')
+    expect(parseConfig(SPEC_CONFIG.replace('serve_policy = "open"', 'serve_policy = "paired"')).sync.serve_policy).toBe('paired')
   })
 })
 
@@ -132,10 +122,7 @@ describe('parseConfig: unknown keys are errors with the key name and its line', 
   })
 
   it('an unknown key in [sync.discovery]', () => {
-    const text = SPEC_CONFIG.replace(
-      'mdns_broadcast = false',
-      'mdns_broadcast = false\nmdns_interface = "eth0"',
-    )
+    const text = SPEC_CONFIG.replace('mdns_broadcast = false', 'mdns_broadcast = false\nmdns_interface = "eth0"')
     const e = configError(text)
     expect(e.message).toContain("'mdns_interface'")
     expect(e.message).toContain(`line ${lineNo(text, 'mdns_interface = "eth0"')}`)
@@ -150,12 +137,8 @@ describe('parseConfig: unknown keys are errors with the key name and its line', 
 
   it('names the line of the unknown key, not an earlier valid key of the same name in another section', () => {
     // [server] has a valid `port`; the unknown `port` is the one under [api].
-    const text = SPEC_CONFIG.replace(
-      'trust_loopback = true              # see 7.1',
-      'trust_loopback = true\nport = 9100',
-    )
-    const apiPortLine =
-      text.split('\n').findIndex((l, i) => l === 'port = 9100' && i > lineNo(text, '[api]')) + 1
+    const text = SPEC_CONFIG.replace('trust_loopback = true              # see 7.1', 'trust_loopback = true\nport = 9100')
+    const apiPortLine = text.split('\n').findIndex((l, i) => l === 'port = 9100' && i > lineNo(text, '[api]')) + 1
     const e = configError(text)
     expect(e.message).toContain("'port'")
     expect(e.message).toContain(`line ${apiPortLine}`)
@@ -176,12 +159,7 @@ describe('parseConfig: wrong types name the key', () => {
     ['port not an integer', 'port = 9100', 'port = 91.5', 'server.port'],
     ['host as a number', 'host = "127.0.0.1"', 'host = 127', 'server.host'],
     ['trust_loopback as a string', 'trust_loopback = true', 'trust_loopback = "yes"', 'api.trust_loopback'],
-    [
-      'poll_interval_ms as a string',
-      'poll_interval_ms = 5000',
-      'poll_interval_ms = "5s"',
-      'sync.poll_interval_ms',
-    ],
+    ['poll_interval_ms as a string', 'poll_interval_ms = 5000', 'poll_interval_ms = "5s"', 'sync.poll_interval_ms'],
     ['serve_policy not in the enum', 'serve_policy = "open"', 'serve_policy = "closed"', 'sync.serve_policy'],
     ['mdns_listen as a number', 'mdns_listen = true', 'mdns_listen = 1', 'sync.discovery.mdns_listen'],
     ['a static url that is not a URL', 'url = "http://10.0.0.5:9100"', 'url = "not a url"', 'url'],
@@ -250,17 +228,14 @@ describe('the config of a home', () => {
     const home = path.join(dir, 'home')
     initHome(home)
     const file = homePaths(home).config
-    const withPeers =
-      readFileSync(file, 'utf8').replace(/\n*$/, '\n') + SPEC_CONFIG.slice(SPEC_CONFIG.indexOf('[[sync'))
+    const withPeers = readFileSync(file, 'utf8').replace(/\n*$/, '\n') + SPEC_CONFIG.slice(SPEC_CONFIG.indexOf('[[sync'))
     // The init config already has a `static = []`: drop it so the table array is the only definition.
     writeFileSync(file, withPeers.replace(/^static = \[\]\n/m, ''))
     expect(loadConfig(home).sync.discovery.static).toHaveLength(1)
     const r = initHome(home, { force: true })
     const cfg = loadConfig(home)
     expect(cfg.identity.did).toBe(r.did)
-    expect(cfg.sync.discovery.static).toEqual([
-      { did: 'did:key:z6Mk...', url: 'http://10.0.0.5:9100', handle: 'bob' },
-    ])
+    expect(cfg.sync.discovery.static).toEqual([{ did: 'did:key:z6Mk...', url: 'http://10.0.0.5:9100', handle: 'bob' }])
   })
 
   it('command-line flags override the file; SYNCROPEL_HOME selects the home', () => {

@@ -104,10 +104,7 @@ export function parseConfig(text: string, file = 'config.toml'): SplConfig {
     raw = parseToml(text)
   } catch (err) {
     const where = err instanceof TomlError ? ` (line ${err.line})` : ''
-    throw new ConfigError(
-      file,
-      `not valid TOML${where}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`,
-    )
+    throw new ConfigError(file, `not valid TOML${where}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`)
   }
   const parsed = configSchema.safeParse(raw)
   if (parsed.success) return parsed.data

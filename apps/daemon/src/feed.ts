@@ -1,10 +1,4 @@
-import {
-  type CallerContext,
-  type ConsentRegistry,
-  consentFilter,
-  resolveCallerNamespace,
-  type ServePolicy,
-} from '@spl/consent'
+import { type CallerContext, type ConsentRegistry, consentFilter, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
 import { type RecordStore, rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
 import {
@@ -73,8 +67,7 @@ function parseQuery(q: URLSearchParams): FeedQuery {
     return Number(v)
   }
   const feed = q.get('feed') ?? 'normal'
-  if (feed !== 'normal' && feed !== 'longpoll')
-    throw new InvalidRequestError('query.feed: must be normal or longpoll')
+  if (feed !== 'normal' && feed !== 'longpoll') throw new InvalidRequestError('query.feed: must be normal or longpoll')
   const includeOwn = q.get('include_own')
   if (includeOwn !== null && includeOwn !== 'true' && includeOwn !== 'false') {
     throw new InvalidRequestError('query.include_own: must be true or false')
@@ -175,12 +168,7 @@ export class ChangeFeed {
       page = await this.#page(q, ctx, caller, page.lastSeq)
     }
     const now = this.#now()
-    this.d.subscribers.record(
-      caller,
-      q.thread,
-      { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount },
-      now,
-    )
+    this.d.subscribers.record(caller, q.thread, { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount }, now)
     const body =
       `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
       `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`

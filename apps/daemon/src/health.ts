@@ -51,8 +51,7 @@ export function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()
     })
   }
   const lag = ctx.engine.lagSeconds(pair.pair_id)
-  if (lag !== null && lag > 60)
-    alerts.push({ pair_id: pair.pair_id, kind: 'lagging', detail: `lag ${lag} s` })
+  if (lag !== null && lag > 60) alerts.push({ pair_id: pair.pair_id, kind: 'lagging', detail: `lag ${lag} s` })
   const rejected = m.rejections.sum(HOUR, now)
   if (rejected > 0) {
     const codes = Object.entries(pair.totals.rejected)
@@ -88,11 +87,9 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
       sum += v
     }
     const p95 = percentile(recent, 95)
-    if (p95 !== null)
-      slowest.push({ pair_id: p.pair_id, peer_did: p.peer_did, thread_id: p.thread_id, p95_ms: p95 })
+    if (p95 !== null) slowest.push({ pair_id: p.pair_id, peer_did: p.peer_did, thread_id: p.thread_id, p95_ms: p95 })
     const errs = m.errors.sum(HOUR, now)
-    if (errs > 0 || p.state === 'failing')
-      errored.push({ pair_id: p.pair_id, errors_last_hour: errs, last_error: p.last_error })
+    if (errs > 0 || p.state === 'failing') errored.push({ pair_id: p.pair_id, errors_last_hour: errs, last_error: p.last_error })
     lastMinute += m.stored.sum(MINUTE, now)
     lastHour += m.stored.sum(HOUR, now)
   }

@@ -39,13 +39,11 @@ export function readKeyFile(file: string, expectedDid?: string): Keypair {
   } catch {
     throw new KeyFileError(file, 'cannot be read as a JSON Web Key')
   }
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string')
-    throw new KeyFileError(file, 'is not an Ed25519 JWK')
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new KeyFileError(file, 'is not an Ed25519 JWK')
   const seed = Buffer.from(jwk.d, 'base64url')
   if (seed.length !== 32) throw new KeyFileError(file, 'the private key is not 32 bytes')
   const kp = Keypair.fromSeed(seed)
-  if (expectedDid && kp.did !== expectedDid)
-    throw new KeyFileError(file, `holds ${kp.did}, but config.toml says ${expectedDid}`)
+  if (expectedDid && kp.did !== expectedDid) throw new KeyFileError(file, `holds ${kp.did}, but config.toml says ${expectedDid}`)
   return kp
 }
 
@@ -68,10 +66,7 @@ export interface InitResult {
  * `force` an initialised home is left alone; with it a new key replaces the old one and the
  * rest of the config (and all records) is kept.
  */
-export function initHome(
-  home: string,
-  options: { force?: boolean; handle?: string; namespace?: string } = {},
-): InitResult {
+export function initHome(home: string, options: { force?: boolean; handle?: string; namespace?: string } = {}): InitResult {
   const p = homePaths(home)
   let existing: SplConfig | undefined
   if (existsSync(p.config)) {
@@ -105,11 +100,7 @@ export function initHome(
       discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] },
     },
   }
-  writeFileSync(
-    p.config,
-    `# spl instance configuration (see docs/configuration.md)\n${stringifyToml(doc)}\n`,
-    { mode: 0o600 },
-  )
+  writeFileSync(p.config, `# spl instance configuration (see docs/configuration.md)\n${stringifyToml(doc)}\n`, { mode: 0o600 })
   return {
     did: keypair.did,
     home,

@@ -69,8 +69,7 @@ export function acquireLock(runDir: string, home: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number(readFileSync(file, 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid))
-        throw new DaemonRunningError(pid, home)
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw new DaemonRunningError(pid, home)
       rmSync(file, { force: true })
     }
   }

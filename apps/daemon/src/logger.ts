@@ -18,12 +18,8 @@ export function createLogger(options: {
   const level = options.silent ? 'silent' : (options.level ?? 'info')
   if (options.logFile) {
     mkdirSync(path.dirname(options.logFile), { recursive: true })
-    return pino(
-      { level, base: { pid: process.pid } },
-      pino.destination({ dest: options.logFile, append: true, sync: true }),
-    )
+    return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: options.logFile, append: true, sync: true }))
   }
-  if (options.pretty)
-    return pino({ level }, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
+  if (options.pretty) return pino({ level }, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
   return pino({ level }, process.stdout)
 }

@@ -55,8 +55,7 @@ export class DaemonMetrics {
         registers,
         collect() {
           this.reset()
-          for (const p of engine()?.listPairs({ all: true }) ?? [])
-            this.inc({ pair_id: p.pair_id }, pick(p.totals))
+          for (const p of engine()?.listPairs({ all: true }) ?? []) this.inc({ pair_id: p.pair_id }, pick(p.totals))
         },
       })
     }

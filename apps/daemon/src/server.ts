@@ -58,8 +58,7 @@ export class SplDaemon {
       const registry = await ConsentRegistry.load(store, keypair.did)
       const syncStore = await KyselySyncStore.open(database.db, store)
       const threads = options.verifyThreads ?? 2
-      const verifier =
-        threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
+      const verifier = threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
       const notifier = new ThreadNotifier()
       const records = new RecordService(store, keypair, registry, notifier)
       const subscribers = new SubscriberStats()
@@ -134,16 +133,13 @@ export class SplDaemon {
     const { cfg } = this.ctx
     const app = createApp(this.ctx)
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () =>
-        resolve(s),
-      )
+      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
       s.once('error', reject)
     })
     this.#server = server
     const port = (server.address() as AddressInfo).port
     const host = cfg.server.host
-    const clientHost =
-      host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+    const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
     this.ctx.url = `http://${clientHost}:${port}`
     writeDaemonInfo(homePaths(this.ctx.home).runDir, {
       pid: process.pid,

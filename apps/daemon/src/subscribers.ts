@@ -15,12 +15,7 @@ export interface SubscriberEntry {
 export class SubscriberStats {
   readonly #entries = new Map<string, SubscriberEntry>()
 
-  record(
-    peerDid: string,
-    thread: string,
-    counts: { served: number; redacted: number; hidden: number },
-    now: number,
-  ): void {
+  record(peerDid: string, thread: string, counts: { served: number; redacted: number; hidden: number }, now: number): void {
     const key = `${peerDid}\n${thread}`
     let e = this.#entries.get(key)
     if (!e) {

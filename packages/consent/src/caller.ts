@@ -32,14 +32,10 @@ export class NamespaceClaimDeniedError extends SplError {
 export class PeerNotPairedError extends SplError {
   override readonly name = 'PeerNotPairedError'
   constructor(readonly callerDid: string) {
-    super(
-      'PEER_NOT_PAIRED',
-      `this source serves only paired peers (serve_policy = "paired"), and ${callerDid} is not one.`,
-      {
-        status: 403,
-        fix: `on the source: spl consent bind ${callerDid} --namespace default (or pair with it), or set [sync] serve_policy = "open"`,
-      },
-    )
+    super('PEER_NOT_PAIRED', `this source serves only paired peers (serve_policy = "paired"), and ${callerDid} is not one.`, {
+      status: 403,
+      fix: `on the source: spl consent bind ${callerDid} --namespace default (or pair with it), or set [sync] serve_policy = "open"`,
+    })
   }
 }
 
@@ -60,7 +56,6 @@ export function resolveCallerNamespace(facts: CallerFacts, policy: ServePolicy):
   if (policy === 'paired' && !facts.known) throw new PeerNotPairedError(facts.did)
   const claimed = facts.claimed ?? DEFAULT_NAMESPACE
   if (claimed === DEFAULT_NAMESPACE) return claimed
-  if (facts.boundNamespace !== claimed)
-    throw new NamespaceClaimDeniedError(facts.did, claimed, facts.boundNamespace)
+  if (facts.boundNamespace !== claimed) throw new NamespaceClaimDeniedError(facts.did, claimed, facts.boundNamespace)
   return claimed
 }

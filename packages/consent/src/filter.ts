@@ -50,8 +50,7 @@ export function consentFilter(
   now: number,
 ): FilterAction {
   const sameNamespace =
-    recordNamespace === caller.namespace &&
-    (recordNamespace === DEFAULT_NAMESPACE || caller.boundNamespace === recordNamespace)
+    recordNamespace === caller.namespace && (recordNamespace === DEFAULT_NAMESPACE || caller.boundNamespace === recordNamespace)
   if (sameNamespace) return 'serve'
   const grant = decidingGrant(grants, recordNamespace, caller.namespace, thread, now)
   if (!grant) return 'hide'

@@ -92,7 +92,6 @@ export function parseGrant(body: Record<string, unknown>): Grant | null {
     purpose: body['purpose'],
     expires_at: body['expires_at'],
   })
-  if (!parsed.success || typeof body['grant_id'] !== 'string' || !GRANT_ID_RE.test(body['grant_id']))
-    return null
+  if (!parsed.success || typeof body['grant_id'] !== 'string' || !GRANT_ID_RE.test(body['grant_id'])) return null
   return grantBody(parsed.data, body['grant_id'])
 }

@@ -39,12 +39,10 @@ export class NamespaceRejectedError extends SplError {
 export function assertNamespaceId(ns: unknown): asserts ns is string {
   if (typeof ns !== 'string') throw new InvalidNamespaceError(String(ns), 'it is not a string')
   if (ns.length > 256) throw new InvalidNamespaceError(ns, 'it is longer than 256 characters')
-  if (!NAMESPACE_RE.test(ns))
-    throw new InvalidNamespaceError(ns, 'it has characters or separators not allowed')
+  if (!NAMESPACE_RE.test(ns)) throw new InvalidNamespaceError(ns, 'it has characters or separators not allowed')
   const segments = ns.split('/')
   if (segments.length > 4) throw new InvalidNamespaceError(ns, 'it has more than 4 segments')
-  if (segments.some((s) => s.length > 63))
-    throw new InvalidNamespaceError(ns, 'a segment is longer than 63 characters')
+  if (segments.some((s) => s.length > 63)) throw new InvalidNamespaceError(ns, 'a segment is longer than 63 characters')
 }
 
 /** `a/b/c` → `['a', 'a/b', 'a/b/c']`: the chain that must be active for `a/b/c` to be usable. */

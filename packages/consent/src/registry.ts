@@ -39,8 +39,7 @@ export class ConsentRegistry {
       for (;;) {
         const rows = await store.listAfter(thread, after, PAGE)
         for (const row of rows) {
-          if (!row.redacted)
-            reg.apply({ id: row.id, record: JSON.parse(row.record), stored_at: row.stored_at })
+          if (!row.redacted) reg.apply({ id: row.id, record: JSON.parse(row.record), stored_at: row.stored_at })
         }
         if (rows.length < PAGE) break
         after = rows[rows.length - 1]!.seq
@@ -62,8 +61,7 @@ export class ConsentRegistry {
       const entry = parseNamespaceEntry(body)
       if (!entry || entry.namespace === DEFAULT_NAMESPACE) return
       const prev = this.#namespaces.get(entry.namespace)
-      if (!prev || prev.clock < record.clock)
-        this.#namespaces.set(entry.namespace, { ...entry, clock: record.clock })
+      if (!prev || prev.clock < record.clock) this.#namespaces.set(entry.namespace, { ...entry, clock: record.clock })
       return
     }
     if (record.thread !== CONSENT_THREAD) return

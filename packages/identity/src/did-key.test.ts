@@ -10,9 +10,7 @@ interface DidKeyVectors {
   valid: { source: string; seed: string; did: string; publicKeyBase58: string }[]
   invalid: { name: string; did: string; payload_hex: string | null }[]
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../test/vectors/did-key.json', import.meta.url), 'utf8'),
-) as DidKeyVectors
+const vectors = JSON.parse(readFileSync(new URL('../test/vectors/did-key.json', import.meta.url), 'utf8')) as DidKeyVectors
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'))
 
@@ -77,14 +75,8 @@ describe('did:key vectors', () => {
 describe('encodeDidKey / decodeDidKey', () => {
   it('round-trips any 32-byte key and always starts did:key:z6Mk', () => {
     const rand = prng(42)
-    const edges = [
-      new Uint8Array(32),
-      new Uint8Array(32).fill(0xff),
-      Uint8Array.from({ length: 32 }, (_, i) => i),
-    ]
-    const random = Array.from({ length: 300 }, () =>
-      Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256)),
-    )
+    const edges = [new Uint8Array(32), new Uint8Array(32).fill(0xff), Uint8Array.from({ length: 32 }, (_, i) => i)]
+    const random = Array.from({ length: 300 }, () => Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256)))
     for (const key of [...edges, ...random]) {
       const did = encodeDidKey(key)
       expect(did.startsWith('did:key:z6Mk')).toBe(true)
@@ -130,9 +122,7 @@ describe('encodeDidKey / decodeDidKey', () => {
   it('rejects a missing z prefix and other multibases', () => {
     const did = encodeDidKey(new Uint8Array(32).fill(1))
     expect(expectInvalidDid(`did:key:${did.slice(9)}`).message).toMatch(/base58btc/)
-    expect(expectInvalidDid(`did:key:m${Buffer.from(decodeDidKey(did)).toString('base64')}`).message).toMatch(
-      /base58btc/,
-    )
+    expect(expectInvalidDid(`did:key:m${Buffer.from(decodeDidKey(did)).toString('base64')}`).message).toMatch(/base58btc/)
   })
 
   it('rejects what is not a did:key at all', () => {

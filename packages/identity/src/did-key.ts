@@ -20,8 +20,7 @@ export function encodeDidKey(publicKey: Uint8Array): string {
 
 /** Decodes a `did:key` into its Ed25519 public key; throws InvalidDidError on anything else. */
 export function decodeDidKey(did: string): Uint8Array {
-  if (typeof did !== 'string' || !did.startsWith(PREFIX))
-    throw new InvalidDidError(String(did), 'it does not start with did:key:')
+  if (typeof did !== 'string' || !did.startsWith(PREFIX)) throw new InvalidDidError(String(did), 'it does not start with did:key:')
   const mb = did.slice(PREFIX.length)
   if (!mb.startsWith('z')) throw new InvalidDidError(did, 'only base58btc (z…) multibase is supported')
   let bytes: Uint8Array

@@ -28,9 +28,7 @@ interface Ed25519Vectors {
     signatures: { name: string; message_hex: string; signature_hex: string }[]
   }
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../test/vectors/ed25519.json', import.meta.url), 'utf8'),
-) as Ed25519Vectors
+const vectors = JSON.parse(readFileSync(new URL('../test/vectors/ed25519.json', import.meta.url), 'utf8')) as Ed25519Vectors
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'))
 const toHex = (u: Uint8Array) => Buffer.from(u).toString('hex')
@@ -46,8 +44,7 @@ function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
-const bytes = (rand: () => number, n: number) =>
-  Uint8Array.from({ length: n }, () => Math.floor(rand() * 256))
+const bytes = (rand: () => number, n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256))
 
 /** Every vector as (seed, public key, message, signature), from both files' sections. */
 const allVectors = [
@@ -214,9 +211,7 @@ describe('DER wrapping and verification helpers', () => {
     const did = vectors.seeded.did
     const key = publicKeyObjectForDid(did)
     expect(publicKeyObjectForDid(did)).toBe(key)
-    expect(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url').toString('hex')).toBe(
-      vectors.seeded.public_key_hex,
-    )
+    expect(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url').toString('hex')).toBe(vectors.seeded.public_key_hex)
     expect(() => publicKeyObjectForDid('did:web:example.com')).toThrow(InvalidDidError)
   })
 
@@ -227,16 +222,13 @@ describe('DER wrapping and verification helpers', () => {
     expect(publicKeyOf('did:key:z6Mk0000')).toBeNull()
   })
 
-  it.each(backends.map((b) => [b.name, b] as const))(
-    'verifySignature checks every vector by DID with the %s backend',
-    (_n, backend) => {
-      for (const v of allVectors) {
-        const did = encodeDidKey(hex(v.publicKey))
-        expect(decodeDidKey(did)).toEqual(hex(v.publicKey))
-        expect(verifySignature(did, hex(v.message), hex(v.signature), backend)).toBe(true)
-        expect(verifySignature(did, hex(`${v.message}00`), hex(v.signature), backend)).toBe(false)
-        expect(verifySignature('did:web:example.com', hex(v.message), hex(v.signature), backend)).toBe(false)
-      }
-    },
-  )
+  it.each(backends.map((b) => [b.name, b] as const))('verifySignature checks every vector by DID with the %s backend', (_n, backend) => {
+    for (const v of allVectors) {
+      const did = encodeDidKey(hex(v.publicKey))
+      expect(decodeDidKey(did)).toEqual(hex(v.publicKey))
+      expect(verifySignature(did, hex(v.message), hex(v.signature), backend)).toBe(true)
+      expect(verifySignature(did, hex(`${v.message}00`), hex(v.signature), backend)).toBe(false)
+      expect(verifySignature('did:web:example.com', hex(v.message), hex(v.signature), backend)).toBe(false)
+    }
+  })
 })

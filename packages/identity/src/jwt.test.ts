@@ -96,16 +96,12 @@ describe('signJwt / verifyDidJwt', () => {
     expect(err.message).toMatch(/not a did:key/)
     const bad = await signJwt(alice, 't', { iss: 'did:key:z6Mk0OIl' })
     expect((await rejection(verifyDidJwt(bad, { typ: 't' }))).message).toMatch(/not a did:key/)
-    const none = await new SignJWT({ sub: 'x' })
-      .setProtectedHeader({ alg: 'EdDSA', typ: 't' })
-      .sign(alice.privateKeyObject)
+    const none = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'EdDSA', typ: 't' }).sign(alice.privateKeyObject)
     expect((await rejection(verifyDidJwt(none, { typ: 't' }))).message).toMatch(/no iss/)
   })
 
   it('rejects another algorithm (HS256 with a guessable secret)', async () => {
-    const hs = await new SignJWT({ iss: alice.did })
-      .setProtectedHeader({ alg: 'HS256', typ: 't' })
-      .sign(new Uint8Array(32))
+    const hs = await new SignJWT({ iss: alice.did }).setProtectedHeader({ alg: 'HS256', typ: 't' }).sign(new Uint8Array(32))
     expect((await rejection(verifyDidJwt(hs, { typ: 't' }))).message).toMatch(/EdDSA/)
   })
 

@@ -12,9 +12,7 @@ export class JwtInvalidError extends SplError {
 
 /** Signs `claims` as a compact EdDSA JWS with header `typ`. `iss` defaults to the keypair's DID. */
 export async function signJwt(keypair: Keypair, typ: string, claims: JWTPayload): Promise<string> {
-  return new SignJWT({ iss: keypair.did, ...claims })
-    .setProtectedHeader({ alg: 'EdDSA', typ })
-    .sign(keypair.privateKeyObject)
+  return new SignJWT({ iss: keypair.did, ...claims }).setProtectedHeader({ alg: 'EdDSA', typ }).sign(keypair.privateKeyObject)
 }
 
 /**
@@ -29,8 +27,7 @@ export async function verifyDidJwt(
   let iss: unknown
   try {
     const header = decodeProtectedHeader(token)
-    if (header.alg !== 'EdDSA')
-      throw new JwtInvalidError(`alg must be EdDSA, got ${String(header.alg)}`, code)
+    if (header.alg !== 'EdDSA') throw new JwtInvalidError(`alg must be EdDSA, got ${String(header.alg)}`, code)
     if (header.typ !== options.typ) throw new JwtInvalidError(`typ must be ${options.typ}`, code)
     iss = decodeJwt(token).iss
   } catch (err) {

@@ -1,11 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto'
 import { decodeDidKey, encodeDidKey } from './did-key.js'
-import {
-  defaultBackend,
-  type Ed25519Backend,
-  privateKeyObjectFromSeed,
-  publicKeyObjectFromRaw,
-} from './ed25519.js'
+import { defaultBackend, type Ed25519Backend, privateKeyObjectFromSeed, publicKeyObjectFromRaw } from './ed25519.js'
 
 /** An Ed25519 identity: a 32-byte seed, its public key and its did:key. */
 export class Keypair {

@@ -11,16 +11,12 @@ async function runReadmeExample(readme: URL, self: string, selfPath: string): Pr
   const code = /```ts\n([\s\S]*?)```/.exec(usage)?.[1]
   if (!code) throw new Error('no ts block under ## Usage')
   const modules: Record<string, Record<string, unknown>> = {}
-  const body = await replaceAsync(
-    code,
-    /^import\s+(.+?)\s+from\s+'([^']+)'\s*$/gm,
-    async (_m, clause, spec) => {
-      const specifier: string = spec === self ? selfPath : spec
-      modules[spec] = (await import(specifier)) as Record<string, unknown>
-      const from = `__modules[${JSON.stringify(spec)}]`
-      return clause.startsWith('{') ? `const ${clause} = ${from}` : `const ${clause} = ${from}.default`
-    },
-  )
+  const body = await replaceAsync(code, /^import\s+(.+?)\s+from\s+'([^']+)'\s*$/gm, async (_m, clause, spec) => {
+    const specifier: string = spec === self ? selfPath : spec
+    modules[spec] = (await import(specifier)) as Record<string, unknown>
+    const from = `__modules[${JSON.stringify(spec)}]`
+    return clause.startsWith('{') ? `const ${clause} = ${from}` : `const ${clause} = ${from}.default`
+  })
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
     ...args: string[]
   ) => (modules: Record<string, unknown>) => Promise<void>
@@ -28,11 +24,7 @@ async function runReadmeExample(readme: URL, self: string, selfPath: string): Pr
   return code
 }
 
-async function replaceAsync(
-  s: string,
-  re: RegExp,
-  fn: (match: string, clause: string, spec: string) => Promise<string>,
-): Promise<string> {
+async function replaceAsync(s: string, re: RegExp, fn: (match: string, clause: string, spec: string) => Promise<string>): Promise<string> {
   const parts: Promise<string>[] = []
   s.replace(re, (m: string, clause: string, spec: string) => {
     parts.push(fn(m, clause, spec))

@@ -85,9 +85,7 @@ describe('precheckEnvelope', () => {
     expect(code({ ...stub, record: { ...stub.record, thread: 'nope' } })).toBe('INVALID_RECORD')
     expect(code({ ...stub, record: { ...stub.record, body: [] } })).toBe('INVALID_RECORD')
     expect(code(stub, 'th_other')).toBe('THREAD_MISMATCH')
-    expect(code({ ...stub, record: { ...stub.record, actor: 'did:web:example.com' } })).toBe(
-      'UNVERIFIABLE_ACTOR',
-    )
+    expect(code({ ...stub, record: { ...stub.record, actor: 'did:web:example.com' } })).toBe('UNVERIFIABLE_ACTOR')
     expect(code({ ...stub, id: 'nope' })).toBe('INVALID_RECORD')
     // Without the flag the same envelope must hash.
     expect(code({ ...stub, redacted: undefined, sig: s.sig })).toBe('HASH_MISMATCH')

@@ -20,12 +20,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('stored_at', 'integer', (c) => c.notNull())
         .addColumn('origin', 'text')
         .execute()
-      await db.schema
-        .createIndex('spl_records_thread_seq')
-        .ifNotExists()
-        .on('spl_records')
-        .columns(['thread', 'seq'])
-        .execute()
+      await db.schema.createIndex('spl_records_thread_seq').ifNotExists().on('spl_records').columns(['thread', 'seq']).execute()
       // One id per (actor, thread, clock): equivocation cannot be stored even by a bug upstream.
       await db.schema
         .createIndex('spl_records_actor_thread_clock')
@@ -40,9 +35,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
         .execute()
-      await sql`insert or ignore into spl_meta (key, value) values ('epoch', lower(hex(randomblob(8))))`.execute(
-        db,
-      )
+      await sql`insert or ignore into spl_meta (key, value) values ('epoch', lower(hex(randomblob(8))))`.execute(db)
     },
   },
 }
@@ -55,11 +48,7 @@ export class MigrationError extends Error {
 }
 
 /** Runs a package's migrations with its own bookkeeping tables, so packages migrate independently. */
-export async function migrateWith(
-  db: Kysely<unknown>,
-  name: string,
-  provider: MigrationProvider,
-): Promise<void> {
+export async function migrateWith(db: Kysely<unknown>, name: string, provider: MigrationProvider): Promise<void> {
   const migrator = new Migrator({
     db,
     provider,

@@ -53,9 +53,7 @@ describe('verifyRecordSignature', () => {
     const bytes = Buffer.from(s.sig, 'base64url')
     expect(verifyRecordSignature(alice.did, s.canonical, `${s.sig}==`)).toBe(false)
     expect(verifyRecordSignature(alice.did, s.canonical, s.sig.slice(0, 85))).toBe(false)
-    expect(verifyRecordSignature(alice.did, s.canonical, bytes.toString('base64'))).toBe(
-      bytes.toString('base64') === `${s.sig}==`,
-    )
+    expect(verifyRecordSignature(alice.did, s.canonical, bytes.toString('base64'))).toBe(bytes.toString('base64') === `${s.sig}==`)
     expect(verifyRecordSignature(alice.did, s.canonical, bytes.toString('hex'))).toBe(false)
     expect(verifyRecordSignature(alice.did, s.canonical, '')).toBe(false)
     // Spare low bits set: decodes to the same bytes, but is not the canonical text.

@@ -60,10 +60,7 @@ function candidate(s: SignedRecord): Candidate {
 
 /** A redacted stub of `s`, as a source serves it. */
 function stub(s: SignedRecord): Candidate {
-  const r = precheckEnvelope(
-    { id: s.id, record: { ...s.record, body: { redacted: true } }, stored_at: 1, redacted: true },
-    null,
-  )
+  const r = precheckEnvelope({ id: s.id, record: { ...s.record, body: { redacted: true } }, stored_at: 1, redacted: true }, null)
   if (!r.ok) throw new Error(`precheck failed: ${r.code}`)
   return r
 }
@@ -88,9 +85,7 @@ describe('migrations and epoch', () => {
     const byName = Object.fromEntries(indexes.rows.map((r) => [r.name, r.sql]))
     expect(byName['spl_records_thread_seq']).toMatch(/\("?thread"?, "?seq"?\)/)
     expect(byName['spl_records_actor_thread_clock']).toMatch(/unique index/i)
-    const epochs = await sql<{ n: number }>`select count(*) as n from spl_meta where key = 'epoch'`.execute(
-      db,
-    )
+    const epochs = await sql<{ n: number }>`select count(*) as n from spl_meta where key = 'epoch'`.execute(db)
     expect(epochs.rows[0]?.n).toBe(1)
   })
 
@@ -202,10 +197,7 @@ describe('ingest', () => {
     expect(out).toMatchObject({ ok: false, code: 'CLOCK_CONFLICT', id: a2.id })
     expect(await store.getById(a2.id)).toBeUndefined()
     // Same clock in another thread, or by another actor, is no conflict.
-    const other = await store.ingest(
-      [candidate(sign(alice, { clock: 3 }, 'th_b')), candidate(sign(bob, { clock: 3 }))],
-      opts(),
-    )
+    const other = await store.ingest([candidate(sign(alice, { clock: 3 }, 'th_b')), candidate(sign(bob, { clock: 3 }))], opts())
     expect(other.map((o) => ('status' in o ? o.status : o.code))).toEqual(['stored', 'stored'])
   })
 
@@ -214,17 +206,8 @@ describe('ingest', () => {
     const a = sign(alice, { clock: 0 })
     const a2 = sign(alice, { clock: 0, body: { text: 'forked' } })
     const b = sign(alice, { clock: 1 })
-    const out = await store.ingest(
-      [candidate(a), candidate(a), candidate(a2), candidate(b), candidate(b)],
-      opts(),
-    )
-    expect(out.map((o) => ('status' in o ? o.status : o.code))).toEqual([
-      'stored',
-      'duplicate',
-      'CLOCK_CONFLICT',
-      'stored',
-      'duplicate',
-    ])
+    const out = await store.ingest([candidate(a), candidate(a), candidate(a2), candidate(b), candidate(b)], opts())
+    expect(out.map((o) => ('status' in o ? o.status : o.code))).toEqual(['stored', 'duplicate', 'CLOCK_CONFLICT', 'stored', 'duplicate'])
     expect(await store.count()).toBe(2)
   })
 

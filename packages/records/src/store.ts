@@ -27,11 +27,7 @@ export type RecordsDb = Kysely<RecordsTables>
 export type StoredRow = RecordsTables['spl_records'] & { seq: number }
 
 /** What happened to one verified candidate handed to `ingest`. */
-export type IngestOutcome =
-  | { status: 'stored'; seq: number }
-  | { status: 'replaced'; seq: number }
-  | { status: 'duplicate' }
-  | Rejection
+export type IngestOutcome = { status: 'stored'; seq: number } | { status: 'replaced'; seq: number } | { status: 'duplicate' } | Rejection
 
 /** A verified candidate: its signature checked (or redacted) and its namespace accepted. */
 export type VerifiedCandidate = Candidate
@@ -48,16 +44,12 @@ function envelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at'
 }
 
 /** The envelope of a stored row, as JSON text. */
-export function rowToEnvelopeJson(
-  row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>,
-): string {
+export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
   return envelopeJson(row)
 }
 
 /** The envelope of a stored row. */
-export function rowToEnvelope(
-  row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>,
-): Envelope {
+export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): Envelope {
   const env: Envelope = {
     id: row.id,
     record: JSON.parse(row.record) as RecordFields,
@@ -93,11 +85,7 @@ export class RecordStore {
   static async open<DB>(db: Kysely<DB>): Promise<RecordStore> {
     await migrateRecords(db as unknown as Kysely<unknown>)
     const rdb = db as unknown as Kysely<RecordsTables>
-    const row = await rdb
-      .selectFrom('spl_meta')
-      .select('value')
-      .where('key', '=', 'epoch')
-      .executeTakeFirstOrThrow()
+    const row = await rdb.selectFrom('spl_meta').select('value').where('key', '=', 'epoch').executeTakeFirstOrThrow()
     return new RecordStore(rdb, row.value)
   }
 
@@ -120,9 +108,7 @@ export class RecordStore {
 
   /** One stored row by id. */
   async getById(id: string, db: Db = this.db): Promise<StoredRow | undefined> {
-    return (await db.selectFrom('spl_records').selectAll().where('id', '=', id).executeTakeFirst()) as
-      | StoredRow
-      | undefined
+    return (await db.selectFrom('spl_records').selectAll().where('id', '=', id).executeTakeFirst()) as StoredRow | undefined
   }
 
   /** Rows of `thread` after local sequence `afterSeq`, in store order. */
@@ -202,11 +188,7 @@ export class RecordStore {
   }
 
   /** Stores a record signed here. Returns whether it was new (the same record twice is a no-op). */
-  async appendLocal(
-    signed: SignedRecord,
-    storedAt: number,
-    db: Db = this.db,
-  ): Promise<{ created: boolean; row: StoredRow } | Rejection> {
+  async appendLocal(signed: SignedRecord, storedAt: number, db: Db = this.db): Promise<{ created: boolean; row: StoredRow } | Rejection> {
     const [outcome] = await this.ingest(
       [
         {

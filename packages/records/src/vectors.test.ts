@@ -33,8 +33,7 @@ interface JcsVectors {
   ieee754: { bits: string; canonical: string }[]
   rejected_ieee754: { bits: string; why: string }[]
 }
-const read = <T>(name: string): T =>
-  JSON.parse(readFileSync(new URL(`../test/vectors/${name}`, import.meta.url), 'utf8')) as T
+const read = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../test/vectors/${name}`, import.meta.url), 'utf8')) as T
 const V = read<RecordVectors>('records.json')
 const J = read<JcsVectors>('jcs.json')
 
@@ -63,10 +62,7 @@ const double = (bits: string) => {
 }
 
 /** The ingest checks up to the signature (SPEC 2.4 order): precheck, then verify. */
-function verdict(
-  envelope: unknown,
-  expectedThread: string | null,
-): { code: Verdict; result: Candidate | Rejection } {
+function verdict(envelope: unknown, expectedThread: string | null): { code: Verdict; result: Candidate | Rejection } {
   const result = precheckEnvelope(envelope, expectedThread)
   if (!result.ok) return { code: result.code, result }
   if (result.redacted) return { code: 'OK', result }
@@ -127,17 +123,7 @@ describe('record vectors: record → canonical → id → sig', () => {
 
   it('unicode: keys in UTF-16 code unit order, strings not normalized, minimal escaping', () => {
     const keys = byName('unicode-key-order').canonical
-    const order = [
-      '"":',
-      '"\\r":',
-      '"1":',
-      '"\u0080":',
-      '"\u00f6":',
-      '"\u20ac":',
-      '"\ud83d\ude00":',
-      '"\ufb01":',
-      '"\ufb33":',
-    ]
+    const order = ['"":', '"\\r":', '"1":', '"\u0080":', '"\u00f6":', '"\u20ac":', '"\ud83d\ude00":', '"\ufb01":', '"\ufb33":']
     const at = order.map((k) => keys.indexOf(k))
     expect(at.every((i) => i > 0)).toBe(true)
     expect([...at].sort((a, b) => a - b)).toEqual(at)
@@ -152,18 +138,8 @@ describe('record vectors: record → canonical → id → sig', () => {
     expect(nested).toContain(
       '"body":{"list":[[],[[]],{},"x",0],"namespace":"team","z":{"a":{},"b":{"c":[1,{"a":[true,false,null],"z":1},[]]}}}',
     )
-    const fields = [
-      ...byName('empty-body-root').canonical.matchAll(/"(act|actor|body|clock|data_type|parents|thread)":/g),
-    ]
-    expect(fields.map((m) => m[1])).toEqual([
-      'act',
-      'actor',
-      'body',
-      'clock',
-      'data_type',
-      'parents',
-      'thread',
-    ])
+    const fields = [...byName('empty-body-root').canonical.matchAll(/"(act|actor|body|clock|data_type|parents|thread)":/g)]
+    expect(fields.map((m) => m[1])).toEqual(['act', 'actor', 'body', 'clock', 'data_type', 'parents', 'thread'])
     const p = byName('parents-sorted')
     expect(p.record.parents).toHaveLength(3)
     expect([...p.record.parents].sort()).toEqual(p.record.parents)
@@ -180,14 +156,7 @@ describe('record vectors: record → canonical → id → sig', () => {
 describe('envelope vectors: the first failing check', () => {
   it('cover every check up to the signature, and valid ones', () => {
     const seen = new Set(V.envelopes.map((e) => e.expect))
-    for (const code of [
-      'OK',
-      'INVALID_RECORD',
-      'THREAD_MISMATCH',
-      'HASH_MISMATCH',
-      'UNVERIFIABLE_ACTOR',
-      'SIGNATURE_INVALID',
-    ]) {
+    for (const code of ['OK', 'INVALID_RECORD', 'THREAD_MISMATCH', 'HASH_MISMATCH', 'UNVERIFIABLE_ACTOR', 'SIGNATURE_INVALID']) {
       expect(seen.has(code as Verdict)).toBe(true)
     }
     expect(V.envelopes.length).toBeGreaterThanOrEqual(50)
@@ -211,14 +180,10 @@ describe('envelope vectors: the first failing check', () => {
       expect(sig).toHaveLength(86)
       if (e.name !== 'actor-swapped-sig-kept') expect(sig).not.toBe(base.sig)
     }
-    const nonCanonical = (
-      V.envelopes.find((e) => e.name === 'sig-non-canonical-trailing-bits')!.envelope as { sig: string }
-    ).sig
+    const nonCanonical = (V.envelopes.find((e) => e.name === 'sig-non-canonical-trailing-bits')!.envelope as { sig: string }).sig
     // Same 64 bytes, different text: only the canonical encoding is accepted.
     expect(Buffer.from(nonCanonical, 'base64url')).toEqual(Buffer.from(base.sig, 'base64url'))
-    expect(
-      (V.envelopes.find((e) => e.name === 'sig-standard-base64-alphabet')!.envelope as { sig: string }).sig,
-    ).toMatch(/[+/]/)
+    expect((V.envelopes.find((e) => e.name === 'sig-standard-base64-alphabet')!.envelope as { sig: string }).sig).toMatch(/[+/]/)
   })
 
   it('the redacted stub passes without hash or signature, as a default-namespace candidate', () => {
@@ -251,9 +216,7 @@ describe('non-finite numbers (cannot be written in JSON, so tested here)', () =>
     }
     const r = precheckEnvelope({ ...good, record: { ...good.record, clock: n } }, null)
     expect(r.ok ? 'OK' : r.code).toBe('INVALID_RECORD')
-    expect(() => signRecord(Keypair.fromSeed(seed), { ...good.record, body: { x: n } })).toThrow(
-      CanonicalFormError,
-    )
+    expect(() => signRecord(Keypair.fromSeed(seed), { ...good.record, body: { x: n } })).toThrow(CanonicalFormError)
   })
 
   it('a stored_at that is not finite is INVALID_RECORD', () => {

@@ -21,9 +21,7 @@ type Item = { actor: string; canonical: string; sig: string }
 /** 200 items, half valid and half forged in assorted ways, shuffled; with the truth for each. */
 function mixedBatch(): { items: Item[]; truth: boolean[] } {
   const rand = prng(2024)
-  const keys = Array.from({ length: 4 }, (_, k) =>
-    Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => k * 32 + i)),
-  )
+  const keys = Array.from({ length: 4 }, (_, k) => Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => k * 32 + i)))
   const rows: { item: Item; valid: boolean }[] = []
   for (let i = 0; i < 200; i++) {
     const kp = keys[i % keys.length]!

@@ -32,9 +32,7 @@ interface Job {
  * Spreads Ed25519 verification over `threads` worker threads (verification is the ceiling of
  * ingest: ~8,700/s per core). Batches smaller than `inlineBelow` are verified inline.
  */
-export function createWorkerVerifier(
-  options: { threads?: number; inlineBelow?: number } = {},
-): SignatureVerifier {
+export function createWorkerVerifier(options: { threads?: number; inlineBelow?: number } = {}): SignatureVerifier {
   const size = Math.max(1, options.threads ?? Math.min(4, availableParallelism()))
   const inlineBelow = options.inlineBelow ?? 16
   const all: Worker[] = []

@@ -40,11 +40,7 @@ function add(name: string, note: string, record: RecordFields): RecordFields {
   return record
 }
 
-const root = add(
-  'empty-body-root',
-  'a root: no parents, empty body, clock 0',
-  rec({ act: 'INTEND', body: {} }),
-)
+const root = add('empty-body-root', 'a root: no parents, empty body, clock 0', rec({ act: 'INTEND', body: {} }))
 const text = add(
   'text-body',
   'one parent, a plain text body',
@@ -133,11 +129,7 @@ add('parents-sorted', 'three parents in ascending order; judged_by is not hashed
   parents: [recordIdOf(root), recordIdOf(text), recordIdOf(nested)].sort(),
   judged_by: recordIdOf(root),
 })
-add(
-  'max-clock',
-  'clock 2^53-1, the largest allowed',
-  rec({ act: 'CALL', clock: 9007199254740991, data_type: 'VOID', body: { n: 1 } }),
-)
+add('max-clock', 'clock 2^53-1, the largest allowed', rec({ act: 'CALL', clock: 9007199254740991, data_type: 'VOID', body: { n: 1 } }))
 add('judged-by-null', 'judged_by: null hashes like an absent judged_by', {
   ...rec({ act: 'GET', clock: 7, data_type: 'FORMULA', body: { f: 'x+1' } }),
   judged_by: null,
@@ -154,13 +146,7 @@ const validOut = valid.map(({ name, note, record }) => {
 })
 
 // ---- envelopes and the verdict of the ingest checks --------------------------------------------
-type Verdict =
-  | 'OK'
-  | 'INVALID_RECORD'
-  | 'THREAD_MISMATCH'
-  | 'HASH_MISMATCH'
-  | 'UNVERIFIABLE_ACTOR'
-  | 'SIGNATURE_INVALID'
+type Verdict = 'OK' | 'INVALID_RECORD' | 'THREAD_MISMATCH' | 'HASH_MISMATCH' | 'UNVERIFIABLE_ACTOR' | 'SIGNATURE_INVALID'
 const envelopes: { name: string; expected_thread: string | null; expect: Verdict; envelope: unknown }[] = []
 function env(name: string, expect: Verdict, envelope: unknown, expectedThread: string | null = null): void {
   envelopes.push({ name, expected_thread: expectedThread, expect, envelope })
@@ -215,11 +201,7 @@ env('missing-field-data_type', 'INVALID_RECORD', {
   ...good,
   record: Object.fromEntries(Object.entries(base.record).filter(([k]) => k !== 'data_type')),
 })
-env(
-  'parents-unsorted',
-  'INVALID_RECORD',
-  withRecord({ parents: [recordIdOf(text), recordIdOf(root)].sort().reverse() }),
-)
+env('parents-unsorted', 'INVALID_RECORD', withRecord({ parents: [recordIdOf(text), recordIdOf(root)].sort().reverse() }))
 env('parents-duplicate', 'INVALID_RECORD', withRecord({ parents: [recordIdOf(root), recordIdOf(root)] }))
 env('parent-not-an-id', 'INVALID_RECORD', withRecord({ parents: ['abc'] }))
 env('thread-without-prefix', 'INVALID_RECORD', withRecord({ thread: 'vectors' }))
@@ -243,12 +225,7 @@ env('actor-too-short', 'INVALID_RECORD', withRecord({ actor: 'did:x' }))
 env('judged_by-not-an-id', 'INVALID_RECORD', withRecord({ judged_by: 'nope' }))
 
 env('thread-mismatch', 'THREAD_MISMATCH', good, 'th_other')
-env(
-  'thread-mismatch-before-hash-mismatch',
-  'THREAD_MISMATCH',
-  withRecord({ body: { text: 'edited' } }),
-  'th_other',
-)
+env('thread-mismatch-before-hash-mismatch', 'THREAD_MISMATCH', withRecord({ body: { text: 'edited' } }), 'th_other')
 
 env('body-edited-after-signing', 'HASH_MISMATCH', withRecord({ body: { text: 'hello, world!' } }))
 env('clock-edited-after-signing', 'HASH_MISMATCH', withRecord({ clock: 2 }))
@@ -257,11 +234,7 @@ env('id-of-another-record', 'HASH_MISMATCH', { ...good, id: recordIdOf(root) })
 env('hash-mismatch-before-unverifiable-actor', 'HASH_MISMATCH', withRecord({ actor: 'did:web:example.com' }))
 
 env('actor-did-web', 'UNVERIFIABLE_ACTOR', rehashed({ actor: 'did:web:example.com' }))
-env(
-  'actor-secp256k1-did-key',
-  'UNVERIFIABLE_ACTOR',
-  rehashed({ actor: 'did:key:zQ3sh4KKsL4FRrwqKevHLLzjrFAG467gJuX83XU2gJQ7YyV7e' }),
-)
+env('actor-secp256k1-did-key', 'UNVERIFIABLE_ACTOR', rehashed({ actor: 'did:key:zQ3sh4KKsL4FRrwqKevHLLzjrFAG467gJuX83XU2gJQ7YyV7e' }))
 env('actor-did-key-bad-base58', 'UNVERIFIABLE_ACTOR', rehashed({ actor: `did:key:z6Mk${'0OIl'.repeat(11)}` }))
 env('unverifiable-actor-before-signature', 'UNVERIFIABLE_ACTOR', {
   ...rehashed({ actor: 'did:web:example.com' }),

@@ -3,24 +3,9 @@ import { type ChangesPage, type ChangesRequest, PullError } from '@spl/transport
 import type { Logger } from './logger.js'
 import { silentLogger } from './logger.js'
 import { PairMetrics } from './metrics.js'
-import {
-  backoffMs,
-  emptyTotals,
-  type Pair,
-  type PairInput,
-  PairNotFoundError,
-  pairIdFor,
-  pairInputSchema,
-  resolvePairRef,
-} from './pair.js'
+import { backoffMs, emptyTotals, type Pair, type PairInput, PairNotFoundError, pairIdFor, pairInputSchema, resolvePairRef } from './pair.js'
 import { Scheduler } from './scheduler.js'
-import {
-  type CommitResult,
-  foldCommit,
-  type PairStore,
-  type RecordSink,
-  type RejectionEntry,
-} from './stores.js'
+import { type CommitResult, foldCommit, type PairStore, type RecordSink, type RejectionEntry } from './stores.js'
 
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
 export interface PeerTransport {
@@ -189,9 +174,7 @@ export class SyncEngine {
 
   /** Every pair; stopped ones only with `all`. */
   listPairs(options: { all?: boolean } = {}): PairView[] {
-    return [...this.#pairs.values()]
-      .filter((p) => options.all || p.state !== 'stopped')
-      .map((p) => this.#view(p))
+    return [...this.#pairs.values()].filter((p) => options.all || p.state !== 'stopped').map((p) => this.#view(p))
   }
 
   /** One pair by id or unique prefix. */
@@ -305,8 +288,7 @@ export class SyncEngine {
         cursor: after.cursor,
         hasMore: false,
       }
-      if (after.state === 'failing' && after.last_error)
-        throw new PullError(after.last_error.code as never, after.last_error.message)
+      if (after.state === 'failing' && after.last_error) throw new PullError(after.last_error.code as never, after.last_error.message)
       onProgress?.(p)
       return p
     }
@@ -369,8 +351,7 @@ export class SyncEngine {
     const abort = new AbortController()
     rt.abort = abort
     rt.nextAttemptAt = null
-    const longpoll =
-      pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
     rt.running = this.#catchUp(pair, abort.signal, longpoll ? 'longpoll' : 'normal')
       .then(
         () => this.#onSuccess(id),
@@ -425,11 +406,7 @@ export class SyncEngine {
     rt.metrics.errors.add(1, now)
     const last_error = {
       code: pe ? pe.pullCode : ('INTERNAL' as const),
-      message: pe
-        ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '')
-        : err instanceof Error
-          ? err.message
-          : String(err),
+      message: pe ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '') : err instanceof Error ? err.message : String(err),
       at: now,
     }
     try {
@@ -441,12 +418,7 @@ export class SyncEngine {
     if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
   }
 
-  #request(
-    pair: Pair,
-    cursor: string | null,
-    feed: 'normal' | 'longpoll',
-    signal: AbortSignal,
-  ): Promise<ChangesPage> {
+  #request(pair: Pair, cursor: string | null, feed: 'normal' | 'longpoll', signal: AbortSignal): Promise<ChangesPage> {
     return this.#c.transport.fetchChanges({
       peerUrl: pair.peer_url,
       peerDid: pair.peer_did,
@@ -526,9 +498,7 @@ export class SyncEngine {
     })
     const preDuplicates = candidates.length - fresh.length
     const toVerify = fresh.filter((c) => !c.redacted)
-    const ok = await this.#c.verifier.verifyMany(
-      toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })),
-    )
+    const ok = await this.#c.verifier.verifyMany(toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })))
     const valid = new Set<Candidate>()
     toVerify.forEach((c, i) => {
       if (ok[i]) valid.add(c)
@@ -602,8 +572,7 @@ export class SyncEngine {
     if (!transient) {
       const live = this.#pairs.get(pair.pair_id)
       // Only a live pair's row changes; a pause that raced with this page keeps its state.
-      if (live && live.state !== 'paused' && live.state !== 'stopped')
-        this.#pairs.set(pair.pair_id, committed)
+      if (live && live.state !== 'paused' && live.state !== 'stopped') this.#pairs.set(pair.pair_id, committed)
       else if (live) this.#pairs.set(pair.pair_id, { ...committed, state: live.state })
     }
     return {
@@ -620,14 +589,8 @@ export class SyncEngine {
     if (!p) return null
     const now = this.#now()
     if (p.caught_up_at === null) return p.state === 'starting' ? 0 : Math.round((now - p.created_at) / 1000)
-    const interval =
-      p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
-    if (
-      p.state === 'running' &&
-      now - (p.last_success_at ?? 0) <= interval &&
-      p.caught_up_at === p.last_success_at
-    )
-      return 0
+    const interval = p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
+    if (p.state === 'running' && now - (p.last_success_at ?? 0) <= interval && p.caught_up_at === p.last_success_at) return 0
     return Math.max(0, Math.round((now - p.caught_up_at) / 1000))
   }
 }

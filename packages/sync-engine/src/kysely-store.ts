@@ -1,14 +1,7 @@
 import { migrateWith, type RecordStore, type Rejection } from '@spl/records'
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from './pair.js'
-import {
-  type CommitResult,
-  foldCommit,
-  type PairStore,
-  type PullCommit,
-  type RecordSink,
-  type RejectionEntry,
-} from './stores.js'
+import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
 
 interface PairsTables {
   spl_pairs: {
@@ -70,12 +63,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('message', 'text', (c) => c.notNull())
         .addColumn('at', 'integer', (c) => c.notNull())
         .execute()
-      await db.schema
-        .createIndex('spl_pair_rejections_pair')
-        .ifNotExists()
-        .on('spl_pair_rejections')
-        .columns(['pair_id', 'id'])
-        .execute()
+      await db.schema.createIndex('spl_pair_rejections_pair').ifNotExists().on('spl_pair_rejections').columns(['pair_id', 'id']).execute()
     },
   },
 }
@@ -145,11 +133,7 @@ export class KyselySyncStore implements PairStore, RecordSink {
   }
 
   async getPair(pairId: string): Promise<Pair | undefined> {
-    const row = await this.db
-      .selectFrom('spl_pairs')
-      .selectAll()
-      .where('pair_id', '=', pairId)
-      .executeTakeFirst()
+    const row = await this.db.selectFrom('spl_pairs').selectAll().where('pair_id', '=', pairId).executeTakeFirst()
     return row && fromRow(row)
   }
 

@@ -1,13 +1,6 @@
 import type { Candidate } from '@spl/records'
 import type { Pair } from './pair.js'
-import {
-  type CommitResult,
-  foldCommit,
-  type PairStore,
-  type PullCommit,
-  type RecordSink,
-  type RejectionEntry,
-} from './stores.js'
+import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
 
 /** A record held by the in-memory sink. */
 export interface MemoryRecord {

@@ -67,9 +67,7 @@ export function pairIdFor(localDid: string, peerDid: string, threadId: string): 
 export const pairInputSchema = z
   .object({
     peer_did: z.string().refine(isDidKey, 'must be a did:key (did:key:z6Mk…)'),
-    peer_url: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://localhost:9200' })
-      .max(2000),
+    peer_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://localhost:9200' }).max(2000),
     thread_id: z.string().regex(THREAD_RE, 'a thread id is th_ followed by 1-200 of [A-Za-z0-9_.:-]'),
     mode: z.enum(PAIR_MODES).optional(),
     poll_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
@@ -97,9 +95,7 @@ export class PairAmbiguousError extends SplError {
   ) {
     super(
       'PAIR_AMBIGUOUS',
-      matches === 0
-        ? `'${ref}' is too short: give at least 4 characters of the pair id.`
-        : `'${ref}' matches ${matches} pairs.`,
+      matches === 0 ? `'${ref}' is too short: give at least 4 characters of the pair id.` : `'${ref}' matches ${matches} pairs.`,
       { status: 400, fix: 'give more characters of the pair id (spl fleet sync list)' },
     )
   }

@@ -19,8 +19,7 @@ const FIXES: Record<PullErrorCode, string> = {
   HTTP_4XX: 'the peer rejected the request: check namespaces registered, consent grants, signatures',
   HTTP_5XX: "peer daemon error: check the peer's logs",
   PARSE_ERROR: "the peer returned malformed JSON: version mismatch, or the peer isn't an spl daemon",
-  IDENTITY_MISMATCH:
-    'peer_url answers with another DID than the pair names: check the URL (curl <peer_url>/v1/identity)',
+  IDENTITY_MISMATCH: 'peer_url answers with another DID than the pair names: check the URL (curl <peer_url>/v1/identity)',
 }
 
 /** A failed call to a peer, classified. */
@@ -60,8 +59,7 @@ export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'co
   if (err instanceof PullError) return err
   const name = err instanceof Error ? err.name : ''
   const code = causeCode(err)
-  const text =
-    err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
+  const text = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
   if (
     name === 'TimeoutError' ||
     name === 'AbortError' ||
@@ -70,8 +68,7 @@ export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'co
   ) {
     return new PullError('TIMEOUT', `no answer in time (${code ?? name})`, { cause: err })
   }
-  if (phase === 'body')
-    return new PullError('PARSE_ERROR', `the response body was cut off (${code ?? text})`, { cause: err })
+  if (phase === 'body') return new PullError('PARSE_ERROR', `the response body was cut off (${code ?? text})`, { cause: err })
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') {
     return new PullError('DNS_FAILURE', `the peer host does not resolve (${code})`, { cause: err })
   }
@@ -90,10 +87,7 @@ export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'co
 }
 
 /** Maps an HTTP error status (with the peer's error envelope, if any) to a pull error. */
-export function classifyHttpStatus(
-  status: number,
-  envelope: { code?: string; message?: string } | null,
-): PullError {
+export function classifyHttpStatus(status: number, envelope: { code?: string; message?: string } | null): PullError {
   const what = envelope?.code ? `${envelope.code}: ${envelope.message ?? ''}`.trim() : `HTTP ${status}`
   const opts = { status: 502, ...(envelope?.code ? { remoteCode: envelope.code } : {}) }
   return status >= 500

@@ -1,13 +1,7 @@
 import { type Keypair, SplError } from '@spl/identity'
 import { classifyFetchError, classifyHttpStatus, PullError } from './classify.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
-import {
-  CHANGES_PATH,
-  type ChangesResponse,
-  changesResponseSchema,
-  errorEnvelopeSchema,
-  type Feed,
-} from './wire.js'
+import { CHANGES_PATH, type ChangesResponse, changesResponseSchema, errorEnvelopeSchema, type Feed } from './wire.js'
 
 /** An error answered by a daemon, carried to the caller with its code and fix. */
 export class RemoteError extends SplError {
@@ -38,12 +32,7 @@ export class SplClient {
   ) {}
 
   /** Calls `method path` with an optional JSON body; returns the parsed JSON or throws RemoteError. */
-  async request<T = unknown>(
-    method: string,
-    path: string,
-    body?: unknown,
-    init: { timeoutMs?: number } = {},
-  ): Promise<T> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, init: { timeoutMs?: number } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (this.adminToken) headers['authorization'] = `Bearer ${this.adminToken}`
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -177,10 +166,7 @@ export class PeerClient {
     const parsed = changesResponseSchema.safeParse(json)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
-      throw new PullError(
-        'PARSE_ERROR',
-        `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`,
-      )
+      throw new PullError('PARSE_ERROR', `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`)
     }
     try {
       await verifyResponseProof(res.headers.get(PROOF_HEADER), {
@@ -190,8 +176,7 @@ export class PeerClient {
         body,
       })
     } catch (err) {
-      if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH')
-        throw new PullError('IDENTITY_MISMATCH', err.message)
+      if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH') throw new PullError('IDENTITY_MISMATCH', err.message)
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }
     return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }

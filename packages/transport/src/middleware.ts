@@ -43,35 +43,18 @@ export function errorHandler(onInternal: (err: unknown, c: Context) => void = ()
     }
     if (err instanceof HTTPException) {
       if (err.status === 413) {
-        return c.json(
-          envelope('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', 'send smaller batches'),
-          413,
-        )
+        return c.json(envelope('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', 'send smaller batches'), 413)
       }
       return c.json(envelope(`HTTP_${err.status}`, err.message || 'request refused'), err.status)
     }
     onInternal(err, c)
-    return c.json(
-      envelope(
-        'INTERNAL',
-        'the daemon hit an unexpected error; it is logged.',
-        'check the daemon log (spl serve --logs)',
-      ),
-      500,
-    )
+    return c.json(envelope('INTERNAL', 'the daemon hit an unexpected error; it is logged.', 'check the daemon log (spl serve --logs)'), 500)
   }
 }
 
 /** Unknown routes answer the envelope too. */
 export const notFoundHandler: NotFoundHandler = (c) =>
-  c.json(
-    envelope(
-      'NOT_FOUND',
-      `no route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
-      'see /openapi.json for the API',
-    ),
-    404,
-  )
+  c.json(envelope('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}.`, 'see /openapi.json for the API'), 404)
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 

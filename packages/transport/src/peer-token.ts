@@ -65,12 +65,9 @@ export async function verifyPeerToken(
     throw new PeerTokenInvalidError(err instanceof JwtInvalidError ? err.message : 'it does not verify')
   }
   const c = claims as unknown as PeerTokenClaims
-  if (c.iss !== expected.selfDid || c.aud !== expected.selfDid)
-    throw new PeerTokenInvalidError('it was not issued by this instance')
-  if (c.sub !== expected.proofIss)
-    throw new PeerTokenInvalidError('it belongs to another holder than the proof signer')
+  if (c.iss !== expected.selfDid || c.aud !== expected.selfDid) throw new PeerTokenInvalidError('it was not issued by this instance')
+  if (c.sub !== expected.proofIss) throw new PeerTokenInvalidError('it belongs to another holder than the proof signer')
   if (c.scope !== PEER_TOKEN_SCOPE) throw new PeerTokenInvalidError(`scope must be ${PEER_TOKEN_SCOPE}`)
-  if (typeof c.jti !== 'string' || expected.isRevoked(c.jti))
-    throw new PeerTokenInvalidError('it has been revoked')
+  if (typeof c.jti !== 'string' || expected.isRevoked(c.jti)) throw new PeerTokenInvalidError('it has been revoked')
   return c
 }

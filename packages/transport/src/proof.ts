@@ -86,20 +86,15 @@ export async function verifyRequestProof(
     throw new ProofInvalidError(err instanceof JwtInvalidError ? err.message : 'it does not verify')
   }
   const { aud, htm, htu, iat, exp, jti } = claims as Partial<RequestProof> & { iss: string }
-  if (typeof iat !== 'number' || typeof exp !== 'number')
-    throw new ProofInvalidError('iat and exp are required')
+  if (typeof iat !== 'number' || typeof exp !== 'number') throw new ProofInvalidError('iat and exp are required')
   if (exp - iat > MAX_LIFETIME_S) throw new ProofInvalidError('exp is more than 60 s after iat')
   const now = Math.floor((expected.nowMs ?? Date.now()) / 1000)
   if (iat > now + SKEW_S) throw new ProofInvalidError('iat is in the future')
-  if (aud !== '*' && aud !== expected.selfDid)
-    throw new ProofInvalidError('aud is neither this instance nor *')
-  if (htm !== expected.method.toUpperCase())
-    throw new ProofInvalidError('htm does not match the request method')
-  if (htu !== expected.pathAndQuery)
-    throw new ProofInvalidError('htu does not match the request path and query')
+  if (aud !== '*' && aud !== expected.selfDid) throw new ProofInvalidError('aud is neither this instance nor *')
+  if (htm !== expected.method.toUpperCase()) throw new ProofInvalidError('htm does not match the request method')
+  if (htu !== expected.pathAndQuery) throw new ProofInvalidError('htu does not match the request path and query')
   if (typeof jti !== 'string' || jti.length < 16) throw new ProofInvalidError('jti is missing')
-  if (!expected.replay.claim(`${claims.iss}\n${jti}`))
-    throw new ProofInvalidError('jti was already used (replay)')
+  if (!expected.replay.claim(`${claims.iss}\n${jti}`)) throw new ProofInvalidError('jti was already used (replay)')
   return { iss: claims.iss, aud, htm, htu, iat, exp, jti }
 }
 
@@ -148,13 +143,10 @@ export async function verifyResponseProof(
   try {
     claims = await verifyDidJwt(token, { typ: PROOF_RESPONSE_TYP, clockToleranceSec: SKEW_S })
   } catch (err) {
-    throw new ProofInvalidError(
-      err instanceof JwtInvalidError ? `response: ${err.message}` : 'response does not verify',
-    )
+    throw new ProofInvalidError(err instanceof JwtInvalidError ? `response: ${err.message}` : 'response does not verify')
   }
   if (claims.iss !== expected.peerDid) throw new IdentityMismatchError(expected.peerDid, claims.iss)
   if (claims.aud !== expected.callerDid) throw new ProofInvalidError('response aud is not this instance')
   if (claims['jti'] !== expected.jti) throw new ProofInvalidError('response jti does not match the request')
-  if (claims['body_sha256'] !== bodyDigest(expected.body))
-    throw new ProofInvalidError('response body does not match its proof')
+  if (claims['body_sha256'] !== bodyDigest(expected.body)) throw new ProofInvalidError('response body does not match its proof')
 }

@@ -14,9 +14,7 @@ interface GrantOut {
 
 function grantLine(g: GrantOut): string {
   const threads = g.threads === '*' ? 'all threads' : g.threads.join(',')
-  const extra = [g.purpose ? `purpose: ${g.purpose}` : '', g.expires_at ? `expires ${g.expires_at}` : '']
-    .filter(Boolean)
-    .join(', ')
+  const extra = [g.purpose ? `purpose: ${g.purpose}` : '', g.expires_at ? `expires ${g.expires_at}` : ''].filter(Boolean).join(', ')
   return `${g.grant_id}  ${g.source_namespace} → ${g.target_namespace}  ${g.hash_levels.join(',')}  ${threads}  ${g.status}${extra ? `  (${extra})` : ''}`
 }
 
@@ -38,10 +36,7 @@ export class ConsentGrantCommand extends BaseCommand {
       they are served whole. Takes effect on the next pull; no cursor is reset.
     `,
     examples: [
-      [
-        'Share default records whole with partner-team',
-        'spl consent grant --to-namespace partner-team --hash-levels L0,L1,L2,L3',
-      ],
+      ['Share default records whole with partner-team', 'spl consent grant --to-namespace partner-team --hash-levels L0,L1,L2,L3'],
       [
         'Share stubs of acme/ops on two threads until a date',
         'spl consent grant --from-namespace acme/ops --to-namespace partner-team --threads th_a,th_b --expires 2027-01-01T00:00:00Z',
@@ -128,8 +123,7 @@ export class ConsentBindCommand extends BaseCommand {
   static override paths = [['consent', 'bind']]
   static override usage = Command.Usage({
     description: 'Allow a caller DID to pull as a namespace other than default',
-    details:
-      'A caller may claim a namespace other than `default` only when this source has bound its DID to exactly that namespace.',
+    details: 'A caller may claim a namespace other than `default` only when this source has bound its DID to exactly that namespace.',
     examples: [['Bind B to partner-team', 'spl consent bind did:key:z6Mk… --namespace partner-team']],
   })
   did = Option.String({ name: 'DID' })
@@ -158,9 +152,7 @@ export class ConsentUnbindCommand extends BaseCommand {
   did = Option.String({ name: 'DID' })
 
   protected async run() {
-    const b = await this.client().delete<{ did: string }>(
-      `/v1/consent/bindings/${encodeURIComponent(this.did)}`,
-    )
+    const b = await this.client().delete<{ did: string }>(`/v1/consent/bindings/${encodeURIComponent(this.did)}`)
     if (this.json) this.printJson(b)
     else this.out(`${b.did} unbound`)
     return 0

@@ -69,11 +69,7 @@ export class DoctorCommand extends BaseCommand {
         fix: 'spl serve --daemon',
       })
     }
-    const worst = checks.some((c) => c.status === 'fail')
-      ? 2
-      : checks.some((c) => c.status === 'warn')
-        ? 1
-        : 0
+    const worst = checks.some((c) => c.status === 'fail') ? 2 : checks.some((c) => c.status === 'warn') ? 1 : 0
     if (this.json) {
       this.printJson({ object: 'doctor', status: ['pass', 'warn', 'fail'][worst], checks })
       return worst

@@ -61,8 +61,7 @@ function actCommand(act: 'INTEND' | 'DO' | 'KNOW' | 'LEARN') {
     static override paths = [[name]]
     static override usage = Command.Usage({
       description: `Emit a signed ${act} record; prints its id`,
-      details:
-        'The text goes to `body.text`. The daemon picks the clock, signs with this instance key and stores the record.',
+      details: 'The text goes to `body.text`. The daemon picks the clock, signs with this instance key and stores the record.',
       examples: [
         [`Emit in a thread`, `spl ${name} --thread th_demo "hello from A"`],
         [`In a registered namespace`, `spl ${name} --thread th_demo --namespace acme/ops "deploy done"`],

@@ -41,10 +41,7 @@ export class FleetSyncAddCommand extends BaseCommand {
       directions, add a pair on each side. Creating the same pair twice returns the existing one.
     `,
     examples: [
-      [
-        'Pull th_federation_demo from A',
-        'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo',
-      ],
+      ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
       [
         'Poll every 10 s instead of long-polling',
         'spl fleet sync add --peer-url http://host:9100 --mode poll --interval 10000 did:key:z6Mk… th_x',
@@ -71,9 +68,7 @@ export class FleetSyncAddCommand extends BaseCommand {
       const pairs = await this.client().get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
       peerUrl = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
       if (!peerUrl) {
-        this.err(
-          `Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`,
-        )
+        this.err(`Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`)
         return 1
       }
     }
@@ -89,9 +84,7 @@ export class FleetSyncAddCommand extends BaseCommand {
       this.printJson(pair)
       return 0
     }
-    this.out(
-      `${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`,
-    )
+    this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
     if (pair.warning) this.err(`warning: ${pair.warning}`)
     return 0
   }
@@ -140,10 +133,8 @@ export class FleetSyncStatusCommand extends BaseCommand {
       `mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`,
     )
     this.out(`cursor     ${p.cursor ?? '(start)'}`)
-    if (p.last_error)
-      this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
-    if (p.state === 'failing')
-      this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
+    if (p.last_error) this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
+    if (p.state === 'failing') this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
     this.out(`totals     ${JSON.stringify(p.totals)}`)
     return 0
   }
@@ -169,10 +160,7 @@ function pairAction(action: 'pause' | 'resume' | 'kick' | 'reset', description: 
 export const FleetSyncPauseCommand = pairAction('pause', 'Pause a pair (keeps its cursor)')
 export const FleetSyncResumeCommand = pairAction('resume', 'Resume a paused pair')
 export const FleetSyncKickCommand = pairAction('kick', 'Pull now, clearing any backoff wait')
-export const FleetSyncResetCommand = pairAction(
-  'reset',
-  'Move the cursor back to the start (re-pull; duplicates are no-ops)',
-)
+export const FleetSyncResetCommand = pairAction('reset', 'Move the cursor back to the start (re-pull; duplicates are no-ops)')
 
 export class FleetSyncRemoveCommand extends BaseCommand {
   static override paths = [['fleet', 'sync', 'remove']]
@@ -210,10 +198,7 @@ export class FleetSyncRejectionsCommand extends BaseCommand {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')
     this.out(`${res.pair_id}: ${totals || 'no rejections'}`)
-    for (const r of res.data)
-      this.out(
-        `${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`,
-      )
+    for (const r of res.data) this.out(`${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`)
     return 0
   }
 }

@@ -44,9 +44,7 @@ export class NamespaceListCommand extends BaseCommand {
   protected async run() {
     const res = await this.client().get<{ data: NamespaceOut[] }>('/v1/namespaces')
     if (this.json) this.printJson(res.data)
-    else
-      for (const n of res.data)
-        this.out(`${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`)
+    else for (const n of res.data) this.out(`${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`)
     return 0
   }
 }

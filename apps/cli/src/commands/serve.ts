@@ -79,13 +79,9 @@ export class ServeCommand extends BaseCommand {
     const paths = homePaths(this.env.home)
     const running = readDaemonInfo(paths.runDir)
     if (running) {
-      throw new SplError(
-        'DAEMON_RUNNING',
-        `a daemon is already running on ${this.env.home} (pid ${running.pid}) at ${running.url}.`,
-        {
-          fix: 'spl serve --stop (or use another SYNCROPEL_HOME)',
-        },
-      )
+      throw new SplError('DAEMON_RUNNING', `a daemon is already running on ${this.env.home} (pid ${running.pid}) at ${running.url}.`, {
+        fix: 'spl serve --stop (or use another SYNCROPEL_HOME)',
+      })
     }
     const args = [process.argv[1]!, 'serve']
     if (this.port !== undefined) args.push('--port', String(this.port))
@@ -161,9 +157,7 @@ export class ServeCommand extends BaseCommand {
       this.out('not running')
       return 1
     }
-    this.out(
-      `running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`,
-    )
+    this.out(`running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`)
     return 0
   }
 

@@ -59,10 +59,7 @@ export class StatusCommand extends BaseCommand {
       health = await api.get('/health')
     } catch {
       if (this.json) this.printJson({ object: 'status', running: false, url: this.daemonUrl() })
-      else
-        this.out(
-          `spl daemon is not running (expected at ${this.daemonUrl()}). Start it with: spl serve --daemon`,
-        )
+      else this.out(`spl daemon is not running (expected at ${this.daemonUrl()}). Start it with: spl serve --daemon`)
       return 1
     }
     const [identity, threads, pairs, mesh] = await Promise.all([
@@ -71,9 +68,7 @@ export class StatusCommand extends BaseCommand {
       api.get<{ data: PairOut[] }>('/v1/sync/pairs'),
       api.get<HealthOut>('/v1/sync/health'),
     ])
-    const stats = await Promise.all(
-      pairs.data.map((p) => api.get<StatsOut>(`/v1/sync/pairs/${p.pair_id}/stats`)),
-    )
+    const stats = await Promise.all(pairs.data.map((p) => api.get<StatsOut>(`/v1/sync/pairs/${p.pair_id}/stats`)))
     const handles = new Map<string, string | null>()
     await Promise.all(
       [...new Map(pairs.data.map((p) => [p.peer_did, p.peer_url])).entries()].map(async ([did, url]) =>
@@ -140,13 +135,9 @@ export class StatusCommand extends BaseCommand {
     }
     const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
     this.out(`spl ${health.version}  ${health.did}${identity.handle ? ` (${identity.handle})` : ''}`)
-    this.out(
-      `daemon ${daemon.url}${bind ? ` bound to ${bind}` : ''}, up ${health.uptime_s}s, ${records} record(s) stored`,
-    )
+    this.out(`daemon ${daemon.url}${bind ? ` bound to ${bind}` : ''}, up ${health.uptime_s}s, ${records} record(s) stored`)
     this.out('')
-    this.out(
-      `Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`,
-    )
+    this.out(`Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`)
     for (const l of lines) this.out(`  ${l.id} ${l.direction} ${l.peer}  thread:${l.thread}  ${l.what}`)
     return 0
   }

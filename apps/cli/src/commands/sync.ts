@@ -48,11 +48,7 @@ export class SyncCommand extends BaseCommand {
     })
     if (!res.ok || !res.body) {
       const env = (await res.json().catch(() => ({}))) as { code?: string; message?: string; fix?: string }
-      throw new RemoteError(
-        env.code ?? `HTTP_${res.status}`,
-        env.message ?? 'sync failed',
-        env.fix ? { fix: env.fix } : {},
-      )
+      throw new RemoteError(env.code ?? `HTTP_${res.status}`, env.message ?? 'sync failed', env.fix ? { fix: env.fix } : {})
     }
     const tty = Boolean(process.stderr.isTTY) && !this.json
     const started = Date.now()
@@ -76,9 +72,7 @@ export class SyncCommand extends BaseCommand {
         if (tty) {
           const rate = Math.round(msg.received / Math.max(0.001, (Date.now() - started) / 1000))
           const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[msg.pages % 10]
-          process.stderr.write(
-            `\r${spin} pulled ${msg.received} record(s) in ${msg.pages} page(s), ${msg.stored} new, ${rate} rec/s   `,
-          )
+          process.stderr.write(`\r${spin} pulled ${msg.received} record(s) in ${msg.pages} page(s), ${msg.stored} new, ${rate} rec/s   `)
         }
       }
     }

@@ -48,10 +48,7 @@ export function consentRoutes(app: Hono, ctx: DaemonContext): void {
     const input = await readJson(c, grantInputSchema)
     ctx.registry.assertUsable(input.source_namespace)
     if (input.expires_at && Date.parse(input.expires_at) <= Date.now()) {
-      throw new InvalidRequestError(
-        'body.expires_at: is in the past',
-        'give a future ISO 8601 time, e.g. 2027-01-01T00:00:00Z',
-      )
+      throw new InvalidRequestError('body.expires_at: is in the past', 'give a future ISO 8601 time, e.g. 2027-01-01T00:00:00Z')
     }
     const grantId = `cg_${crypto.randomBytes(6).toString('hex')}`
     await learn({ ...grantBody(input, grantId) })
@@ -62,8 +59,7 @@ export function consentRoutes(app: Hono, ctx: DaemonContext): void {
 
   app.delete('/v1/consent/grants/:id', async (c) => {
     const id = c.req.param('id')
-    if (!GRANT_ID_RE.test(id))
-      throw new InvalidRequestError('a grant id is cg_ followed by 12 hex characters', 'spl consent list')
+    if (!GRANT_ID_RE.test(id)) throw new InvalidRequestError('a grant id is cg_ followed by 12 hex characters', 'spl consent list')
     const grant = ctx.registry.grant(id)
     if (!grant) throw new GrantNotFoundError(id)
     if (!grant.revoked) await learn({ kind: 'core.consent.revoke.v1', grant_id: id })
@@ -80,16 +76,14 @@ export function consentRoutes(app: Hono, ctx: DaemonContext): void {
   app.post('/v1/consent/bindings', async (c) => {
     const { did, namespace } = await readJson(c, bindSchema)
     assertNamespaceId(namespace)
-    if (ctx.registry.bindingOf(did) !== namespace)
-      await learn({ kind: 'core.consent.bind.v1', did, bound_namespace: namespace })
+    if (ctx.registry.bindingOf(did) !== namespace) await learn({ kind: 'core.consent.bind.v1', did, bound_namespace: namespace })
     return c.json({ object: 'consent_binding', did, namespace }, 201)
   })
 
   app.delete('/v1/consent/bindings/:did', async (c) => {
     const did = c.req.param('did')
     if (!isDidKey(did)) throw new InvalidRequestError('not a did:key')
-    if (ctx.registry.bindingOf(did) === null)
-      throw new NotFoundError(`binding for ${did}`, 'spl consent list --bindings')
+    if (ctx.registry.bindingOf(did) === null) throw new NotFoundError(`binding for ${did}`, 'spl consent list --bindings')
     await learn({ kind: 'core.consent.unbind.v1', did })
     return c.json({ object: 'consent_binding', did, namespace: null })
   })

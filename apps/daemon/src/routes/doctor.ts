@@ -39,9 +39,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
       ? {
           name: 'failing pairs',
           status: 'warn',
-          message: failing
-            .map((p) => `${p.pair_id.slice(0, 8)} ${p.last_error?.code ?? 'UNKNOWN'}`)
-            .join(', '),
+          message: failing.map((p) => `${p.pair_id.slice(0, 8)} ${p.last_error?.code ?? 'UNKNOWN'}`).join(', '),
           fix: 'spl fleet sync status <pair_id> for the reason; spl fleet sync kick <pair_id> to retry now',
         }
       : { name: 'failing pairs', status: 'pass', message: 'none' },
@@ -52,8 +50,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
     if (!p.totals.rejected['NAMESPACE_REJECTED']) continue
     for (const r of await ctx.engine.rejections(p.pair_id, 200)) {
       const m = /ancestor '([^']+)'/.exec(r.message)
-      if (r.code === 'NAMESPACE_REJECTED' && m && ctx.registry.namespace(m[1]!)?.status !== 'active')
-        missing.add(m[1]!)
+      if (r.code === 'NAMESPACE_REJECTED' && m && ctx.registry.namespace(m[1]!)?.status !== 'active') missing.add(m[1]!)
     }
   }
   checks.push(
@@ -62,9 +59,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
           name: 'rejected namespaces',
           status: 'warn',
           message: `records were rejected in unregistered namespace(s): ${[...missing].join(', ')}`,
-          fix:
-            [...missing].map((ns) => `spl namespace create ${ns}`).join(' && ') +
-            ' && spl fleet sync reset <pair_id>',
+          fix: [...missing].map((ns) => `spl namespace create ${ns}`).join(' && ') + ' && spl fleet sync reset <pair_id>',
         }
       : { name: 'rejected namespaces', status: 'pass', message: 'no rejections for unregistered namespaces' },
   )
@@ -89,9 +84,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
       ? {
           name: 'clock skew',
           status: 'warn',
-          message: skewed
-            .map(({ p, skew }) => `${p.pair_id.slice(0, 8)} peer clock off by ${Math.round(skew! / 1000)} s`)
-            .join(', '),
+          message: skewed.map(({ p, skew }) => `${p.pair_id.slice(0, 8)} peer clock off by ${Math.round(skew! / 1000)} s`).join(', '),
           fix: 'enable NTP on both machines (SPL-Proof tolerates 120 s)',
         }
       : { name: 'clock skew', status: 'pass', message: 'paired peers within 30 s' },

@@ -1,25 +1,15 @@
-import {
-  ancestorsOf,
-  assertNamespaceId,
-  DEFAULT_NAMESPACE,
-  NAMESPACE_REGISTRY_THREAD,
-  type NamespaceStatus,
-} from '@spl/consent'
+import { ancestorsOf, assertNamespaceId, DEFAULT_NAMESPACE, NAMESPACE_REGISTRY_THREAD, type NamespaceStatus } from '@spl/consent'
 import { SplError } from '@spl/identity'
 import { NotFoundError, readJson } from '@spl/transport'
 import type { Hono } from 'hono'
 import { z } from 'zod'
 import type { DaemonContext } from '../context.js'
 
-const createSchema = z
-  .object({ namespace: z.string(), description: z.string().max(1000).optional() })
-  .strict()
+const createSchema = z.object({ namespace: z.string(), description: z.string().max(1000).optional() }).strict()
 
 function view(ctx: DaemonContext, ns: string) {
   const e = ctx.registry.namespace(ns)
-  return e
-    ? { object: 'namespace', namespace: e.namespace, status: e.status, description: e.description }
-    : null
+  return e ? { object: 'namespace', namespace: e.namespace, status: e.status, description: e.description } : null
 }
 
 /** The namespace registry (SPEC 6.1): LEARN records on th_namespace_registry. */
@@ -33,11 +23,7 @@ export function namespaceRoutes(app: Hono, ctx: DaemonContext): void {
     }
     const current = ctx.registry.namespace(ns)
     if (status !== 'active' && !current) throw new NotFoundError(`namespace '${ns}'`, 'spl namespace list')
-    if (
-      status === 'active' &&
-      current?.status === 'active' &&
-      (description === undefined || description === current.description)
-    ) {
+    if (status === 'active' && current?.status === 'active' && (description === undefined || description === current.description)) {
       return { created: false }
     }
     await ctx.records.emit({
@@ -55,9 +41,7 @@ export function namespaceRoutes(app: Hono, ctx: DaemonContext): void {
     return { created: true }
   }
 
-  app.get('/v1/namespaces', (c) =>
-    c.json({ object: 'list', data: ctx.registry.namespaces().map((e) => view(ctx, e.namespace)) }),
-  )
+  app.get('/v1/namespaces', (c) => c.json({ object: 'list', data: ctx.registry.namespaces().map((e) => view(ctx, e.namespace)) }))
 
   app.post('/v1/namespaces', async (c) => {
     const { namespace, description } = await readJson(c, createSchema)

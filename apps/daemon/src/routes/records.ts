@@ -7,8 +7,7 @@ import { emitSchema } from '../records-service.js'
 
 function intParam(v: string | undefined, name: string, dflt: number, max: number): number {
   if (v === undefined || v === '') return dflt
-  if (!/^\d{1,16}$/.test(v) || Number(v) > max)
-    throw new InvalidRequestError(`query.${name}: must be an integer from 0 to ${max}`)
+  if (!/^\d{1,16}$/.test(v) || Number(v) > max) throw new InvalidRequestError(`query.${name}: must be an integer from 0 to ${max}`)
   return Number(v)
 }
 
@@ -18,10 +17,7 @@ export function recordRoutes(app: Hono, ctx: DaemonContext): void {
     const input = await readJson(c, emitSchema)
     const { created, row } = await ctx.records.emit(input)
     const env = rowToEnvelope(row)
-    return c.json(
-      { object: 'record', id: env.id, ...env.record, sig: env.sig, stored_at: env.stored_at },
-      created ? 201 : 200,
-    )
+    return c.json({ object: 'record', id: env.id, ...env.record, sig: env.sig, stored_at: env.stored_at }, created ? 201 : 200)
   })
 
   app.get('/v1/records/:id', async (c) => {

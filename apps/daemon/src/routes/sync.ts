@@ -13,9 +13,7 @@ function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || isLoopbackAddress(h)
 }
 
-const onceSchema = z
-  .object({ peer: z.string().min(1).max(2000), thread: z.string().regex(THREAD_RE) })
-  .strict()
+const onceSchema = z.object({ peer: z.string().min(1).max(2000), thread: z.string().regex(THREAD_RE) }).strict()
 
 /** The peer door (change feed) and the admin doors for pairs, stats and health. */
 export function syncRoutes(app: Hono, ctx: DaemonContext): void {
@@ -39,13 +37,9 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
     })
   })
 
-  app.get('/v1/sync/pairs/:id', (c) =>
-    c.json({ object: 'sync_pair', ...ctx.engine.getPair(c.req.param('id')) }),
-  )
+  app.get('/v1/sync/pairs/:id', (c) => c.json({ object: 'sync_pair', ...ctx.engine.getPair(c.req.param('id')) }))
 
-  app.delete('/v1/sync/pairs/:id', async (c) =>
-    c.json({ object: 'sync_pair', ...(await ctx.engine.removePair(c.req.param('id'))) }),
-  )
+  app.delete('/v1/sync/pairs/:id', async (c) => c.json({ object: 'sync_pair', ...(await ctx.engine.removePair(c.req.param('id'))) }))
 
   for (const action of ['pause', 'resume', 'kick', 'reset'] as const) {
     app.post(`/v1/sync/pairs/:id/${action}`, async (c) => {
@@ -86,8 +80,7 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
           `${JSON.stringify({ object: 'sync_result', peer_did: target.peerDid, peer_url: target.peerUrl, thread, ...result })}\n`,
         )
       } catch (err) {
-        const e =
-          err instanceof SplError ? err.toJSON() : { object: 'error', code: 'INTERNAL', message: String(err) }
+        const e = err instanceof SplError ? err.toJSON() : { object: 'error', code: 'INTERNAL', message: String(err) }
         await s.write(`${JSON.stringify(e)}\n`)
       }
     })
@@ -101,14 +94,10 @@ async function resolvePeer(ctx: DaemonContext, ref: string): Promise<{ peerDid: 
     try {
       identity = await new SplClient(ref, undefined, 10_000).get<{ did?: unknown }>('/v1/identity')
     } catch (err) {
-      throw new SplError(
-        'PEER_UNREACHABLE',
-        `cannot read ${ref}/v1/identity: ${err instanceof Error ? err.message : err}`,
-        {
-          status: 502,
-          fix: 'check the URL and that the peer daemon is running',
-        },
-      )
+      throw new SplError('PEER_UNREACHABLE', `cannot read ${ref}/v1/identity: ${err instanceof Error ? err.message : err}`, {
+        status: 502,
+        fix: 'check the URL and that the peer daemon is running',
+      })
     }
     if (typeof identity.did !== 'string')
       throw new SplError('PARSE_ERROR', `${ref} is not an spl daemon (no did in /v1/identity).`, {
@@ -120,8 +109,5 @@ async function resolvePeer(ctx: DaemonContext, ref: string): Promise<{ peerDid: 
   if (fromPairs) return { peerDid: fromPairs.peer_did, peerUrl: fromPairs.peer_url }
   const fromStatic = ctx.cfg.sync.discovery.static.find((s) => s.did === ref || s.handle === ref)
   if (fromStatic) return { peerDid: fromStatic.did, peerUrl: fromStatic.url }
-  throw new NotFoundError(
-    `peer '${ref.slice(0, 100)}'`,
-    'give the peer URL instead (spl sync <thread> from http://host:port)',
-  )
+  throw new NotFoundError(`peer '${ref.slice(0, 100)}'`, 'give the peer URL instead (spl sync <thread> from http://host:port)')
 }

@@ -1,0 +1,90 @@
+// `pnpm bench`: runs every benchmark in turn and prints a summary table with the targets of the
+// issue and the PouchDB figures quoted there. Figures only: nothing here fails on a timing.
+//
+//   pnpm bench                       (builds first)
+//   node bench/run.js                (already built)
+//   node bench/run.js catchup live   (a subset: catchup, ceiling, live, idle)
+import os from 'node:os'
+import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
+import { runCeiling } from './ceiling.js'
+import { runIdle, TARGET_CPU_PCT } from './idle.js'
+import { fmt1, fmt2, fmtInt, machine, mark, POUCHDB, table, withCleanup } from './lib.js'
+import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
+
+const ALL = ['catchup', 'ceiling', 'live', 'idle']
+
+await withCleanup(async () => {
+  const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
+  for (const c of chosen) if (!ALL.includes(c)) throw new Error(`unknown benchmark '${c}' (one of ${ALL.join(', ')})`)
+  const started = Date.now()
+  const load = os.loadavg()
+  console.log(`spl benchmarks — ${new Date().toISOString()}`)
+  console.log(`machine: ${machine()}`)
+  console.log(`load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}`)
+  if (load[0] > os.availableParallelism() * 0.5) {
+    console.log('WARNING: the machine is busy; other processes compete for the cores and the figures will be low.')
+  }
+
+  /** @type {Record<string, any>} */
+  const r = {}
+  const step = async (name, title, fn) => {
+    if (!chosen.includes(name)) return
+    console.log(`\n[${name}] ${title}`)
+    const t = Date.now()
+    r[name] = await fn()
+    console.log(`  (${fmt1((Date.now() - t) / 1000)} s)`)
+  }
+  await step('catchup', 'catch-up: 100,000 records of ~500 B, A → empty B, real daemons on 127.0.0.1', () => runCatchup())
+  await step('ceiling', 'single-process ceiling: parse + canonicalize + hash + verify + insert, same records', () => runCeiling())
+  await step('live', 'live latency: 200 records emitted on A at 20/s, B pulls by long poll', () => runLive())
+  await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s', () => runIdle())
+
+  const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
+  if (r.catchup) {
+    rows.push([
+      'catch-up, end to end',
+      `${fmtInt(r.catchup.rate)} records/s`,
+      `≥ ${fmtInt(TARGET_RATE)}`,
+      mark(r.catchup.rate >= TARGET_RATE),
+      POUCHDB.catchup,
+    ])
+    rows.push([
+      'catch-up, B peak RSS (VmHWM)',
+      `${fmtInt(r.catchup.hwmMB)} MB`,
+      `≤ ${TARGET_RSS_MB} MB`,
+      mark(r.catchup.hwmMB <= TARGET_RSS_MB),
+      POUCHDB.rss,
+    ])
+  }
+  if (r.ceiling) {
+    rows.push(['ingest ceiling, inline verify', `${fmtInt(r.ceiling.inline.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, 2 verify workers', `${fmtInt(r.ceiling.workers.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, 2 workers, pipelined', `${fmtInt(r.ceiling.pipelined.rate)} records/s`, '', '', ''])
+  }
+  if (r.catchup && r.ceiling) {
+    rows.push(['end to end / ceiling (best above)', fmt2(r.catchup.rate / r.ceiling.ceiling), '', '', ''])
+    rows.push(['end to end / same steps as the engine', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
+  }
+  if (r.live) {
+    rows.push(['live emit→visible p50', `${fmt1(r.live.p50)} ms`, `≤ ${TARGET_P50} ms`, mark(r.live.p50 <= TARGET_P50), '14 ms'])
+    rows.push(['live emit→visible p95', `${fmt1(r.live.p95)} ms`, `≤ ${TARGET_P95} ms`, mark(r.live.p95 <= TARGET_P95), '22 ms'])
+    rows.push(['live emit→visible max', `${fmt1(r.live.max)} ms`, '', '', ''])
+  }
+  if (r.idle) {
+    rows.push([
+      `idle, ${r.idle.pairs} pairs, B CPU`,
+      `${fmt2(r.idle.pctB)} % of a core`,
+      `< ${TARGET_CPU_PCT} %`,
+      mark(r.idle.pctB < TARGET_CPU_PCT),
+      '',
+    ])
+  }
+  console.log(`\nsummary (${machine()})`)
+  console.log(table(rows))
+  console.log(
+    `\ntotal ${fmt1((Date.now() - started) / 1000)} s; load average at end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+})
