@@ -1,6 +1,6 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
-import { envelopeSchema, namespaceOf, type RecordFields, recordSchema } from './schema.js'
+import { envelopeSchema, namespaceOf, type RecordFields, recordSchema, SIG_RE } from './schema.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
 export const REJECTION_CODES = [
@@ -56,7 +56,7 @@ export function precheckEnvelope(raw: unknown, expectedThread: string | null): C
   const parsed = recordSchema.safeParse(env.data.record)
   if (!parsed.success) return reject('INVALID_RECORD', `record ${firstIssue(parsed.error)}`, id)
   const record = parsed.data as RecordFields
-  if (!redacted && (typeof sig !== 'string' || sig.length !== 86)) {
+  if (!redacted && (typeof sig !== 'string' || !SIG_RE.test(sig))) {
     return reject('INVALID_RECORD', 'sig must be 86 base64url characters', id)
   }
   let canonical: string

@@ -264,6 +264,25 @@ describe('ingest', () => {
     expect((await store.getById(full2.id))?.redacted).toBe(0)
   })
 
+  it('a forged stub holding a clock gives the slot up to the verified record', async () => {
+    const store = await RecordStore.open(openDb())
+    const real = sign(alice, { clock: 0, body: { text: 'real' } })
+    // A source invents a stub with another id for alice's clock 0.
+    const forged = stub(sign(alice, { clock: 0, body: { text: 'never signed by alice' } }))
+    await store.ingest([forged], opts())
+    const [out] = await store.ingest([candidate(real)], opts())
+    expect(out).toMatchObject({ status: 'stored' })
+    expect((await store.listAfter('th_a', 0, 10)).map((r) => r.id)).toEqual([real.id])
+    // In one batch too; and a stub arriving after the verified record is the conflict.
+    const real1 = sign(alice, { clock: 1 })
+    const forged1 = stub(sign(alice, { clock: 1, body: { x: 1 } }))
+    const both = await store.ingest([forged1, candidate(real1)], opts())
+    expect(both.map((o) => ('status' in o ? o.status : o.code))).toEqual(['CLOCK_CONFLICT', 'stored'])
+    const late = await store.ingest([stub(sign(alice, { clock: 1, body: { y: 2 } }))], opts())
+    expect(late.map((o) => ('status' in o ? o.status : o.code))).toEqual(['CLOCK_CONFLICT'])
+    expect((await store.listAfter('th_a', 0, 10)).map((r) => r.id)).toEqual([real.id, real1.id])
+  })
+
   it('inside a transaction that fails, nothing is stored', async () => {
     const store = await RecordStore.open(openDb())
     const a = sign(alice, { clock: 0 })

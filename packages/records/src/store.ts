@@ -163,8 +163,8 @@ export class RecordStore {
     return found
   }
 
-  private async clockOwners(candidates: readonly Candidate[], db: Db): Promise<Map<string, string>> {
-    const owners = new Map<string, string>()
+  private async clockOwners(candidates: readonly Candidate[], db: Db): Promise<Map<string, { id: string; redacted: boolean }>> {
+    const owners = new Map<string, { id: string; redacted: boolean }>()
     const byKey = new Map<string, { actor: string; thread: string; clocks: number[] }>()
     for (const c of candidates) {
       const k = `${c.record.actor}\n${c.record.thread}`
@@ -176,12 +176,12 @@ export class RecordStore {
       for (let i = 0; i < g.clocks.length; i += LOOKUP_CHUNK) {
         const rows = await db
           .selectFrom('spl_records')
-          .select(['clock', 'id'])
+          .select(['clock', 'id', 'redacted'])
           .where('actor', '=', g.actor)
           .where('thread', '=', g.thread)
           .where('clock', 'in', g.clocks.slice(i, i + LOOKUP_CHUNK))
           .execute()
-        for (const r of rows) owners.set(`${g.actor}\n${g.thread}\n${r.clock}`, r.id)
+        for (const r of rows) owners.set(`${g.actor}\n${g.thread}\n${r.clock}`, { id: r.id, redacted: r.redacted === 1 })
       }
     }
     return owners
@@ -233,6 +233,7 @@ export class RecordStore {
     const rowIndex: number[] = []
     const pending = new Map<string, number>() // id → its index in `rows`
     const replaced: string[] = []
+    const dropped = new Set<number>() // indexes in `rows` of in-batch stubs evicted by a verified record
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[i]!
       const have = existing.get(c.id)
@@ -242,14 +243,26 @@ export class RecordStore {
         continue
       }
       const owner = owners.get(clockKey)
-      if (owner !== undefined && owner !== c.id) {
-        outcomes[i] = {
-          ok: false,
-          code: 'CLOCK_CONFLICT',
-          message: `actor already signed clock ${c.record.clock} in ${c.record.thread} as ${owner.slice(0, 12)}`,
-          id: c.id,
+      if (owner !== undefined && owner.id !== c.id) {
+        if (!(owner.redacted && !c.redacted)) {
+          outcomes[i] = {
+            ok: false,
+            code: 'CLOCK_CONFLICT',
+            message: `actor already signed clock ${c.record.clock} in ${c.record.thread} as ${owner.id.slice(0, 12)}`,
+            id: c.id,
+          }
+          continue
         }
-        continue
+        // An unverifiable stub never outranks a verified record: it gives the slot up.
+        const stubAt = pending.get(owner.id)
+        if (stubAt !== undefined) {
+          dropped.add(stubAt)
+          outcomes[rowIndex[stubAt]!] = { ok: false, code: 'CLOCK_CONFLICT', message: 'a verified record holds this clock', id: owner.id }
+          pending.delete(owner.id)
+        } else {
+          replaced.push(owner.id)
+        }
+        existing.delete(owner.id)
       }
       const row: Insertable<RecordsTables['spl_records']> = {
         id: c.id,
@@ -265,7 +278,7 @@ export class RecordStore {
         origin: options.origin,
       }
       existing.set(c.id, { redacted: c.redacted })
-      owners.set(clockKey, c.id)
+      owners.set(clockKey, { id: c.id, redacted: c.redacted })
       const pendingAt = pending.get(c.id)
       if (pendingAt !== undefined) {
         // Its stub came earlier in this batch and is not inserted yet: the full record takes that row.
@@ -290,11 +303,16 @@ export class RecordStore {
           .execute()
       }
     }
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      const chunk = rows.slice(i, i + INSERT_CHUNK)
-      const inserted = await db.insertInto('spl_records').values(chunk).returning('seq').execute()
+    const keep = rows.map((_, k) => k).filter((k) => !dropped.has(k))
+    for (let i = 0; i < keep.length; i += INSERT_CHUNK) {
+      const part = keep.slice(i, i + INSERT_CHUNK)
+      const inserted = await db
+        .insertInto('spl_records')
+        .values(part.map((k) => rows[k]!))
+        .returning('seq')
+        .execute()
       inserted.forEach((r, j) => {
-        const o = outcomes[rowIndex[i + j]!]
+        const o = outcomes[rowIndex[part[j]!]!]
         if (o && 'status' in o && o.status !== 'duplicate') o.seq = Number(r.seq)
       })
     }

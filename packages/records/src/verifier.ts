@@ -41,30 +41,38 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
   const busy = new Map<Worker, Job>()
   let closed = false
   const url = workerUrl()
-  for (let i = 0; i < size; i++) {
+  // A worker that dies fails only its own batch and is replaced, so the pool never shrinks.
+  function spawnWorker(): void {
     const w = new Worker(url)
     w.unref()
+    w.on('error', (err) => {
+      const job = busy.get(w)
+      busy.delete(w)
+      all.splice(all.indexOf(w), 1)
+      const at = idle.indexOf(w)
+      if (at >= 0) idle.splice(at, 1)
+      job?.reject(err)
+      if (!closed) {
+        spawnWorker()
+        pump()
+      }
+    })
+    w.on('message', (ok: boolean[]) => {
+      const job = busy.get(w)
+      busy.delete(w)
+      idle.push(w)
+      job?.resolve(ok)
+      pump()
+    })
     all.push(w)
     idle.push(w)
   }
+  for (let i = 0; i < size; i++) spawnWorker()
   function pump(): void {
     while (idle.length > 0 && queue.length > 0) {
       const worker = idle.pop()!
       const job = queue.shift()!
       busy.set(worker, job)
-      const onMessage = (ok: boolean[]) => {
-        worker.off('error', onError)
-        busy.delete(worker)
-        idle.push(worker)
-        job.resolve(ok)
-        pump()
-      }
-      const onError = (err: Error) => {
-        worker.off('message', onMessage)
-        job.reject(err)
-      }
-      worker.once('message', onMessage)
-      worker.once('error', onError)
       worker.postMessage(job.items)
     }
   }
