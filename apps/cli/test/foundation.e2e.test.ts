@@ -385,6 +385,24 @@ describe('issue 2: one daemon per home, and errors without a daemon', () => {
     expect((await spl(home, ['serve', '--stop'])).code).toBe(0)
   })
 
+  it('after kill -9 the next spl serve --daemon takes over the stale lock and the committed records are there', async () => {
+    const home = newHome()
+    expect((await spl(home, ['init'])).code).toBe(0)
+    expect((await spl(home, ['serve', '--daemon', '--port', '0'])).code).toBe(0)
+    const id = (await spl(home, ['intend', '--thread', 'th_crash', 'committed'])).stdout.trim()
+    expect(id).toMatch(ID_RE)
+    const pid = pidOf(home)!
+    process.kill(pid, 'SIGKILL')
+    await expect.poll(() => alive(pid)).toBe(false)
+    const status = await spl(home, ['serve', '--status'])
+    expect(status.code, show(status)).toBe(1)
+    const again = await spl(home, ['serve', '--daemon', '--port', '0'])
+    expect(again.code, show(again)).toBe(0)
+    expect(pidOf(home)).not.toBe(pid)
+    expect((await threadJson(home, 'th_crash')).map((e) => e.id)).toEqual([id])
+    expect((await spl(home, ['serve', '--stop'])).code).toBe(0)
+  })
+
   it('spl serve --status on a home that never ran a daemon exits 1', async () => {
     const home = newHome()
     expect((await spl(home, ['init'])).code).toBe(0)

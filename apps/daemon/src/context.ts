@@ -1,14 +1,11 @@
 import type { ConsentRegistry } from '@spl/consent'
 import type { Keypair } from '@spl/identity'
 import type { RecordStore } from '@spl/records'
-import type { SyncEngine } from '@spl/sync-engine'
+import type { ChangeFeed, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import type { SplConfig } from './config.js'
-import type { ChangeFeed } from './feed.js'
 import type { Logger } from './logger.js'
 import type { DaemonMetrics } from './metrics.js'
-import type { ThreadNotifier } from './notifier.js'
 import type { RecordService } from './records-service.js'
-import type { SubscriberStats } from './subscribers.js'
 
 /** Everything the routes need, built once by the server. */
 export interface DaemonContext {

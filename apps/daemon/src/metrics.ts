@@ -1,7 +1,5 @@
-import type { SyncEngine } from '@spl/sync-engine'
-import { LATENCY_BUCKETS } from '@spl/sync-engine'
+import { LATENCY_BUCKETS, type SubscriberStats, type SyncEngine } from '@spl/sync-engine'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { SubscriberStats } from './subscribers.js'
 
 /** The daemon's Prometheus registry; pair figures are read from the engine at scrape time. */
 export class DaemonMetrics {

@@ -13,8 +13,8 @@ import {
   signRecord,
   threadId,
 } from '@spl/records'
+import type { ThreadNotifier } from '@spl/sync-engine'
 import { z } from 'zod'
-import type { ThreadNotifier } from './notifier.js'
 
 /** The body of `POST /v1/records` (SPEC 2.5). */
 export const emitSchema = z

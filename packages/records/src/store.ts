@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Kysely, Transaction } from 'kysely'
+import type { Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import type { Candidate, Rejection } from './ingest.js'
 import { migrateRecords } from './migrations.js'
@@ -24,7 +24,7 @@ export interface RecordsTables {
 }
 
 export type RecordsDb = Kysely<RecordsTables>
-export type StoredRow = RecordsTables['spl_records'] & { seq: number }
+export type StoredRow = Selectable<RecordsTables['spl_records']>
 
 /** What happened to one verified candidate handed to `ingest`. */
 export type IngestOutcome = { status: 'stored'; seq: number } | { status: 'replaced'; seq: number } | { status: 'duplicate' } | Rejection

@@ -1,6 +1,6 @@
-import { type CallerContext, type ConsentRegistry, consentFilter, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
+import { type CallerContext, consentFilter, type GrantState, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
-import { type RecordStore, rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
+import { rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
 import {
   createResponseProof,
   DEFAULT_CHANGES_LIMIT,
@@ -17,6 +17,23 @@ import {
 } from '@spl/transport'
 import type { ThreadNotifier } from './notifier.js'
 import type { SubscriberStats } from './subscribers.js'
+
+/** A row the feed can serve: what the record store keeps per record (record as JSON text). */
+export type FeedRow = Pick<StoredRow, 'seq' | 'id' | 'namespace' | 'origin' | 'redacted' | 'record' | 'sig' | 'stored_at'>
+
+/** Where the feed reads records (RecordStore fits; so does MemorySyncStore). */
+export interface ChangeSource {
+  /** Random id of this store, made with it: cursors from another store reset. */
+  readonly epoch: string
+  headSeq(): Promise<number>
+  listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]>
+}
+
+/** The consent state the feed needs (ConsentRegistry fits). */
+export interface ConsentView {
+  bindingOf(did: string): string | null
+  grants(): readonly GrantState[]
+}
 
 /** A cursor that is not one this daemon could have made. */
 export class InvalidCursorError extends SplError {
@@ -86,13 +103,14 @@ function parseQuery(q: URLSearchParams): FeedQuery {
 /** What the feed needs from the rest of the daemon. */
 export interface ChangeFeedDeps {
   keypair: Keypair
-  store: RecordStore
-  registry: ConsentRegistry
+  store: ChangeSource
+  registry: ConsentView
   notifier: ThreadNotifier
   subscribers: SubscriberStats
   servePolicy: ServePolicy
   /** True when this instance holds a pair towards `did` (it counts as known under "paired"). */
   pullsFrom: (did: string) => boolean
+  /** Peer-token revocation list (SPEC 7.5). */
   isTokenRevoked: (jti: string) => boolean
   now?: () => number
 }
@@ -224,7 +242,7 @@ export class ChangeFeed {
 }
 
 /** A record with its body replaced by exactly {"redacted": true} and no signature (SPEC 6.3). */
-function redactedJson(row: StoredRow): string {
+function redactedJson(row: FeedRow): string {
   const record = JSON.parse(row.record) as Record<string, unknown>
   record['body'] = { redacted: true }
   return rowToEnvelopeJson({
@@ -234,4 +252,25 @@ function redactedJson(row: StoredRow): string {
     stored_at: row.stored_at,
     redacted: 1,
   })
+}
+
+/**
+ * The feed as a web-standard handler for `GET /v1/sync/changes`, for services that embed the
+ * engine: mount it in hono (`app.get(CHANGES_PATH, (c) => handler(c.req.raw))`) or any
+ * fetch-style server. Errors answer the envelope of SPEC 7.6.
+ */
+export function changeFeedHandler(feed: ChangeFeed): (req: Request) => Promise<Response> {
+  return async (req) => {
+    try {
+      const answer = await feed.handle(
+        new URL(req.url),
+        { proof: req.headers.get('spl-proof') ?? undefined, authorization: req.headers.get('authorization') ?? undefined },
+        req.signal,
+      )
+      return new Response(answer.body, { status: answer.status, headers: answer.headers })
+    } catch (err) {
+      const e = err instanceof SplError ? err : new SplError('INTERNAL', 'the change feed failed', { status: 500 })
+      return Response.json(e.toJSON(), { status: e.status })
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { RollingCounter } from '@spl/sync-engine'
+import { RollingCounter } from './metrics.js'
 
 /** What the source served one caller on one thread. */
 export interface SubscriberEntry {
