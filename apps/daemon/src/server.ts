@@ -156,6 +156,7 @@ export class SplDaemon {
     if (this.#destroyed) return
     this.#destroyed = true
     await this.ctx.engine.stop()
+    this.ctx.notifier.close()
     const server = this.#server
     if (server) {
       await new Promise<void>((resolve) => {

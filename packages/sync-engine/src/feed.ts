@@ -183,6 +183,7 @@ export class ChangeFeed {
       const left = deadline - this.#now()
       if (left <= 0) break
       await this.d.notifier.wait(q.thread, left, signal)
+      if (this.d.notifier.closed) break
       page = await this.#page(q, ctx, caller, page.lastSeq)
     }
     const now = this.#now()

@@ -1,9 +1,22 @@
 /** Wakes long polls waiting on a thread when a record lands in it. */
 export class ThreadNotifier {
   readonly #waiters = new Map<string, Set<() => void>>()
+  #closed = false
+
+  /** True once closed: long polls answer at once (the daemon is shutting down). */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Wakes every waiter and makes later waits return at once. */
+  close(): void {
+    this.#closed = true
+    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w()
+  }
 
   /** Resolves when `thread` gets a record, after `ms`, or when `signal` aborts. */
   wait(thread: string, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.resolve()
     return new Promise((resolve) => {
       let set = this.#waiters.get(thread)
       if (!set) this.#waiters.set(thread, (set = new Set()))

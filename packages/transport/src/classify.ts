@@ -28,12 +28,16 @@ export class PullError extends SplError {
   constructor(
     readonly pullCode: PullErrorCode,
     detail: string,
-    options: { status?: number; cause?: unknown; remoteCode?: string } = {},
+    options: { status?: number; cause?: unknown; remoteCode?: string; httpStatus?: number } = {},
   ) {
     super(pullCode, detail, { status: options.status ?? 502, fix: FIXES[pullCode], cause: options.cause })
     this.remoteCode = options.remoteCode
+    this.httpStatus = options.httpStatus
   }
+  /** The error code in the peer's error envelope, when it sent one. */
   readonly remoteCode: string | undefined
+  /** The HTTP status the peer answered, for HTTP_4XX / HTTP_5XX. */
+  readonly httpStatus: number | undefined
 }
 
 function causeCode(err: unknown): string | undefined {
@@ -89,7 +93,7 @@ export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'co
 /** Maps an HTTP error status (with the peer's error envelope, if any) to a pull error. */
 export function classifyHttpStatus(status: number, envelope: { code?: string; message?: string } | null): PullError {
   const what = envelope?.code ? `${envelope.code}: ${envelope.message ?? ''}`.trim() : `HTTP ${status}`
-  const opts = { status: 502, ...(envelope?.code ? { remoteCode: envelope.code } : {}) }
+  const opts = { status: 502, httpStatus: status, ...(envelope?.code ? { remoteCode: envelope.code } : {}) }
   return status >= 500
     ? new PullError('HTTP_5XX', `peer answered ${status} (${what})`, opts)
     : new PullError('HTTP_4XX', `peer answered ${status} (${what})`, opts)
