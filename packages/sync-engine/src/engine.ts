@@ -389,8 +389,7 @@ export class SyncEngine {
     if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
     if (
-      pe?.pullCode === 'HTTP_4XX' &&
-      pe.message.includes(' 400 ') &&
+      pe?.httpStatus === 400 &&
       pe.remoteCode !== 'INVALID_CURSOR' &&
       !pair.poll_only &&
       pair.mode === 'longpoll'
