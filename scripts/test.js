@@ -5,7 +5,16 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 
 const out = '.vitest-results.json'
 rmSync(out, { force: true })
-const args = ['vitest', 'run', '--config', 'vitest.workspace.ts', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...process.argv.slice(2)]
+const args = [
+  'vitest',
+  'run',
+  '--config',
+  'vitest.workspace.ts',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile=${out}`,
+  ...process.argv.slice(2),
+]
 const r = spawnSync('npx', args, { stdio: 'inherit' })
 if (existsSync(out)) {
   const res = JSON.parse(readFileSync(out, 'utf8'))

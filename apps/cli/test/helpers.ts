@@ -58,9 +58,7 @@ export class TestDaemon {
   ) {}
 
   /** `spl init` + `spl serve --daemon --port 0` on a fresh home (or `home` if given). */
-  static async start(
-    options: { home?: string; host?: string; port?: number; init?: string[] } = {},
-  ): Promise<TestDaemon> {
+  static async start(options: { home?: string; host?: string; port?: number; init?: string[] } = {}): Promise<TestDaemon> {
     const home = options.home ?? mkdtempSync(path.join(os.tmpdir(), 'spl-test-'))
     if (!options.home) {
       const init = await spl(home, ['init', ...(options.init ?? [])])

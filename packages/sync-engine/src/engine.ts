@@ -388,12 +388,7 @@ export class SyncEngine {
     const pe = err instanceof PullError ? err : null
     if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
-    if (
-      pe?.httpStatus === 400 &&
-      pe.remoteCode !== 'INVALID_CURSOR' &&
-      !pair.poll_only &&
-      pair.mode === 'longpoll'
-    ) {
+    if (pe?.httpStatus === 400 && pe.remoteCode !== 'INVALID_CURSOR' && !pair.poll_only && pair.mode === 'longpoll') {
       await this.#save({ ...pair, poll_only: true, updated_at: now })
       this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
       if (this.#started) this.#scheduler.schedule(id, now)

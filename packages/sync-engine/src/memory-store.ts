@@ -4,7 +4,12 @@ import type { ChangeSource, FeedRow } from './feed.js'
 import type { Pair } from './pair.js'
 import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
 
-function rowOf(c: Pick<Candidate, 'id' | 'record' | 'sig' | 'redacted' | 'namespace'>, seq: number, origin: string | null, now: number): FeedRow {
+function rowOf(
+  c: Pick<Candidate, 'id' | 'record' | 'sig' | 'redacted' | 'namespace'>,
+  seq: number,
+  origin: string | null,
+  now: number,
+): FeedRow {
   return {
     seq,
     id: c.id,
@@ -87,7 +92,12 @@ export class MemorySyncStore implements PairStore, RecordSink, ChangeSource {
     return next
   }
 
-  #insert(c: Pick<Candidate, 'id' | 'record' | 'sig' | 'redacted' | 'namespace'>, clockKey: string, origin: string | null, now: number): FeedRow {
+  #insert(
+    c: Pick<Candidate, 'id' | 'record' | 'sig' | 'redacted' | 'namespace'>,
+    clockKey: string,
+    origin: string | null,
+    now: number,
+  ): FeedRow {
     const row = rowOf(c, ++this.#seq, origin, now)
     this.#rows.push(row)
     this.#byId.set(c.id, row)
