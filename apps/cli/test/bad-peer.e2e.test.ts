@@ -327,18 +327,6 @@ describe('a pair towards a misbehaving peer', () => {
     await removePair(id)
   })
 
-  it.only('PROBE has_more forever', async () => {
-    const thread = 'th_probe_spin'
-    const id = await pairWithFake(thread, () => ({ kind: 'json', body: page([], 'f.1', true) }))
-    await new Promise((r) => setTimeout(r, 3000))
-    const n1 = fake.callsFor(thread).length
-    const t0 = Date.now()
-    await expectHealthy()
-    console.log('PROBE calls in 3s', n1, 'health ms', Date.now() - t0, JSON.stringify(await getPair(id)))
-    await removePair(id)
-    console.log('PROBE calls after remove', fake.callsFor(thread).length)
-  })
-
   it('a peer that answers feed=longpoll with 400 is remembered as poll-only and still syncs', async () => {
     const thread = 'th_bad_nolongpoll'
     const records = [signedEnvelope(fake.keypair, thread, 0, { text: 'first' })]

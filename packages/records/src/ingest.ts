@@ -1,6 +1,6 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
-import { envelopeSchema, namespaceOf, type RecordFields, recordSchema, SIG_RE } from './schema.js'
+import { envelopeSchema, namespaceOf, REDACTED_BODY, type RecordFields, recordSchema, SIG_RE } from './schema.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
 export const REJECTION_CODES = [
@@ -55,7 +55,9 @@ export function precheckEnvelope(raw: unknown, expectedThread: string | null): C
   const { id, sig, redacted = false, stored_at } = env.data
   const parsed = recordSchema.safeParse(env.data.record)
   if (!parsed.success) return reject('INVALID_RECORD', `record ${firstIssue(parsed.error)}`, id)
-  const record = parsed.data as RecordFields
+  // A stub carries exactly {"redacted": true}: whatever body a peer sent with it is dropped, so
+  // an unverifiable envelope can never put words in an actor's mouth.
+  const record = (redacted ? { ...parsed.data, body: { ...REDACTED_BODY } } : parsed.data) as RecordFields
   if (!redacted && (typeof sig !== 'string' || !SIG_RE.test(sig))) {
     return reject('INVALID_RECORD', 'sig must be 86 base64url characters', id)
   }

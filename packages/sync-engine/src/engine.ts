@@ -275,9 +275,9 @@ export class SyncEngine {
     if (live && live.state !== 'paused') {
       // A pair already pulls this: make it pull now and report what that cycle did.
       const before = live.totals
-      const done = this.waitForCycle(live.pair_id)
       await this.kickPair(live.pair_id)
-      await done
+      // After the kick: the aborted long poll's cycle has ended, so this waits for the new one.
+      await this.waitForCycle(live.pair_id)
       const after = this.#pairs.get(live.pair_id)!
       const p: PullProgress = {
         pages: after.totals.pulls - before.pulls,
@@ -453,6 +453,10 @@ export class SyncEngine {
       const page: ChangesPage = await pending
       pending = null
       if (signal.aborted) throw signal.reason ?? new Error('aborted')
+      if (page.has_more && page.next_cursor === pair.cursor && page.records.length === 0) {
+        // A source that always says "more" without moving would make us spin: treat it as an error.
+        throw new PullError('PARSE_ERROR', 'the peer answered has_more without moving the cursor')
+      }
       if (page.has_more) {
         pending = this.#request(pair, page.next_cursor, 'normal', signal)
         pending.catch(() => {}) // surfaced when awaited
