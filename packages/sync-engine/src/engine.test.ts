@@ -1,5 +1,15 @@
 import { Keypair } from '@spl/identity'
-import { canonicalRecord, type Envelope, inlineVerifier, namespaceOf, type RecordFields, type SignedRecord, sha256Hex, signRecord, toEnvelope } from '@spl/records'
+import {
+  canonicalRecord,
+  type Envelope,
+  inlineVerifier,
+  namespaceOf,
+  type RecordFields,
+  type SignedRecord,
+  sha256Hex,
+  signRecord,
+  toEnvelope,
+} from '@spl/records'
 import { type ChangesPage, type ChangesRequest, classifyHttpStatus, PullError } from '@spl/transport'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type PeerTransport, SyncEngine, type SyncEngineComponents, type SyncOptions } from './engine.js'
@@ -49,6 +59,8 @@ class FakePeer implements PeerTransport {
   readonly log: unknown[] = []
   readonly calls: Omit<ChangesRequest, 'signal'>[] = []
   failures: unknown[] = []
+  /** The peer's clock minus ours, ms (server_time is stamped with it). */
+  skewMs = 0
   intercept: ((req: ChangesRequest) => void) | null = null
   readonly #wake = new Set<() => void>()
 
@@ -93,7 +105,7 @@ class FakePeer implements PeerTransport {
       records,
       next_cursor: String(end),
       has_more: end < this.log.length,
-      server_time: Date.now(),
+      server_time: Date.now() + this.skewMs,
       bytes: JSON.stringify(records).length,
       sentAt,
       receivedAt: Date.now(),
@@ -103,14 +115,7 @@ class FakePeer implements PeerTransport {
 
 const engines: SyncEngine[] = []
 
-function setup(
-  opts: {
-    store?: MemorySyncStore
-    options?: SyncOptions
-    components?: Partial<SyncEngineComponents>
-    peer?: FakePeer
-  } = {},
-) {
+function setup(opts: { store?: MemorySyncStore; options?: SyncOptions; components?: Partial<SyncEngineComponents>; peer?: FakePeer } = {}) {
   const store = opts.store ?? new MemorySyncStore()
   const peer = opts.peer ?? new FakePeer()
   const stored: string[] = []
@@ -137,6 +142,9 @@ const PAIR_ID = pairIdFor(local.did, peerKey.did, THREAD)
 /** Lets every due timer and pending promise run (fake time moves by `ms`). */
 async function advance(ms = 0): Promise<void> {
   await vi.advanceTimersByTimeAsync(ms)
+  // A cycle that ends schedules the next one "now"; the fake clock runs a 0 ms timer made while
+  // timers run 1 ms later, so step a few milliseconds to let those follow-ups run too.
+  for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(1)
 }
 
 async function storedIds(store: MemorySyncStore, thread = THREAD): Promise<string[]> {
@@ -153,40 +161,33 @@ afterEach(async () => {
 
 describe('SyncEngine: pair lifecycle', () => {
   it('starts a pair as starting, and it runs once the first pull has finished', async () => {
-    const { engine, peer, store } = setup()
+    const peer = new FakePeer()
     peer.emit(envelope(0), envelope(1))
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
-    peer.intercept = () => {
-      peer.intercept = null
-      // hold the first answer until the test lets it go
-      throw gate
-    }
-    // A thrown promise is not a page: wrap the transport so the first call waits on the gate.
+    // The first answer is held until the test lets it go.
     const transport: PeerTransport = {
       fetchChanges: async (req) => {
         if (peer.calls.length === 0) await gate
         return peer.fetchChanges(req)
       },
     }
-    peer.intercept = null
-    const held = setup({ store, components: { transport } }).engine
-    await held.start()
-    const { pair, created } = await held.addPair(input)
+    const { engine, store } = setup({ peer, components: { transport } })
+    await engine.start()
+    const { pair, created } = await engine.addPair(input)
     expect(created).toBe(true)
     expect(pair).toMatchObject({ pair_id: PAIR_ID, state: 'starting', cursor: null, mode: 'longpoll', attempt: 0, backoff_ms: 0 })
-    await advance()
-    expect(held.getPair(PAIR_ID).state).toBe('starting')
-    expect(held.lagSeconds(PAIR_ID)).toBe(0)
+    await advance(5000)
+    expect(engine.getPair(PAIR_ID).state).toBe('starting')
+    expect(engine.lagSeconds(PAIR_ID)).toBe(0)
     release()
     await advance()
-    const after = held.getPair(PAIR_ID)
+    const after = engine.getPair(PAIR_ID)
     expect(after.state).toBe('running')
     expect(after.cursor).toBe('2')
     expect(after.last_error).toBeNull()
     expect(await storedIds(store)).toHaveLength(2)
     expect((await store.getPair(PAIR_ID))?.state).toBe('running')
-    void engine
   })
 
   it('adding the same pair twice returns the live one', async () => {
@@ -361,9 +362,8 @@ describe('SyncEngine: failures and backoff', () => {
     peer.failures = [refused(), refused(), refused()]
     await engine.start()
     await engine.addPair(input)
-    const seen: { attempt: number; backoff: number }[] = []
+    await advance()
     for (let attempt = 1; attempt <= 3; attempt++) {
-      await advance(attempt === 1 ? 0 : seen.at(-1)!.backoff)
       const p = engine.getPair(PAIR_ID)
       expect(p.state).toBe('failing')
       expect(p.attempt).toBe(attempt)
@@ -375,13 +375,12 @@ describe('SyncEngine: failures and backoff', () => {
       expect(p.backoff_ms).toBeLessThanOrEqual(base * 1.2)
       expect(p.next_attempt_at).toBe(p.last_error!.at + p.backoff_ms)
       expect(peer.calls).toHaveLength(attempt)
-      // No retry before the backoff has passed.
-      await advance(p.backoff_ms - 1)
+      // No retry before the backoff has passed; one right when it has.
+      await advance(p.next_attempt_at! - Date.now() - 15)
       expect(peer.calls).toHaveLength(attempt)
-      await advance(-1 + 1)
-      seen.push({ attempt, backoff: 1 })
+      await advance(20)
+      expect(peer.calls.length).toBeGreaterThan(attempt)
     }
-    await advance(1)
     const ok = engine.getPair(PAIR_ID)
     expect(ok.state).toBe('running')
     expect(ok.last_error).toBeNull()
@@ -458,9 +457,30 @@ describe('SyncEngine: failures and backoff', () => {
     expect(p.attempt).toBe(0)
     expect((await store.getPair(PAIR_ID))?.poll_only).toBe(true)
     expect(peer.calls.map((c) => c.feed)).toEqual(['normal', 'longpoll', 'normal'])
-    expect(p.next_attempt_at).toBe(Date.now() + 2000)
-    await advance(2000)
+    expect(p.next_attempt_at).toBe(p.last_success_at! + 2000)
+    await advance(p.next_attempt_at! - Date.now() - 15)
+    expect(peer.calls).toHaveLength(3)
+    await advance(20)
     expect(peer.calls.map((c) => c.feed)).toEqual(['normal', 'longpoll', 'normal', 'normal'])
+  })
+
+  it('a peer that says has_more without moving the cursor is a PARSE_ERROR, not a busy loop', async () => {
+    const peer = new FakePeer()
+    const transport: PeerTransport = {
+      fetchChanges: async (req) => {
+        const page = await peer.fetchChanges(req)
+        return req.cursor === '1' ? { ...page, records: [], next_cursor: '1', has_more: true } : page
+      },
+    }
+    peer.emit(envelope(0), envelope(1))
+    const { engine, store } = setup({ peer, components: { transport }, options: { pageLimit: 1 } })
+    await engine.start()
+    await engine.addPair(input)
+    await advance()
+    const p = engine.getPair(PAIR_ID)
+    expect(p).toMatchObject({ state: 'failing', cursor: '1', last_error: { code: 'PARSE_ERROR' } })
+    expect(peer.calls.length).toBeLessThan(5)
+    expect(await storedIds(store)).toHaveLength(1)
   })
 
   it('a 400 INVALID_CURSOR is a failure, not a reason to stop long-polling', async () => {
@@ -545,17 +565,18 @@ describe('SyncEngine: ingest checks', () => {
 
 describe('SyncEngine: lag', () => {
   it('is 0 while starting, the time since creation when never caught up, 0 while caught up, then the time since', async () => {
-    const { engine, peer } = setup({ options: { longpollTimeoutMs: 25_000 } })
+    const { engine, peer } = setup({ options: { longpollTimeoutMs: 25_000, random: () => 0.5 } })
     peer.failures = [new PullError('CONNECT_REFUSED', 'x'), new PullError('CONNECT_REFUSED', 'x'), new PullError('CONNECT_REFUSED', 'x')]
     await engine.start()
     await engine.addPair(input)
     expect(engine.lagSeconds(PAIR_ID)).toBe(0) // starting
     expect(engine.lagSeconds('0000000000000000')).toBeNull()
-    await advance()
-    await advance(1000)
-    await advance(3000) // three failures, ~ (0.8..1.2 + 1.6..2.4) s in
-    expect(engine.getPair(PAIR_ID).state).toBe('failing')
-    await advance(4000) // third backoff over: a success
+    await advance() // failure 1 at 0 s, retry in 1 s
+    await advance(1000) // failure 2 at 1 s, retry in 2 s
+    await advance(2000) // failure 3 at 3 s, retry in 4 s
+    expect(engine.getPair(PAIR_ID)).toMatchObject({ state: 'failing', attempt: 3 })
+    expect(engine.lagSeconds(PAIR_ID)).toBe(3) // never caught up: time since the pair was made
+    await advance(4000) // success at 7 s
     expect(engine.getPair(PAIR_ID).state).toBe('running')
     expect(engine.lagSeconds(PAIR_ID)).toBe(0)
     // The long poll stays open (no answer); within 25 s + 5 s of the last success the lag is 0.
@@ -574,5 +595,84 @@ describe('SyncEngine: lag', () => {
     await advance(7000)
     expect(engine.getPair(PAIR_ID).state).toBe('failing')
     expect(engine.lagSeconds(PAIR_ID)).toBe(7)
+  })
+})
+
+describe('SyncEngine: one-off pulls, races and latency', () => {
+  it('pullOnce pages through a thread without a pair and keeps no pair row', async () => {
+    const { engine, peer, store } = setup({ options: { pageLimit: 2 } })
+    const envs = [0, 1, 2, 3, 4].map((c) => envelope(c))
+    peer.emit(...envs)
+    await engine.start()
+    const seen: number[] = []
+    const progress = await engine.pullOnce({ peerDid: peerKey.did, peerUrl: PEER_URL }, THREAD, (p) => seen.push(p.received))
+    expect(progress).toMatchObject({ pages: 3, received: 5, stored: 5, duplicates: 0, rejected: 0, cursor: '5', hasMore: false })
+    expect(seen).toEqual([2, 4, 5])
+    expect(peer.calls.every((c) => c.feed === 'normal')).toBe(true)
+    expect(await storedIds(store)).toEqual(envs.map((e) => e.id))
+    expect(engine.listPairs({ all: true })).toEqual([])
+    // Nothing that a restarted engine would pick up as a pair.
+    expect(await store.listPairs()).toEqual([])
+  })
+
+  it('pullOnce with a live pair makes that pair pull now and reports its cycle', async () => {
+    const { engine, peer, store } = setup()
+    peer.emit(envelope(0))
+    await engine.start()
+    await engine.addPair(input)
+    await advance()
+    const later = envelope(1)
+    peer.log.push(later) // stored at the source without waking the long poll
+    const pulled = engine.pullOnce({ peerDid: peerKey.did, peerUrl: PEER_URL }, THREAD)
+    await advance()
+    expect(await pulled).toMatchObject({ received: 1, stored: 1, cursor: '2' })
+    expect(await storedIds(store)).toContain(later.id)
+  })
+
+  it('a pause that lands while a page is being committed keeps the pair paused', async () => {
+    const store = new MemorySyncStore()
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let commits = 0
+    const sink = {
+      known: (ids: readonly string[]) => store.known(ids),
+      commit: async (batch: Parameters<MemorySyncStore['commit']>[0]) => {
+        if (commits++ === 0) await gate
+        return store.commit(batch)
+      },
+    }
+    const { engine, peer } = setup({ store, components: { sink } })
+    peer.emit(envelope(0))
+    await engine.start()
+    await engine.addPair(input)
+    await advance()
+    expect(commits).toBe(1)
+    const pausing = engine.pausePair(PAIR_ID)
+    await advance()
+    release()
+    const paused = await pausing
+    await advance(60_000)
+    expect(paused.state).toBe('paused')
+    expect(engine.getPair(PAIR_ID).state).toBe('paused')
+    expect((await store.getPair(PAIR_ID))?.state).toBe('paused')
+    expect(await storedIds(store)).toHaveLength(1) // the page itself was committed whole
+    expect(peer.calls).toHaveLength(1)
+  })
+
+  it('measures delivery latency against the peer clock, corrected for skew', async () => {
+    const latencies: number[] = []
+    const { engine, peer } = setup({ components: { observeLatency: (_id, ms) => latencies.push(ms) } })
+    peer.skewMs = 10_000 // the peer's clock is 10 s ahead
+    const s = signed(0)
+    peer.emit(toEnvelope(s, Date.now() + peer.skewMs - 500)) // stored at the source 0.5 s ago, its time
+    await engine.start()
+    await engine.addPair(input)
+    await advance()
+    expect(engine.skewOf(PAIR_ID)).toBe(10_000)
+    expect(latencies).toHaveLength(1)
+    expect(latencies[0]).toBe(500)
+    const m = engine.metricsOf(PAIR_ID)
+    expect(m.latency.count).toBe(1)
+    expect(m.stored.sum(60_000, Date.now())).toBe(1)
   })
 })

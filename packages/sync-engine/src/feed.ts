@@ -178,12 +178,14 @@ export class ChangeFeed {
       else afterSeq = c.seq
     }
     const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
+    let seen = this.d.notifier.version(q.thread)
     let page = await this.#page(q, ctx, caller, afterSeq)
     while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
       const left = deadline - this.#now()
       if (left <= 0) break
-      await this.d.notifier.wait(q.thread, left, signal)
+      await this.d.notifier.wait(q.thread, left, signal, seen)
       if (this.d.notifier.closed) break
+      seen = this.d.notifier.version(q.thread)
       page = await this.#page(q, ctx, caller, page.lastSeq)
     }
     const now = this.#now()

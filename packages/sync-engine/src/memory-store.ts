@@ -137,7 +137,8 @@ export class MemorySyncStore implements PairStore, RecordSink, ChangeSource {
     for (const r of [...batch.rejected, ...result.rejected]) {
       this.rejections.push({ pair_id: batch.pair.pair_id, record_id: r.id, code: r.code, message: r.message, at: batch.now })
     }
-    this.pairs.set(batch.next.pair_id, foldCommit(batch.next, result))
+    // Like the kysely store: only an existing pair row moves (a one-off pull has none).
+    if (this.pairs.has(batch.next.pair_id)) this.pairs.set(batch.next.pair_id, foldCommit(batch.next, result))
     return result
   }
 }

@@ -1,7 +1,13 @@
 /** Wakes long polls waiting on a thread when a record lands in it. */
 export class ThreadNotifier {
   readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #versions = new Map<string, number>()
   #closed = false
+
+  /** How many times `thread` was notified: read it before looking, pass it to `wait`. */
+  version(thread: string): number {
+    return this.#versions.get(thread) ?? 0
+  }
 
   /** True once closed: long polls answer at once (the daemon is shutting down). */
   get closed(): boolean {
@@ -14,9 +20,13 @@ export class ThreadNotifier {
     for (const set of [...this.#waiters.values()]) for (const w of [...set]) w()
   }
 
-  /** Resolves when `thread` gets a record, after `ms`, or when `signal` aborts. */
-  wait(thread: string, ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.#closed) return Promise.resolve()
+  /**
+   * Resolves when `thread` gets a record, after `ms`, or when `signal` aborts. With `since` (a
+   * `version` read before the caller looked at the thread) it resolves at once if a record landed
+   * in between, so no wake-up is lost.
+   */
+  wait(thread: string, ms: number, signal?: AbortSignal, since?: number): Promise<void> {
+    if (this.#closed || (since !== undefined && this.version(thread) !== since)) return Promise.resolve()
     return new Promise((resolve) => {
       let set = this.#waiters.get(thread)
       if (!set) this.#waiters.set(thread, (set = new Set()))
@@ -34,6 +44,7 @@ export class ThreadNotifier {
   }
 
   notify(thread: string): void {
+    this.#versions.set(thread, this.version(thread) + 1)
     const set = this.#waiters.get(thread)
     if (set) for (const w of [...set]) w()
   }

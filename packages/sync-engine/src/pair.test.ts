@@ -1,7 +1,16 @@
 import crypto from 'node:crypto'
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
-import { backoffMs, emptyTotals, type Pair, PairAmbiguousError, PairNotFoundError, pairIdFor, pairInputSchema, resolvePairRef } from './pair.js'
+import {
+  backoffMs,
+  emptyTotals,
+  type Pair,
+  PairAmbiguousError,
+  PairNotFoundError,
+  pairIdFor,
+  pairInputSchema,
+  resolvePairRef,
+} from './pair.js'
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
 function seeded(seed: number): () => number {
@@ -36,7 +45,7 @@ describe('backoffMs', () => {
       // The jitter is real: both ends of the band are reached.
       expect(min, `attempt ${attempt}`).toBeLessThan(base * 0.82)
       if (base * 1.2 < 300_000) expect(max, `attempt ${attempt}`).toBeGreaterThan(base * 1.18)
-      for (const v of values) expect(Number.isInteger(v)).toBe(true)
+      expect(values.every(Number.isInteger)).toBe(true)
     }
   })
 
