@@ -95,7 +95,13 @@ const table: Row[] = [
   },
   // 2. R ≠ T
   { name: 'R≠T, grant with L0 → served', record: 'default', caller: partner, grants: [olderL0], want: 'serve' },
-  { name: 'R≠T, grant with only L0 → served', record: 'default', caller: partner, grants: [grant('default', 'partner-team', ONLY_L0, 1)], want: 'serve' },
+  {
+    name: 'R≠T, grant with only L0 → served',
+    record: 'default',
+    caller: partner,
+    grants: [grant('default', 'partner-team', ONLY_L0, 1)],
+    want: 'serve',
+  },
   { name: 'R≠T, grant without L0 → redacted', record: 'default', caller: partner, grants: [olderNoBody], want: 'redact' },
   { name: 'R≠T, no grant → hidden', record: 'default', caller: partner, grants: [], want: 'hide' },
   {

@@ -45,6 +45,16 @@ export function assertNamespaceId(ns: unknown): asserts ns is string {
   if (segments.some((s) => s.length > 63)) throw new InvalidNamespaceError(ns, 'a segment is longer than 63 characters')
 }
 
+/** True when `ns` is a well-formed namespace id (the non-throwing assertNamespaceId). */
+export function isNamespaceId(ns: unknown): ns is string {
+  try {
+    assertNamespaceId(ns)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** `a/b/c` → `['a', 'a/b', 'a/b/c']`: the chain that must be active for `a/b/c` to be usable. */
 export function ancestorsOf(ns: string): string[] {
   const parts = ns.split('/')
@@ -63,7 +73,7 @@ export interface NamespaceEntry {
 export function parseNamespaceEntry(body: Record<string, unknown>): NamespaceEntry | null {
   if (body['kind'] !== 'core.namespace.v1') return null
   const { namespace, status, description } = body
-  if (typeof namespace !== 'string' || !NAMESPACE_RE.test(namespace)) return null
+  if (!isNamespaceId(namespace)) return null
   if (!NAMESPACE_STATUSES.includes(status as NamespaceStatus)) return null
   return {
     kind: 'core.namespace.v1',

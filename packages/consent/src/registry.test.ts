@@ -68,7 +68,9 @@ describe('ConsentRegistry: only LEARN records signed by this instance count', ()
     const forged = registryOf(grantRec(1, body, { actor: OTHER }))
     expect(forged.grants()).toEqual([])
     expect(forged.grant(body['grant_id'] as string)).toBeUndefined()
-    expect(consentFilter('default', 'th_x', { namespace: 'partner-team', boundNamespace: 'partner-team' }, forged.grants(), NOW)).toBe('hide')
+    expect(consentFilter('default', 'th_x', { namespace: 'partner-team', boundNamespace: 'partner-team' }, forged.grants(), NOW)).toBe(
+      'hide',
+    )
 
     const own = registryOf(grantRec(1, body))
     expect(own.grants().map((g) => g.grant_id)).toEqual([body['grant_id']])
@@ -145,7 +147,12 @@ describe('ConsentRegistry: namespaces, latest clock wins', () => {
 
   it('lists namespaces sorted, default included', () => {
     const reg = registryOf(ns('zeta', 'active', 1), ns('acme', 'active', 2), ns('acme/ops', 'archived', 3))
-    expect(reg.namespaces().map((e) => `${e.namespace}:${e.status}`)).toEqual(['acme:active', 'acme/ops:archived', 'default:active', 'zeta:active'])
+    expect(reg.namespaces().map((e) => `${e.namespace}:${e.status}`)).toEqual([
+      'acme:active',
+      'acme/ops:archived',
+      'default:active',
+      'zeta:active',
+    ])
   })
 
   it.each([
@@ -160,7 +167,10 @@ describe('ConsentRegistry: namespaces, latest clock wins', () => {
   })
 
   it('a malformed later record does not undo a good earlier one', () => {
-    const reg = registryOf(ns('acme', 'active', 1), rec(NAMESPACE_REGISTRY_THREAD, 2, { kind: 'core.namespace.v1', namespace: 'acme', status: 'gone' }))
+    const reg = registryOf(
+      ns('acme', 'active', 1),
+      rec(NAMESPACE_REGISTRY_THREAD, 2, { kind: 'core.namespace.v1', namespace: 'acme', status: 'gone' }),
+    )
     expect(reg.namespace('acme')?.status).toBe('active')
   })
 
@@ -186,7 +196,10 @@ describe('ConsentRegistry: namespaces, latest clock wins', () => {
 
 describe('ConsentRegistry.namespaceGate (SPEC 7.2)', () => {
   const reg = registryOf(ns('acme', 'active', 1), ns('old', 'archived', 2))
-  const entry = (name: string) => ({ thread: NAMESPACE_REGISTRY_THREAD, body: { kind: 'core.namespace.v1', namespace: name, status: 'active' } })
+  const entry = (name: string) => ({
+    thread: NAMESPACE_REGISTRY_THREAD,
+    body: { kind: 'core.namespace.v1', namespace: name, status: 'active' },
+  })
 
   it('a record without body.namespace is in default and always passes', () => {
     expect(reg.namespaceGate({ thread: 'th_x', body: { text: 'hi' } })).toBeNull()
@@ -208,7 +221,9 @@ describe('ConsentRegistry.namespaceGate (SPEC 7.2)', () => {
   })
 
   it('the parent rule applies only to core.namespace.v1 on th_namespace_registry', () => {
-    expect(reg.namespaceGate({ thread: 'th_x', body: { kind: 'core.namespace.v1', namespace: 'acme/ops', status: 'active' } })).toBe('acme/ops')
+    expect(reg.namespaceGate({ thread: 'th_x', body: { kind: 'core.namespace.v1', namespace: 'acme/ops', status: 'active' } })).toBe(
+      'acme/ops',
+    )
     expect(reg.namespaceGate({ thread: NAMESPACE_REGISTRY_THREAD, body: { kind: 'note', namespace: 'acme/ops' } })).toBe('acme/ops')
   })
 })
@@ -271,7 +286,7 @@ describe('ConsentRegistry: grants and revocation', () => {
     ['a thread that is not a thread id', { threads: ['shared'] }],
     ['a bad expiry', { expires_at: 'tomorrow' }],
   ])('ignores a malformed grant (%s)', (_why, patch) => {
-    const body = { ...grantBodyOf(), ...patch }
+    const body: Record<string, unknown> = { ...grantBodyOf(), ...patch }
     for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k]
     expect(registryOf(grantRec(1, body)).grants()).toEqual([])
   })
@@ -310,7 +325,11 @@ describe('ConsentRegistry: bindings, latest clock wins', () => {
   })
 
   it('ignores malformed bind records', () => {
-    const reg = registryOf(bindRec(1, 42, 'acme'), bindRec(2, CALLER, 7), rec(CONSENT_THREAD, 3, { kind: 'core.consent.bind.v1', did: CALLER }))
+    const reg = registryOf(
+      bindRec(1, 42, 'acme'),
+      bindRec(2, CALLER, 7),
+      rec(CONSENT_THREAD, 3, { kind: 'core.consent.bind.v1', did: CALLER }),
+    )
     expect(reg.bindingOf(CALLER)).toBeNull()
     expect(reg.bindings()).toEqual([])
   })
@@ -356,7 +375,18 @@ describe('ConsentRegistry.load', () => {
         data_type: 'SCALAR',
       })
       const [outcome] = await store.ingest(
-        [{ ok: true, id: stub.id, record: stub.record, canonical: stub.canonical, sig: null, namespace: 'default', redacted: true, storedAt: null }],
+        [
+          {
+            ok: true,
+            id: stub.id,
+            record: stub.record,
+            canonical: stub.canonical,
+            sig: null,
+            namespace: 'default',
+            redacted: true,
+            storedAt: null,
+          },
+        ],
         { origin: other.did, now: Date.now() },
       )
       expect(outcome).toMatchObject({ status: 'stored' })

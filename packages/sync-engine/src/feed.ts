@@ -180,16 +180,23 @@ export class ChangeFeed {
     const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
     let seen = this.d.notifier.version(q.thread)
     let page = await this.#page(q, ctx, caller, afterSeq)
+    let hiddenBefore = 0
     while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
       const left = deadline - this.#now()
       if (left <= 0) break
       await this.d.notifier.wait(q.thread, left, signal, seen)
       if (this.d.notifier.closed) break
       seen = this.d.notifier.version(q.thread)
+      hiddenBefore += page.hiddenCount
       page = await this.#page(q, ctx, caller, page.lastSeq)
     }
     const now = this.#now()
-    this.d.subscribers.record(caller, q.thread, { served: page.servedCount, redacted: page.redactedCount, hidden: page.hiddenCount }, now)
+    this.d.subscribers.record(
+      caller,
+      q.thread,
+      { served: page.servedCount, redacted: page.redactedCount, hidden: hiddenBefore + page.hiddenCount },
+      now,
+    )
     const body =
       `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
       `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`
@@ -223,7 +230,9 @@ export class ChangeFeed {
         lastSeq = row.seq
         continue
       }
-      const action = row.redacted ? 'redact' : consentFilter(row.namespace, q.thread, ctx, grants, now)
+      // A stub held here is still filtered like any record of its namespace, then served as a stub.
+      const verdict = consentFilter(row.namespace, q.thread, ctx, grants, now)
+      const action = verdict === 'hide' ? 'hide' : row.redacted ? 'redact' : verdict
       if (action === 'hide') {
         hiddenCount++
         lastSeq = row.seq
