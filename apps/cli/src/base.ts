@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
-import { homePaths, loadConfig, readAdminToken, readDaemonInfo, readEnv, type SplEnv } from '@spl/daemon'
-import { SplError } from '@spl/identity'
-import { SplClient } from '@spl/transport'
+import { homePaths, loadConfig, readAdminToken, readDaemonInfo, readEnv, type SplEnv } from '@spl/daemon/home'
+import { SplError } from '@spl/identity/errors'
+import { SplClient } from '@spl/transport/client'
 import { Command, Option } from 'clipanion'
 
 /** Exit codes scripts can trust. */

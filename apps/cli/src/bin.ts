@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { VERSION } from '@spl/daemon'
+import { VERSION } from '@spl/daemon/home'
 import { Builtins, Cli } from 'clipanion'
 import {
   ConsentBindCommand,

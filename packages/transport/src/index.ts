@@ -1,3 +1,4 @@
+export * from './admin-client.js'
 export * from './classify.js'
 export * from './client.js'
 export * from './middleware.js'

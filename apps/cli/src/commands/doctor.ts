@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { homePaths, loadConfig } from '@spl/daemon'
-import { SplError } from '@spl/identity'
+import { homePaths, loadConfig } from '@spl/daemon/home'
+import { SplError } from '@spl/identity/errors'
 import { Command } from 'clipanion'
 import { BaseCommand } from '../base.js'
 

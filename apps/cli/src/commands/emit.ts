@@ -1,4 +1,4 @@
-import { SplError } from '@spl/identity'
+import { SplError } from '@spl/identity/errors'
 import { Command, Option } from 'clipanion'
 import { BaseCommand } from '../base.js'
 

@@ -1,4 +1,4 @@
-import { initHome } from '@spl/daemon'
+import { initHome } from '@spl/daemon/home'
 import { Command, Option } from 'clipanion'
 import { BaseCommand } from '../base.js'
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watch } from 'node:fs'
-import { createLogger, homePaths, isAlive, readDaemonInfo, SplDaemon } from '@spl/daemon'
-import { SplError } from '@spl/identity'
+import { homePaths, isAlive, readDaemonInfo } from '@spl/daemon/home'
+import { SplError } from '@spl/identity/errors'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
 import { BaseCommand } from '../base.js'
@@ -56,6 +56,8 @@ export class ServeCommand extends BaseCommand {
   }
 
   private async foreground(): Promise<number> {
+    // The server, database and engine load only here, so other commands start fast.
+    const { createLogger, SplDaemon } = await import('@spl/daemon')
     const paths = homePaths(this.env.home)
     const logger = this.env.daemonized
       ? createLogger({ logFile: paths.log, level: this.env.logLevel })

@@ -1,7 +1,6 @@
-import { homePaths, readDaemonInfo } from '@spl/daemon'
-import { shortDid } from '@spl/identity'
-import { pairIdFor } from '@spl/sync-engine'
-import { SplClient } from '@spl/transport'
+import { homePaths, readDaemonInfo } from '@spl/daemon/home'
+import { shortDid } from '@spl/identity/did-key'
+import { SplClient } from '@spl/transport/client'
 import { Command } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
@@ -96,6 +95,7 @@ export class StatusCommand extends BaseCommand {
       }
     })
     const subs = mesh.subscribers.filter((s) => now - s.last_pull_at < SUBSCRIBER_LIVE_MS)
+    const { pairIdFor } = subs.length ? await import('@spl/sync-engine') : { pairIdFor: () => '' }
     for (const s of subs) {
       lines.push({
         id: pairIdFor(s.peer_did, health.did, s.thread_id).slice(0, 8),

@@ -1,6 +1,6 @@
-import { readAdminToken } from '@spl/daemon'
-import { SplError } from '@spl/identity'
-import { RemoteError } from '@spl/transport'
+import { readAdminToken } from '@spl/daemon/home'
+import { SplError } from '@spl/identity/errors'
+import { RemoteError } from '@spl/transport/client'
 import { Command, Option, UsageError } from 'clipanion'
 import { BaseCommand } from '../base.js'
 

@@ -1,4 +1,4 @@
-import { shortDid } from '@spl/identity'
+import { shortDid } from '@spl/identity/did-key'
 import { Command, Option } from 'clipanion'
 import { BaseCommand } from '../base.js'
 

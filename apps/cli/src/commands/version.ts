@@ -1,4 +1,4 @@
-import { VERSION } from '@spl/daemon'
+import { VERSION } from '@spl/daemon/home'
 import { Command } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
