@@ -26,13 +26,19 @@ export interface DaemonInfo {
   version: string
 }
 
-/** True when a process with `pid` exists. */
+/** True when a process with `pid` runs (a zombie — killed, not yet reaped — counts as dead). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S …"; the state letter follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true // no /proc (not Linux): trust kill(0)
   }
 }
 
