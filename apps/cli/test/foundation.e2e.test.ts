@@ -1,11 +1,13 @@
+import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { canonicalRecord, type RecordFields, sha256Hex, verifyRecordSignature } from '@spl/records'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RunResult, sh, spl } from './helpers.js'
+import { type RunResult, SPL_BIN, sh, spl } from './helpers.js'
 
 // Issue 2 "Foundation": the operator's first walk-through with real `spl` processes on a temp
 // SYNCROPEL_HOME, following SPEC 1, 2, 6.1, 7.1, 11 and 12.
@@ -393,13 +395,60 @@ describe('issue 2: one daemon per home, and errors without a daemon', () => {
     expect(id).toMatch(ID_RE)
     const pid = pidOf(home)!
     process.kill(pid, 'SIGKILL')
-    await expect.poll(() => alive(pid)).toBe(false)
+    // A killed detached daemon is reaped by the machine's init, which may take a moment.
+    await expect.poll(() => alive(pid), { timeout: 30_000, interval: 100 }).toBe(false)
     const status = await spl(home, ['serve', '--status'])
     expect(status.code, show(status)).toBe(1)
     const again = await spl(home, ['serve', '--daemon', '--port', '0'])
     expect(again.code, show(again)).toBe(0)
     expect(pidOf(home)).not.toBe(pid)
     expect((await threadJson(home, 'th_crash')).map((e) => e.id)).toEqual([id])
+    expect((await spl(home, ['serve', '--stop'])).code).toBe(0)
+  })
+
+  it('spl serve (foreground) on a port already in use prints the error and exits non-zero by itself', async () => {
+    const home = newHome()
+    expect((await spl(home, ['init'])).code).toBe(0)
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as AddressInfo).port
+    const child = spawn(process.execPath, [SPL_BIN, 'serve', '--port', String(port)], {
+      env: { ...process.env, SYNCROPEL_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (d) => (output += d))
+    child.stderr.on('data', (d) => (output += d))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    try {
+      // Bounded only so that a daemon that never exits fails the test instead of hanging it.
+      const code = await Promise.race([exited, sleep(45_000).then(() => 'still running' as const)])
+      expect(code, `spl serve did not exit after failing to listen:\n${output}`).not.toBe('still running')
+      expect(code).not.toBe(0)
+      expect(output).toContain(String(port))
+      expect(output.trim().split('\n'), 'errors print one line').toHaveLength(1)
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+    }
+  })
+
+  it('spl serve --daemon on a port already in use exits non-zero with the log tail; the home stays usable', async () => {
+    const home = newHome()
+    expect((await spl(home, ['init'])).code).toBe(0)
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as AddressInfo).port
+    try {
+      const r = await spl(home, ['serve', '--daemon', '--port', String(port)])
+      expect(r.code, show(r)).not.toBe(0)
+      expect(r.stdout + r.stderr).toContain(String(port))
+      expect((await spl(home, ['serve', '--status'])).code).toBe(1)
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+    }
+    const again = await spl(home, ['serve', '--daemon', '--port', '0'])
+    expect(again.code, show(again)).toBe(0)
     expect((await spl(home, ['serve', '--stop'])).code).toBe(0)
   })
 

@@ -37,6 +37,8 @@ export function createApp(ctx: DaemonContext): Hono {
             fix: 'send smaller batches',
           },
           413,
+          // The rest of the body is not read: the connection ends here.
+          { connection: 'close' },
         ),
     }),
   )

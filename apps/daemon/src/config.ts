@@ -91,10 +91,37 @@ export class NotInitializedError extends SplError {
   }
 }
 
-function lineOf(text: string, key: string): number | undefined {
-  const re = new RegExp(`^\\s*(\\[+\\s*)?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)
-  const idx = text.split('\n').findIndex((l) => re.test(l))
-  return idx < 0 ? undefined : idx + 1
+/**
+ * The line of `key` inside the table `parent` (as a zod issue path: `['sync', 'discovery',
+ * 'static', 1]` is the second `[[sync.discovery.static]]`), or of the table header `[parent.key]`.
+ */
+function lineOf(text: string, parent: readonly PropertyKey[], key: string): number | undefined {
+  const want = parent.map(String).join('.')
+  const header = want ? `${want}.${key}` : key
+  const arrays = new Map<string, number>()
+  let current = ''
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!.trim()
+    const arr = /^\[\[\s*([^\]]+?)\s*\]\]/.exec(l)
+    if (arr) {
+      const name = arr[1]!.replace(/\s/g, '')
+      const n = (arrays.get(name) ?? -1) + 1
+      arrays.set(name, n)
+      current = `${name}.${n}`
+      if (name === header || current === header) return i + 1
+      continue
+    }
+    const table = /^\[\s*([^\]]+?)\s*\]/.exec(l)
+    if (table) {
+      current = table[1]!.replace(/\s/g, '')
+      if (current === header) return i + 1
+      continue
+    }
+    const k = /^("[^"]*"|[A-Za-z0-9_-]+)\s*=/.exec(l)
+    if (k && current === want && k[1]!.replace(/"/g, '') === key) return i + 1
+  }
+  return undefined
 }
 
 /** Parses and checks the text of a config file; errors name the key and its line. */
@@ -111,13 +138,13 @@ export function parseConfig(text: string, file = 'config.toml'): SplConfig {
   const issue = parsed.error.issues[0]!
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!
-    const line = lineOf(text, key)
+    const line = lineOf(text, issue.path, key)
     const section = issue.path.length ? `[${issue.path.join('.')}] ` : ''
     throw new ConfigError(file, `unknown key ${section}'${key}'${line ? ` on line ${line}` : ''}`)
   }
   const keyPath = issue.path.map(String).join('.')
   const leaf = String(issue.path[issue.path.length - 1] ?? '')
-  const line = leaf ? lineOf(text, leaf) : undefined
+  const line = leaf ? lineOf(text, issue.path.slice(0, -1), leaf) : undefined
   throw new ConfigError(file, `${keyPath}: ${issue.message}${line ? ` (line ${line})` : ''}`)
 }
 

@@ -74,7 +74,13 @@ export function acquireLock(runDir: string, home: string): () => void {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const pid = Number(readFileSync(file, 'utf8').trim())
+      let text = readFileSync(file, 'utf8').trim()
+      if (text === '') {
+        // Another starter created the file and has not written its pid yet: give it a moment.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+        text = readFileSync(file, 'utf8').trim()
+      }
+      const pid = Number(text)
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw new DaemonRunningError(pid, home)
       rmSync(file, { force: true })
     }

@@ -1,4 +1,4 @@
-import { ConsentRegistry, NamespaceRejectedError } from '@spl/consent'
+import { assertNamespaceId, ConsentRegistry, NamespaceRejectedError } from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
 import {
   ACTS,
@@ -42,6 +42,8 @@ export class RecordService {
 
   /** Signs and stores a record by this instance (SPEC 2.5); the same record twice is a no-op. */
   async emit(input: z.output<typeof emitSchema>): Promise<{ created: boolean; row: StoredRow }> {
+    const claimed = input.body['namespace']
+    if (claimed !== undefined) assertNamespaceId(claimed)
     const bad = this.registry.namespaceGate({ thread: input.thread, body: input.body })
     if (bad !== null) {
       const ns = typeof input.body['namespace'] === 'string' ? input.body['namespace'] : bad
@@ -49,6 +51,12 @@ export class RecordService {
     }
     const result = await this.store.transaction(async (trx) => {
       const clock = input.clock ?? (await this.store.nextClock(this.keypair.did, input.thread, trx))
+      if (clock > MAX_CLOCK) {
+        throw new SplError('CLOCK_EXHAUSTED', `this instance has used every clock value in ${input.thread}.`, {
+          status: 409,
+          fix: 'continue in a new thread',
+        })
+      }
       const record: RecordFields = {
         parents: [...new Set(input.parents)].sort(),
         thread: input.thread,

@@ -2,10 +2,12 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { serve } from '@hono/node-server'
 import { ConsentRegistry } from '@spl/consent'
+import { SplError } from '@spl/identity'
 import { createWorkerVerifier, RecordStore, type SignatureVerifier } from '@spl/records'
 import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { createApp } from './app.js'
+import { carryRegistryOver } from './carry-over.js'
 import { type ConfigOverrides, envToCfg, homePaths, readEnv } from './config.js'
 import type { DaemonContext } from './context.js'
 import { type OpenDatabase, openDatabase } from './db.js'
@@ -58,6 +60,7 @@ export class SplDaemon {
       const verifier = threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
       const notifier = new ThreadNotifier()
       const records = new RecordService(store, keypair, registry, notifier)
+      await carryRegistryOver(store, registry, records, keypair.did, logger)
       const subscribers = new SubscriberStats()
       const metrics = new DaemonMetrics()
       const engine = new SyncEngine(
@@ -129,10 +132,30 @@ export class SplDaemon {
   async start(): Promise<this> {
     const { cfg } = this.ctx
     const app = createApp(this.ctx)
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
-      s.once('error', reject)
-    })
+    let server: Server
+    try {
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
+        s.once('error', reject)
+      })
+    } catch (err) {
+      // Nothing listens: release the database, the workers and the lock before saying why.
+      await this.destroy()
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EADDRINUSE') {
+        throw new SplError('PORT_IN_USE', `port ${cfg.server.port} on ${cfg.server.host} is already in use.`, {
+          status: 500,
+          fix: 'pick another with --port, or stop what listens there',
+        })
+      }
+      if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+        throw new SplError('BIND_FAILED', `cannot listen on ${cfg.server.host}:${cfg.server.port} (${code}).`, {
+          status: 500,
+          fix: 'use --host 127.0.0.1 or 0.0.0.0, and a port above 1023',
+        })
+      }
+      throw err
+    }
     this.#server = server
     const port = (server.address() as AddressInfo).port
     const host = cfg.server.host

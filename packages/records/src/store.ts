@@ -94,6 +94,21 @@ export class RecordStore {
     return this.db.transaction().execute(fn)
   }
 
+  /** A value of the store's own key-value table (`epoch`, the identity that last opened it…). */
+  async getMeta(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('spl_meta').select('value').where('key', '=', key).executeTakeFirst()
+    return row?.value
+  }
+
+  /** Sets a value of the key-value table. */
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('spl_meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute()
+  }
+
   /** The clock the next record of `actor` in `thread` gets: one more than its highest, 0 first. */
   async nextClock(actor: string, thread: string, db: Db = this.db): Promise<number> {
     const row = await db

@@ -43,7 +43,9 @@ export function errorHandler(onInternal: (err: unknown, c: Context) => void = ()
     }
     if (err instanceof HTTPException) {
       if (err.status === 413) {
-        return c.json(envelope('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', 'send smaller batches'), 413)
+        return c.json(envelope('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', 'send smaller batches'), 413, {
+          connection: 'close',
+        })
       }
       return c.json(envelope(`HTTP_${err.status}`, err.message || 'request refused'), err.status)
     }

@@ -39,7 +39,9 @@ export class InitCommand extends BaseCommand {
     }
     if (r.previousDid) {
       this.err(`warning: new identity replaces ${r.previousDid}; peers that paired with it must re-pair.`)
-      this.err('warning: restart a running daemon (spl serve --stop, then spl serve --daemon) to use the new key.')
+      this.err(
+        'warning: restart a running daemon (spl serve --stop, then spl serve --daemon) to use the new key; at that start it re-signs your namespaces, grants and bindings with it.',
+      )
     }
     this.out(`Initialised ${r.home}`)
     this.out(r.did)
