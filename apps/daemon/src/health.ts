@@ -106,7 +106,7 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
   }))
   return {
     object: 'sync_health',
-    pairs_total: live.length,
+    pairs_total: pairs.length,
     pairs_by_state: byState,
     records_pulled_last_minute: lastMinute,
     records_pulled_last_hour: lastHour,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watch } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
 import { homePaths, isAlive, readDaemonInfo } from '@spl/daemon/home'
 import { SplError } from '@spl/identity/errors'
 import { Command, Option } from 'clipanion'
@@ -7,14 +7,6 @@ import * as t from 'typanion'
 import { BaseCommand } from '../base.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function tail(file: string, lines: number): string {
-  if (!existsSync(file)) return '(no log yet)'
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .slice(-lines - 1)
-    .join('\n')
-}
 
 export class ServeCommand extends BaseCommand {
   static override paths = [['serve']]
@@ -164,23 +156,28 @@ export class ServeCommand extends BaseCommand {
   }
 
   private async doLogs(file: string): Promise<number> {
-    this.out(tail(file, 100))
-    if (!this.follow) return 0
+    // Read the size first and print up to it, then follow from exactly there: no line is lost.
     let pos = existsSync(file) ? statSync(file).size : 0
+    if (pos === 0) this.out('(no log yet)')
+    else {
+      const text = readFileSync(file).subarray(0, pos).toString('utf8')
+      this.context.stdout.write(`${text.split('\n').slice(-101).join('\n')}`)
+    }
+    if (!this.follow) return 0
     const print = () => {
       if (!existsSync(file)) return
       const size = statSync(file).size
-      if (size < pos) pos = 0
-      if (size > pos) {
-        const fd = openSync(file, 'r')
-        const buf = Buffer.alloc(size - pos)
-        readSync(fd, buf, 0, buf.length, pos)
-        closeSync(fd)
-        pos = size
-        this.context.stdout.write(buf.toString('utf8'))
-      }
+      if (size < pos) pos = 0 // truncated or replaced
+      if (size === pos) return
+      const fd = openSync(file, 'r')
+      const buf = Buffer.alloc(size - pos)
+      readSync(fd, buf, 0, buf.length, pos)
+      closeSync(fd)
+      pos = size
+      this.context.stdout.write(buf.toString('utf8'))
     }
-    watch(file, print)
+    // Polling works whether or not the file exists yet (like tail -F).
+    watchFile(file, { interval: 200 }, print)
     await new Promise(() => {})
     return 0
   }
