@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { base58btc } from 'multiformats/bases/base58'
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../../test-utils/prng.js'
 import { decodeDidKey, ED25519_PUBLIC_KEY_LENGTH, encodeDidKey, isDidKey, shortDid } from './did-key.js'
 import { nobleBackend, nodeBackend } from './ed25519.js'
 import { InvalidDidError, SplError } from './errors.js'
@@ -29,18 +30,6 @@ function expectInvalidDid(did: string): InvalidDidError {
   expect(err.status).toBe(400)
   expect(err.did).toBe(did)
   return err
-}
-
-/** A small deterministic PRNG (mulberry32) so "random" keys are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 describe('did:key vectors', () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../../test-utils/prng.js'
 import { decodeDidKey, encodeDidKey } from './did-key.js'
 import {
   defaultBackend,
@@ -34,16 +35,6 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'))
 const toHex = (u: Uint8Array) => Buffer.from(u).toString('hex')
 const backends: Ed25519Backend[] = [nodeBackend, nobleBackend]
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const bytes = (rand: () => number, n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256))
 
 /** Every vector as (seed, public key, message, signature), from both files' sections. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../../test-utils/prng.js'
 import { CanonicalFormError, canonicalJson, canonicalRecord, recordIdOf, sha256Hex } from './canonical.js'
 import type { RecordFields } from './schema.js'
 
@@ -10,18 +11,6 @@ async function loadJcs(): Promise<(value: unknown) => string> {
   return mod.canonicalize
 }
 const jcs = await loadJcs()
-
-/** mulberry32: a seeded PRNG, so every run checks the same values. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 

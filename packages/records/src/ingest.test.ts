@@ -1,5 +1,6 @@
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../../test-utils/prng.js'
 import { type Candidate, precheckEnvelope, REJECTION_CODES } from './ingest.js'
 import { namespaceOf, type RecordFields } from './schema.js'
 import { signRecord, toEnvelope } from './sign.js'
@@ -26,17 +27,6 @@ function ok(raw: unknown, thread: string | null = null): Candidate {
 const code = (raw: unknown, thread: string | null = null) => {
   const r = precheckEnvelope(raw, thread)
   return r.ok ? 'OK' : r.code
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 describe('precheckEnvelope', () => {

@@ -1,20 +1,10 @@
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../../test-utils/prng.js'
 import { signRecord } from './sign.js'
 import { createWorkerVerifier, inlineVerifier } from './verifier.js'
 
 // The worker runs dist/verify-worker.js: build the package first (pnpm --filter @spl/records build).
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Item = { actor: string; canonical: string; sig: string }
 

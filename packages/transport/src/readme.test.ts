@@ -1,8 +1,16 @@
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
+import { runReadmeExample } from '../../../test-utils/readme-example.js'
 import { createRequestProof, createResponseProof, ReplayCache, verifyRequestProof, verifyResponseProof } from './index.js'
 
 describe('README usage', () => {
+  it('the README usage example runs as written', async () => {
+    const code = await runReadmeExample(new URL('../README.md', import.meta.url), (spec) =>
+      spec === '@spl/transport' ? import('./index.js') : import(spec),
+    )
+    expect(code).toContain('verifyRequestProof')
+  })
+
   it('a request proof verifies once and is refused when replayed', async () => {
     const caller = Keypair.generate()
     const callee = Keypair.generate()
