@@ -5,6 +5,7 @@ import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { isAlive } from '@spl/daemon/home'
 import { canonicalRecord, type RecordFields, sha256Hex, verifyRecordSignature } from '@spl/records'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type RunResult, SPL_BIN, sh, spl } from './helpers.js'
@@ -51,14 +52,8 @@ function pidOf(home: string): number | undefined {
   return undefined
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
+/** A process that has exited counts as gone even before its parent reaps it (isAlive reads /proc). */
+const alive = isAlive
 
 // Every daemon started here is stopped, even when a test failed half way.
 afterAll(async () => {

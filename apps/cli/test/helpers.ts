@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,7 +33,9 @@ export function spl(home: string, args: string[], env: Record<string, string> = 
 export function sh(script: string, env: Record<string, string> = {}): Promise<RunResult> {
   const binDir = mkdtempSync(path.join(os.tmpdir(), 'spl-bin-'))
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', `ln -s ${SPL_BIN} ${binDir}/spl\n${script}`], {
+    // A wrapper, not a symlink: it works whether or not dist/bin.js has its exec bit.
+    writeFileSync(path.join(binDir, 'spl'), `#!/bin/sh\nexec "${process.execPath}" "${SPL_BIN}" "$@"\n`, { mode: 0o755 })
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
       env: { ...process.env, PATH: `${binDir}:${process.env['PATH']}`, ...env },
     })
     let stdout = ''

@@ -190,7 +190,7 @@ export class SplDaemon {
     await this.verifier.close()
     await this.database.db.destroy()
     this.releaseLock()
-    this.ctx.logger.info({}, 'spl daemon stopped')
+    if (server) this.ctx.logger.info({}, 'spl daemon stopped')
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
