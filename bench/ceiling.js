@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { dist, fmt1, fmtInt, header, isMain, onCleanup, openDb, signedRecords, withCleanup } from './lib.js'
+import { dist, fmt1, fmt2, fmtInt, foreignCpu, header, isMain, onCleanup, openDb, signedRecords, withCleanup } from './lib.js'
 
 const THREAD = 'th_bench_catchup'
 const PAGE = 1000
@@ -63,6 +63,8 @@ async function ingestAll(pages, verifier, label, pipelined = false) {
     /** @type {any[] | null} */
     let toCommit = null
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage() // includes the worker threads
+    const foreign = foreignCpu()
     for (const text of pages) {
       let t = performance.now()
       const page = JSON.parse(text)
@@ -97,9 +99,12 @@ async function ingestAll(pages, verifier, label, pipelined = false) {
     }
     if (toCommit) await commit(toCommit)
     const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    const cpuUsPerRecord = (cpu.user + cpu.system) / n
+    const { otherCores } = foreign.stop(0)
     const stored = await store.count()
     if (stored !== n) throw new Error(`${label}: stored ${stored} of ${n}`)
-    return { label, n, seconds, rate: n / seconds, stages }
+    return { label, n, seconds, rate: n / seconds, stages, cpuUsPerRecord, otherCores }
   } finally {
     await db.destroy()
     rmSync(dir, { recursive: true, force: true })
@@ -109,19 +114,19 @@ async function ingestAll(pages, verifier, label, pipelined = false) {
 function stageLine(r) {
   const per = (ms) => `${fmt1((ms * 1000) / r.n)} µs`
   const s = r.stages
-  return `parse ${per(s.parse)}, precheck ${per(s.precheck)}, known-ids ${per(s.known)}, verify ${per(s.verify)}${r.label.includes('pipelined') ? ' (not overlapped)' : ''}, insert ${per(s.insert)} per record`
+  return `CPU ${fmtInt(r.cpuUsPerRecord)} µs per record; wall: parse ${per(s.parse)}, precheck ${per(s.precheck)}, known-ids ${per(s.known)}, verify ${per(s.verify)}${r.label.includes('pipelined') ? ' (not overlapped)' : ''}, insert ${per(s.insert)}; other processes: ${fmt2(r.otherCores)} cores`
 }
 
 /**
  * Runs the ceiling benchmark and returns its figures.
- * @param {{ n?: number, log?: (s: string) => void }} [opts]
+ * @param {{ n?: number, records?: any[], log?: (s: string) => void }} [opts]
  */
 export async function runCeiling(opts = {}) {
-  const n = opts.n ?? Number(process.env.BENCH_CEILING_N ?? 100_000)
+  const n = opts.records?.length ?? opts.n ?? Number(process.env.BENCH_CEILING_N ?? 100_000)
   const log = opts.log ?? console.log
   const { Keypair } = await dist('packages/identity/dist/index.js')
   const { inlineVerifier, createWorkerVerifier } = await dist('packages/records/dist/index.js')
-  const records = await signedRecords(Keypair.generate(), THREAD, n)
+  const records = opts.records ?? (await signedRecords(Keypair.generate(), THREAD, n))
   const pages = servedPages(records)
   records.length = 0
   log(

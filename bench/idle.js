@@ -4,7 +4,7 @@
 //
 //   node bench/idle.js               (after `pnpm build`)
 //   BENCH_IDLE_PAIRS=100 BENCH_IDLE_SECONDS=30 node bench/idle.js
-import { cpuSecondsOf, Daemon, fmt2, fmtInt, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
+import { cpuSecondsOf, Daemon, fmt2, fmtInt, foreignCpu, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
 
 export const TARGET_CPU_PCT = 2
 
@@ -47,6 +47,7 @@ export async function runIdle(opts = {}) {
   log(`  ${pairs} pairs caught up; settling 3 s, then measuring ${seconds} s without touching either daemon`)
   await sleep(3000)
   const pulls0 = (await b.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
+  const foreign = foreignCpu()
   const a0 = cpuSecondsOf(a.pid)
   const b0 = cpuSecondsOf(b.pid)
   const t0 = performance.now()
@@ -54,12 +55,25 @@ export async function runIdle(opts = {}) {
   const wall = (performance.now() - t0) / 1000
   const cpuB = cpuSecondsOf(b.pid) - b0
   const cpuA = cpuSecondsOf(a.pid) - a0
+  const others = foreign.stop(cpuA + cpuB)
   const list = await b.get('/v1/sync/pairs')
   const pulls = list.data.reduce((s, p) => s + p.totals.pulls, 0) - pulls0
   const pctB = (cpuB / wall) * 100
   const pctA = (cpuA / wall) * 100
-  const result = { pairs, seconds: wall, cpuB, cpuA, pctB, pctA, pctBase, pullsTotal: pulls, rssB: memOf(b.pid).rssMB }
+  const result = {
+    pairs,
+    seconds: wall,
+    cpuB,
+    cpuA,
+    pctB,
+    pctA,
+    pctBase,
+    otherCores: others.otherCores,
+    pullsTotal: pulls,
+    rssB: memOf(b.pid).rssMB,
+  }
   log(`  ${fmtInt(pulls)} long polls ended and were renewed during the window (each waits 25 s)`)
+  log(`  other processes on this machine used ${fmt2(others.otherCores)} cores on average meanwhile`)
   log(`  B: ${fmt2(cpuB)} CPU s in ${fmt2(wall)} s; A (serving the long polls): ${fmt2(cpuA)} CPU s; B RSS ${fmtInt(result.rssB)} MB`)
   log(`  B idle CPU: ${fmt2(pctB)} % of one core   target < ${TARGET_CPU_PCT} %  ${mark(pctB < TARGET_CPU_PCT)}   (A: ${fmt2(pctA)} %)`)
   await Promise.all([a.stop(), b.stop()])

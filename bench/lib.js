@@ -1,8 +1,8 @@
 // Shared helpers for the benchmarks: real `spl` daemons on temporary homes, a keep-alive HTTP
 // client for 127.0.0.1, /proc readers, record generation and printing. Benchmarks print figures;
 // none of them asserts a timing.
-import { execFile, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -195,11 +195,20 @@ export class Daemon {
     this.stopped = false
   }
 
-  /** `spl serve --daemon --port 0` on `home` (an initialised home); stopped at cleanup. */
+  /**
+   * `spl serve --daemon --port 0` on `home` (an initialised home); stopped at cleanup. With
+   * BENCH_DAEMON_NODE_FLAGS set (e.g. "--optimize-for-size"), the daemon process is started by
+   * the benchmark itself as `node <flags> spl serve` (what `--daemon` does, plus the flags), to
+   * measure the effect of V8 flags that NODE_OPTIONS does not accept.
+   */
   static async start(home) {
     installHandlers()
-    const r = await spl(home, ['serve', '--daemon', '--port', '0', '--host', '127.0.0.1'])
-    if (r.code !== 0) throw new Error(`spl serve failed: ${r.stdout}${r.stderr}`)
+    const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
+    if (flags.length > 0) await startWithFlags(home, flags)
+    else {
+      const r = await spl(home, ['serve', '--daemon', '--port', '0', '--host', '127.0.0.1'])
+      if (r.code !== 0) throw new Error(`spl serve failed: ${r.stdout}${r.stderr}`)
+    }
     const info = JSON.parse(readFileSync(path.join(home, 'run', 'daemon.json'), 'utf8'))
     const token = readFileSync(path.join(home, 'admin.token'), 'utf8').trim()
     const { json } = await request('GET', `${info.url}/v1/identity`)
@@ -233,6 +242,41 @@ export class Daemon {
       // already gone
     }
   }
+}
+
+/** Starts `node <flags> spl serve` detached on `home` and waits until it answers /health. */
+async function startWithFlags(home, flags) {
+  const log = openSync(path.join(home, 'logs', 'daemon.log'), 'a')
+  const child = spawn(process.execPath, [...flags, SPL_BIN, 'serve', '--port', '0', '--host', '127.0.0.1'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, SYNCROPEL_HOME: home, SPL_DAEMONIZED: '1' },
+  })
+  closeSync(log)
+  child.unref()
+  const info = path.join(home, 'run', 'daemon.json')
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (existsSync(info)) {
+      const { url, pid } = JSON.parse(readFileSync(info, 'utf8'))
+      if (pid === child.pid) {
+        try {
+          await request('GET', `${url}/health`, { timeoutMs: 1000 })
+          return
+        } catch {
+          // not answering yet
+        }
+      }
+    }
+    if (child.exitCode !== null) break
+    await sleep(100)
+  }
+  try {
+    if (child.pid) process.kill(child.pid, 'SIGKILL')
+  } catch {
+    // gone
+  }
+  throw new Error(`node ${flags.join(' ')} spl serve did not answer /health; see ${path.join(home, 'logs', 'daemon.log')}`)
 }
 
 /** Two fresh homes, initialised in parallel. */
@@ -374,6 +418,17 @@ export function table(rows) {
   return out.join('\n')
 }
 
+/** The commit the benchmarks ran on (and whether source files outside bench/ had local changes). */
+export function revision() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'apps'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    return dirty ? `${head} + local changes in packages/ or apps/` : head
+  } catch {
+    return 'unknown revision'
+  }
+}
+
 /** One-line description of the machine, for the printed report. */
 export function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu'
@@ -386,6 +441,13 @@ export const POUCHDB = {
   live: 'p50 14 ms / p95 22 ms',
   rss: '144 MB',
 }
+
+/** What the calibration figure is on this machine when nothing else runs. */
+export const CALIBRATION_NOTE = 'quiet 2-core machine: 6,100-7,200/s'
+/** Below this calibration figure, the machine is shared with other work. */
+export const BUSY_BELOW = 5000
+/** Above this many cores used by other processes, the machine is shared with other work. */
+export const BUSY_CORES = 0.25
 
 /**
  * A quick measure of how fast this machine is right now: Ed25519 verifications per second on
@@ -407,19 +469,66 @@ export async function calibrate(ms = 400) {
   return n / ((performance.now() - t0) / 1000)
 }
 
-/** Prints the title, the machine, its load and a calibration figure. */
-export async function header(title, log = console.log) {
-  log(title)
-  log(`  ${new Date().toISOString()} — ${machine()}`)
+/**
+ * How busy the machine is right now: Ed25519 verifications per second on one core, and the
+ * cores other processes used over one second.
+ */
+export async function machineState() {
   const v = await calibrate()
-  log(
-    `  load average ${os
+  const f = foreignCpu()
+  await sleep(1000)
+  const { otherCores, stealCores } = f.stop(0)
+  return { verifyPerSec: v, otherCores, stealCores }
+}
+
+/** One line about the machine's state, and a warning when other work competes for the cores. */
+export function stateLines(st) {
+  const lines = [
+    `Ed25519 verify ${fmtInt(st.verifyPerSec)}/s on one core (${CALIBRATION_NOTE}); other processes use ${fmt2(st.otherCores)} cores; load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')}; Ed25519 verify ${fmtInt(v)}/s on one core (idle machine: ~8,700/s)`,
-  )
-  if (os.loadavg()[0] > os.availableParallelism() * 0.5 || v < 6000) {
-    log('  WARNING: the machine is busy (other processes compete for the cores): figures will be low.')
+      .join(' ')}`,
+  ]
+  if (st.otherCores > BUSY_CORES || st.verifyPerSec < BUSY_BELOW) {
+    lines.push('WARNING: the machine is busy (other processes compete for the cores): figures will be low.')
   }
-  return v
+  return lines
+}
+
+/** Prints the title, the machine and how busy it is. */
+export async function header(title, log = console.log) {
+  log(title)
+  log(`  ${new Date().toISOString()} — ${machine()} — spl ${revision()}`)
+  for (const l of stateLines(await machineState())) log(`  ${l}`)
+}
+
+/** Busy and steal CPU seconds of the whole machine so far (all cores), from /proc/stat. */
+export function machineCpuSeconds() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (ticks)
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const tck = clkTck || 100
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6]
+  return { busy: busy / tck, steal: (f[7] ?? 0) / tck }
+}
+
+/**
+ * Measures what the rest of the machine does while a benchmark runs: call `stop()` at the end
+ * with the CPU seconds the benchmark's own processes used; returns the CPU (in cores) used by
+ * other processes on average and the steal time (a virtual machine's host taking the cores).
+ */
+export function foreignCpu() {
+  cpuSecondsOf(process.pid) // initialises CLK_TCK
+  const m0 = machineCpuSeconds()
+  const own0 = cpuSecondsOf(process.pid)
+  const t0 = performance.now()
+  return {
+    /** @param {number} ownOtherCpu CPU seconds of the benchmark's daemons over the same window */
+    stop(ownOtherCpu) {
+      const wall = (performance.now() - t0) / 1000
+      const m1 = machineCpuSeconds()
+      const own = cpuSecondsOf(process.pid) - own0 + ownOtherCpu
+      return { otherCores: Math.max(0, m1.busy - m0.busy - own) / wall, stealCores: (m1.steal - m0.steal) / wall }
+    },
+  }
 }

@@ -4,7 +4,23 @@
 //
 //   node bench/live.js               (after `pnpm build`)
 //   BENCH_LIVE_N=200 BENCH_LIVE_RATE=20 node bench/live.js
-import { Daemon, fmt1, fmtInt, header, initHomes, isMain, mark, POUCHDB, quantile, request, sleep, withCleanup } from './lib.js'
+import {
+  cpuSecondsOf,
+  Daemon,
+  fmt1,
+  fmt2,
+  fmtInt,
+  foreignCpu,
+  header,
+  initHomes,
+  isMain,
+  mark,
+  POUCHDB,
+  quantile,
+  request,
+  sleep,
+  withCleanup,
+} from './lib.js'
 
 export const TARGET_P50 = 15
 export const TARGET_P95 = 30
@@ -68,6 +84,8 @@ export async function runLive(opts = {}) {
     }
   })()
 
+  const foreign = foreignCpu()
+  const cpu0 = cpuSecondsOf(a.pid) + cpuSecondsOf(b.pid)
   const t0 = performance.now()
   const period = 1000 / rate
   const posts = []
@@ -87,6 +105,7 @@ export async function runLive(opts = {}) {
   while (seenAt.size < total + 1 && performance.now() < deadline) await sleep(10)
   watching = false
   await watcher
+  const others = foreign.stop(cpuSecondsOf(a.pid) + cpuSecondsOf(b.pid) - cpu0)
 
   const lat = []
   const emit = []
@@ -111,10 +130,12 @@ export async function runLive(opts = {}) {
     min: Math.min(...lat),
     emitP50: quantile(emit, 0.5),
     missing,
+    otherCores: others.otherCores,
     polls,
     pairStats: stats,
   }
   log(`  ${n} records at ${rate}/s after ${warmup} warm-up records; watcher made ${fmtInt(polls)} polls of B`)
+  log(`  other processes on this machine used ${fmt2(others.otherCores)} cores on average meanwhile`)
   log(`  A's POST /v1/records answered in p50 ${fmt1(result.emitP50)} ms`)
   log(
     `  emit → visible on B: min ${fmt1(result.min)}  p50 ${fmt1(result.p50)}  p95 ${fmt1(result.p95)}  p99 ${fmt1(result.p99)}  max ${fmt1(result.max)} ms${missing ? `  (${missing} never seen)` : ''}`,

@@ -8,7 +8,7 @@ import os from 'node:os'
 import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
-import { fmt1, fmt2, fmtInt, machine, mark, POUCHDB, table, withCleanup } from './lib.js'
+import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, stateLines, table, withCleanup } from './lib.js'
 import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
 
 const ALL = ['catchup', 'ceiling', 'live', 'idle']
@@ -17,16 +17,15 @@ await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
   for (const c of chosen) if (!ALL.includes(c)) throw new Error(`unknown benchmark '${c}' (one of ${ALL.join(', ')})`)
   const started = Date.now()
-  const load = os.loadavg()
   console.log(`spl benchmarks — ${new Date().toISOString()}`)
   console.log(`machine: ${machine()}`)
-  console.log(`load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}`)
-  if (load[0] > os.availableParallelism() * 0.5) {
-    console.log('WARNING: the machine is busy; other processes compete for the cores and the figures will be low.')
-  }
+  console.log(`revision: ${revision()}`)
+  for (const l of stateLines(await machineState())) console.log(l)
 
   /** @type {Record<string, any>} */
   const r = {}
+  /** @type {any[] | undefined} signed catch-up records, reused by the ceiling */
+  let shared
   const step = async (name, title, fn) => {
     if (!chosen.includes(name)) return
     console.log(`\n[${name}] ${title}`)
@@ -34,8 +33,12 @@ await withCleanup(async () => {
     r[name] = await fn()
     console.log(`  (${fmt1((Date.now() - t) / 1000)} s)`)
   }
-  await step('catchup', 'catch-up: 100,000 records of ~500 B, A → empty B, real daemons on 127.0.0.1', () => runCatchup())
-  await step('ceiling', 'single-process ceiling: parse + canonicalize + hash + verify + insert, same records', () => runCeiling())
+  await step('catchup', 'catch-up: 100,000 records of ~500 B, A → empty B, real daemons on 127.0.0.1', () =>
+    runCatchup({ onRecords: (recs) => (shared = recs) }),
+  )
+  await step('ceiling', 'single-process ceiling: parse + canonicalize + hash + verify + insert, same records', () =>
+    runCeiling(shared ? { records: shared } : {}),
+  )
   await step('live', 'live latency: 200 records emitted on A at 20/s, B pulls by long poll', () => runLive())
   await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s', () => runIdle())
 
@@ -63,7 +66,7 @@ await withCleanup(async () => {
   }
   if (r.catchup && r.ceiling) {
     rows.push(['end to end / ceiling (best above)', fmt2(r.catchup.rate / r.ceiling.ceiling), '', '', ''])
-    rows.push(['end to end / same steps as the engine', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
+    rows.push(['end to end / engine steps (2 workers, sequential)', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
   }
   if (r.live) {
     rows.push(['live emit→visible p50', `${fmt1(r.live.p50)} ms`, `≤ ${TARGET_P50} ms`, mark(r.live.p50 <= TARGET_P50), '14 ms'])
@@ -79,8 +82,14 @@ await withCleanup(async () => {
       '',
     ])
   }
+  const busy = Object.entries(r)
+    .filter(([, v]) => v && typeof v.otherCores === 'number')
+    .map(([k, v]) => `${k} ${fmt2(v.otherCores)}`)
+  if (r.ceiling)
+    busy.push(`ceiling ${fmt2(Math.max(r.ceiling.inline.otherCores, r.ceiling.workers.otherCores, r.ceiling.pipelined.otherCores))}`)
   console.log(`\nsummary (${machine()})`)
   console.log(table(rows))
+  console.log(`cores used by other processes during each benchmark: ${busy.join(', ')}`)
   console.log(
     `\ntotal ${fmt1((Date.now() - started) / 1000)} s; load average at end: ${os
       .loadavg()
