@@ -1,5 +1,6 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
+import { verifyRecordSignature } from './sign.js'
 import { envelopeSchema, namespaceOf, REDACTED_BODY, type RecordFields, recordSchema, SIG_RE } from './schema.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
@@ -89,9 +90,27 @@ export function precheckEnvelope(raw: unknown, expectedThread: string | null): C
   }
 }
 
-/** Something that checks many record signatures at once (inline, or spread over worker threads). */
+/** The outcome of every check that needs no store: a verified (or redacted) candidate, or why not. */
+export type Checked = Candidate | Rejection
+
+/**
+ * precheckEnvelope, then the signature (SPEC 2.4 up to SIGNATURE_INVALID). A redacted stub
+ * has no signature to check. Never throws.
+ */
+export function checkEnvelope(raw: unknown, expectedThread: string | null): Checked {
+  const c = precheckEnvelope(raw, expectedThread)
+  if (!c.ok || c.redacted) return c
+  if (!verifyRecordSignature(c.record.actor, c.canonical, c.sig!)) {
+    return { ok: false, code: 'SIGNATURE_INVALID', message: 'the signature does not verify against the actor key', id: c.id }
+  }
+  return c
+}
+
+/** Something that checks many records at once (inline, or spread over worker threads). */
 export interface SignatureVerifier {
   /** One boolean per item, in order. */
   verifyMany(items: readonly { actor: string; canonical: string; sig: string }[]): Promise<boolean[]>
+  /** checkEnvelope on each raw envelope, in order (the costly part of ingest, off the main thread). */
+  checkMany(envelopes: readonly unknown[], expectedThread: string | null): Promise<Checked[]>
   close(): Promise<void>
 }

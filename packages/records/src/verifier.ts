@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { SignatureVerifier } from './ingest.js'
+import { type Checked, checkEnvelope, type SignatureVerifier } from './ingest.js'
+import type { WorkerJob } from './verify-worker.js'
 import { verifyRecordSignature } from './sign.js'
 
 type Item = { actor: string; canonical: string; sig: string }
@@ -11,6 +12,9 @@ type Item = { actor: string; canonical: string; sig: string }
 export const inlineVerifier: SignatureVerifier = {
   async verifyMany(items) {
     return items.map((i) => verifyRecordSignature(i.actor, i.canonical, i.sig))
+  },
+  async checkMany(envelopes, thread) {
+    return envelopes.map((raw) => checkEnvelope(raw, thread))
   },
   async close() {},
 }
@@ -23,8 +27,8 @@ function workerUrl(): URL {
 }
 
 interface Job {
-  items: readonly Item[]
-  resolve: (ok: boolean[]) => void
+  message: WorkerJob
+  resolve: (answer: unknown[]) => void
   reject: (err: Error) => void
 }
 
@@ -57,11 +61,11 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
         pump()
       }
     })
-    w.on('message', (ok: boolean[]) => {
+    w.on('message', (answer: unknown[]) => {
       const job = busy.get(w)
       busy.delete(w)
       idle.push(w)
-      job?.resolve(ok)
+      job?.resolve(answer)
       pump()
     })
     all.push(w)
@@ -73,23 +77,32 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
       const worker = idle.pop()!
       const job = queue.shift()!
       busy.set(worker, job)
-      worker.postMessage(job.items)
+      worker.postMessage(job.message)
     }
   }
-  function run(items: readonly Item[]): Promise<boolean[]> {
+  function run<T>(message: WorkerJob): Promise<T[]> {
     return new Promise((resolve, reject) => {
-      queue.push({ items, resolve, reject })
+      queue.push({ message, resolve: resolve as (answer: unknown[]) => void, reject })
       pump()
     })
+  }
+  /** Splits `items` into one chunk per worker and joins the answers in order. */
+  async function spread<I, T>(items: readonly I[], job: (chunk: I[]) => WorkerJob): Promise<T[]> {
+    const chunk = Math.ceil(items.length / size)
+    const parts: Promise<T[]>[] = []
+    for (let i = 0; i < items.length; i += chunk) parts.push(run<T>(job(items.slice(i, i + chunk))))
+    return (await Promise.all(parts)).flat()
   }
   return {
     async verifyMany(items) {
       if (closed) throw new Error('verifier is closed')
       if (items.length < inlineBelow) return inlineVerifier.verifyMany(items)
-      const chunk = Math.ceil(items.length / size)
-      const parts: Promise<boolean[]>[] = []
-      for (let i = 0; i < items.length; i += chunk) parts.push(run(items.slice(i, i + chunk)))
-      return (await Promise.all(parts)).flat()
+      return spread<Item, boolean>(items, (chunk) => ({ kind: 'verify', items: chunk }))
+    },
+    async checkMany(envelopes, thread) {
+      if (closed) throw new Error('verifier is closed')
+      if (envelopes.length < inlineBelow) return inlineVerifier.checkMany(envelopes, thread)
+      return spread<unknown, Checked>(envelopes, (chunk) => ({ kind: 'check', envelopes: chunk, thread }))
     },
     async close() {
       closed = true

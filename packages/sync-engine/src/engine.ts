@@ -1,4 +1,4 @@
-import { type Candidate, precheckEnvelope, type Rejection, type SignatureVerifier } from '@spl/records'
+import type { Candidate, Checked, Rejection, SignatureVerifier } from '@spl/records'
 import { type ChangesPage, type ChangesRequest, PullError } from '@spl/transport'
 import type { Logger } from './logger.js'
 import { silentLogger } from './logger.js'
@@ -39,6 +39,22 @@ export interface SyncOptions {
   longpollTimeoutMs?: number
   defaultPollIntervalMs?: number
   random?: () => number
+}
+
+/** A change-feed page with the outcome of the store-free checks of its records. */
+interface CheckedPage {
+  page: ChangesPage
+  checked: Checked[]
+  known: Map<string, { redacted: boolean }>
+}
+
+/** Pages requested ahead of the one being committed. */
+const LOOKAHEAD = 2
+
+/** The id an envelope claims, if it has one (before anything about it is checked). */
+function claimedId(raw: unknown): string | null {
+  const id = raw !== null && typeof raw === 'object' ? (raw as { id?: unknown }).id : undefined
+  return typeof id === 'string' && id.length === 64 ? id : null
 }
 
 /** Progress of a catch-up, page by page. */
@@ -87,7 +103,7 @@ export class SyncEngine {
     this.#o = {
       targetNamespace: 'default',
       pageLimit: 1000,
-      longpollTimeoutMs: 25_000,
+      longpollTimeoutMs: 30_000,
       defaultPollIntervalMs: 5000,
       random: Math.random,
       ...options,
@@ -448,20 +464,41 @@ export class SyncEngine {
       hasMore: true,
     }
     let pair = start
-    let pending: Promise<ChangesPage> | null = this.#request(pair, pair.cursor, firstFeed, signal)
-    while (pending) {
-      const page: ChangesPage = await pending
-      pending = null
-      if (signal.aborted) throw signal.reason ?? new Error('aborted')
-      if (page.has_more && page.next_cursor === pair.cursor && page.records.length === 0) {
-        // A source that always says "more" without moving would make us spin: treat it as an error.
-        throw new PullError('PARSE_ERROR', 'the peer answered has_more without moving the cursor')
-      }
-      if (page.has_more) {
-        pending = this.#request(pair, page.next_cursor, 'normal', signal)
-        pending.catch(() => {}) // surfaced when awaited
-      }
-      const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, transient)
+    // Pages stream in ahead of the commits: as soon as a page arrives, the next one is requested
+    // (up to LOOKAHEAD pages ahead), and each page's records are checked (schema, hash, signature:
+    // in the verifier's workers) while earlier pages commit. Network, workers and SQLite overlap.
+    const queue: Promise<CheckedPage>[] = []
+    let stopFetching = false
+    // A cursor the source has more after, not requested yet because the queue was full.
+    let paused: string | null = null
+    const fetchNext = (cursor: string | null, feed: 'normal' | 'longpoll') => {
+      const p = this.#request(pair, cursor, feed, signal).then(async (page) => {
+        if (page.has_more && !stopFetching && !(page.next_cursor === cursor && page.records.length === 0)) {
+          if (queue.length < LOOKAHEAD) fetchNext(page.next_cursor, 'normal')
+          else paused = page.next_cursor
+        }
+        const ids = page.records.map(claimedId).filter((id): id is string => id !== null)
+        const [checked, known] = await Promise.all([this.#c.verifier.checkMany(page.records, pair.thread_id), this.#c.sink.known(ids)])
+        return { page, checked, known }
+      })
+      p.catch(() => {}) // surfaced when awaited
+      queue.push(p)
+    }
+    fetchNext(pair.cursor, firstFeed)
+    try {
+      while (queue.length > 0) {
+        const { page, checked, known }: CheckedPage = await queue.shift()!
+        if (signal.aborted) throw signal.reason ?? new Error('aborted')
+        if (page.has_more && page.next_cursor === pair.cursor && page.records.length === 0) {
+          // A source that always says "more" without moving would make us spin: treat it as an error.
+          throw new PullError('PARSE_ERROR', 'the peer answered has_more without moving the cursor')
+        }
+        if (paused !== null && queue.length < LOOKAHEAD) {
+          const cursor = paused
+          paused = null
+          fetchNext(cursor, 'normal')
+        }
+      const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, checked, known, transient)
       pair = next
       progress.pages++
       progress.received += page.records.length
@@ -471,6 +508,9 @@ export class SyncEngine {
       progress.cursor = page.next_cursor
       progress.hasMore = page.has_more
       onProgress?.({ ...progress })
+      }
+    } finally {
+      stopFetching = true
     }
     return progress
   }
@@ -478,38 +518,24 @@ export class SyncEngine {
   async #ingestPage(
     pair: Pair,
     page: ChangesPage,
+    checked: readonly Checked[],
+    known: ReadonlyMap<string, { redacted: boolean }>,
     transient: boolean,
   ): Promise<{ next: Pair; result: CommitResult; rejectedBefore: number; duplicates: number }> {
     const rt = this.#runtime(pair.pair_id)
     const rejected: Rejection[] = []
-    const candidates: Candidate[] = []
-    for (const raw of page.records) {
-      const c = precheckEnvelope(raw, pair.thread_id)
-      if (c.ok) candidates.push(c)
-      else rejected.push(c)
-    }
-    // Records already stored need no signature check: they are duplicates.
-    const known = await this.#c.sink.known(candidates.map((c) => c.id))
-    const fresh = candidates.filter((c) => {
-      const k = known.get(c.id)
-      return !k || (k.redacted && !c.redacted)
-    })
-    const preDuplicates = candidates.length - fresh.length
-    const toVerify = fresh.filter((c) => !c.redacted)
-    const ok = await this.#c.verifier.verifyMany(toVerify.map((c) => ({ actor: c.record.actor, canonical: c.canonical, sig: c.sig! })))
-    const valid = new Set<Candidate>()
-    toVerify.forEach((c, i) => {
-      if (ok[i]) valid.add(c)
-    })
     const accepted: Candidate[] = []
-    for (const c of fresh) {
-      if (!c.redacted && !valid.has(c)) {
-        rejected.push({
-          ok: false,
-          code: 'SIGNATURE_INVALID',
-          message: 'the signature does not verify against the actor key',
-          id: c.id,
-        })
+    let preDuplicates = 0
+    for (const c of checked) {
+      if (!c.ok) {
+        // A stored record's copy whose signature fails is still the record we have: a duplicate.
+        if (c.code === 'SIGNATURE_INVALID' && c.id !== null && known.get(c.id)?.redacted === false) preDuplicates++
+        else rejected.push(c)
+        continue
+      }
+      const k = known.get(c.id)
+      if (k && !(k.redacted && !c.redacted)) {
+        preDuplicates++
         continue
       }
       const bad = c.redacted ? null : this.#c.namespaces.namespaceGate(c.record)
@@ -548,7 +574,15 @@ export class SyncEngine {
       caught_up_at: page.has_more ? pair.caught_up_at : now,
       totals,
     }
-    const result = await this.#c.sink.commit({ pair, accepted, rejected, next, now })
+    // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
+    // counters ride along with the next commit. A state change is still written at once.
+    const idle = page.records.length === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
+    let result: CommitResult
+    if (idle && pair.state === 'running' && pair.last_error === null) result = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
+    else if (idle && !transient) {
+      await this.#c.pairs.savePair(next)
+      result = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
+    } else result = await this.#c.sink.commit({ pair, accepted, rejected, next, now })
     const committed = foldCommit(next, result)
     const m = rt.metrics
     const committedAt = this.#now()

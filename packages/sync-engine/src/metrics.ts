@@ -37,7 +37,10 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 
 /** Delivery latencies: recent samples (for percentiles) and a cumulative histogram since start. */
 export class LatencyWindow {
-  readonly #samples: { at: number; ms: number }[] = []
+  // A ring of the most recent samples: adding is O(1) however many records arrive.
+  readonly #at: number[] = []
+  readonly #ms: number[] = []
+  #next = 0
   readonly counts: number[] = new Array(LATENCY_BUCKETS.length + 1).fill(0)
   sum = 0
   count = 0
@@ -47,8 +50,9 @@ export class LatencyWindow {
 
   add(ms: number, now: number): void {
     const v = Math.max(0, ms)
-    this.#samples.push({ at: now, ms: v })
-    if (this.#samples.length > this.keep) this.#samples.splice(0, this.#samples.length - this.keep)
+    this.#at[this.#next] = now
+    this.#ms[this.#next] = v
+    this.#next = (this.#next + 1) % this.keep
     let i = LATENCY_BUCKETS.findIndex((b) => v <= b)
     if (i < 0) i = LATENCY_BUCKETS.length
     this.counts[i]!++
@@ -60,10 +64,9 @@ export class LatencyWindow {
   /** Sorted samples of the last hour. */
   recent(now: number): number[] {
     const from = now - HOUR
-    return this.#samples
-      .filter((s) => s.at > from)
-      .map((s) => s.ms)
-      .sort((a, b) => a - b)
+    const out: number[] = []
+    for (let i = 0; i < this.#at.length; i++) if (this.#at[i]! > from) out.push(this.#ms[i]!)
+    return out.sort((a, b) => a - b)
   }
 
   /** Cumulative histogram: `le_10` counts every latency ≤ 10 ms, `inf` counts all. */
