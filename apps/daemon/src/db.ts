@@ -16,7 +16,7 @@ export function openDatabase(file: string): OpenDatabase {
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('busy_timeout = 5000')
-  sqlite.pragma('cache_size = -32000')
+  sqlite.pragma('cache_size = -8000') // 8 MiB of page cache
   const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) })
   return { sqlite, db }
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import pino, { type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import { createRequire } from 'node:module'
 
 export type { Logger }
 
@@ -20,6 +20,10 @@ export function createLogger(options: {
     mkdirSync(path.dirname(options.logFile), { recursive: true })
     return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: options.logFile, append: true, sync: true }))
   }
-  if (options.pretty) return pino({ level }, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
+  if (options.pretty) {
+    // Loaded only for a terminal: a detached daemon never pays for it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')
+    return pino({ level }, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
+  }
   return pino({ level }, process.stdout)
 }
