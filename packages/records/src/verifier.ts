@@ -47,8 +47,8 @@ export function createWorkerVerifier(options: { threads?: number; inlineBelow?: 
   const url = workerUrl()
   // A worker that dies fails only its own batch and is replaced, so the pool never shrinks.
   function spawnWorker(): void {
-    // Small heaps: a worker holds one chunk of one page at a time, and RSS matters on a laptop.
-    const w = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 96 } })
+    // Bounded heap: a worker holds one chunk of one page at a time.
+    const w = new Worker(url, { resourceLimits: { maxOldGenerationSizeMb: 96 } })
     w.unref()
     w.on('error', (err) => {
       const job = busy.get(w)
