@@ -40,7 +40,7 @@ await withCleanup(async () => {
     runCeiling(shared ? { records: shared } : {}),
   )
   await step('live', 'live latency: 200 records emitted on A at 20/s, B pulls by long poll', () => runLive())
-  await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s', () => runIdle())
+  await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s and over two long-poll timeouts (60 s)', () => runIdle())
 
   const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
   if (r.catchup) {
@@ -60,13 +60,13 @@ await withCleanup(async () => {
     ])
   }
   if (r.ceiling) {
-    rows.push(['ingest ceiling, inline verify', `${fmtInt(r.ceiling.inline.rate)} records/s`, '', '', ''])
-    rows.push(['ingest ceiling, 2 verify workers', `${fmtInt(r.ceiling.workers.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, inline checks', `${fmtInt(r.ceiling.inline.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, 2 workers, sequential', `${fmtInt(r.ceiling.workers.rate)} records/s`, '', '', ''])
     rows.push(['ingest ceiling, 2 workers, pipelined', `${fmtInt(r.ceiling.pipelined.rate)} records/s`, '', '', ''])
   }
   if (r.catchup && r.ceiling) {
     rows.push(['end to end / ceiling (best above)', fmt2(r.catchup.rate / r.ceiling.ceiling), '', '', ''])
-    rows.push(['end to end / engine steps (2 workers, sequential)', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
+    rows.push(['end to end / ceiling with 2 workers, sequential', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
   }
   if (r.live) {
     rows.push(['live emit→visible p50', `${fmt1(r.live.p50)} ms`, `≤ ${TARGET_P50} ms`, mark(r.live.p50 <= TARGET_P50), '14 ms'])
@@ -74,10 +74,18 @@ await withCleanup(async () => {
     rows.push(['live emit→visible max', `${fmt1(r.live.max)} ms`, '', '', ''])
   }
   if (r.idle) {
+    const t = `< ${TARGET_CPU_PCT} %`
     rows.push([
-      `idle, ${r.idle.pairs} pairs, B CPU`,
+      `idle, ${r.idle.pairs} pairs, B CPU over 30 s`,
+      `${fmt2(r.idle.pct30)} % of a core`,
+      t,
+      mark(r.idle.pct30 < TARGET_CPU_PCT),
+      '',
+    ])
+    rows.push([
+      `idle, ${r.idle.pairs} pairs, B CPU over 60 s`,
       `${fmt2(r.idle.pctB)} % of a core`,
-      `< ${TARGET_CPU_PCT} %`,
+      t,
       mark(r.idle.pctB < TARGET_CPU_PCT),
       '',
     ])
