@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import pino, { type Logger } from 'pino'
-import { createRequire } from 'node:module'
 
 export type { Logger }
 

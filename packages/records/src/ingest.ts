@@ -1,7 +1,7 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
-import { verifyRecordSignature } from './sign.js'
 import { envelopeSchema, namespaceOf, REDACTED_BODY, type RecordFields, recordSchema, SIG_RE } from './schema.js'
+import { verifyRecordSignature } from './sign.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
 export const REJECTION_CODES = [

@@ -3,8 +3,8 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { type Checked, checkEnvelope, type SignatureVerifier } from './ingest.js'
-import type { WorkerJob } from './verify-worker.js'
 import { verifyRecordSignature } from './sign.js'
+import type { WorkerJob } from './verify-worker.js'
 
 type Item = { actor: string; canonical: string; sig: string }
 

@@ -498,16 +498,16 @@ export class SyncEngine {
           paused = null
           fetchNext(cursor, 'normal')
         }
-      const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, checked, known, transient)
-      pair = next
-      progress.pages++
-      progress.received += page.records.length
-      progress.stored += result.stored
-      progress.duplicates += duplicates
-      progress.rejected += rejectedBefore + result.rejected.length
-      progress.cursor = page.next_cursor
-      progress.hasMore = page.has_more
-      onProgress?.({ ...progress })
+        const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, checked, known, transient)
+        pair = next
+        progress.pages++
+        progress.received += page.records.length
+        progress.stored += result.stored
+        progress.duplicates += duplicates
+        progress.rejected += rejectedBefore + result.rejected.length
+        progress.cursor = page.next_cursor
+        progress.hasMore = page.has_more
+        onProgress?.({ ...progress })
       }
     } finally {
       stopFetching = true
