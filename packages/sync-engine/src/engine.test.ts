@@ -12,21 +12,10 @@ import {
 } from '@spl/records'
 import { type ChangesPage, type ChangesRequest, classifyHttpStatus, PullError } from '@spl/transport'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { prng as seeded } from '../../../test-utils/prng.js'
 import { type PeerTransport, SyncEngine, type SyncEngineComponents, type SyncOptions } from './engine.js'
 import { MemorySyncStore } from './memory-store.js'
 import { PairNotFoundError, pairIdFor } from './pair.js'
-
-/** A small seeded PRNG (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const local = Keypair.fromSeed(new Uint8Array(32).fill(11))
 const peerKey = Keypair.fromSeed(new Uint8Array(32).fill(12))

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
+import { prng as seeded } from '../../../test-utils/prng.js'
 import {
   backoffMs,
   emptyTotals,
@@ -11,18 +12,6 @@ import {
   pairInputSchema,
   resolvePairRef,
 } from './pair.js'
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('backoffMs', () => {
   it('is 1 s, doubling, with random = 0.5 (no jitter)', () => {
