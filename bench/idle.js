@@ -77,6 +77,7 @@ export async function runIdle(opts = {}) {
     cpuA,
     pctB,
     pct30,
+    seconds30: wall30,
     pctA,
     pctBase,
     otherCores: others.otherCores,

@@ -76,14 +76,14 @@ await withCleanup(async () => {
   if (r.idle) {
     const t = `< ${TARGET_CPU_PCT} %`
     rows.push([
-      `idle, ${r.idle.pairs} pairs, B CPU over 30 s`,
+      `idle, ${r.idle.pairs} pairs, B CPU over ${fmtInt(r.idle.seconds30)} s`,
       `${fmt2(r.idle.pct30)} % of a core`,
       t,
       mark(r.idle.pct30 < TARGET_CPU_PCT),
       '',
     ])
     rows.push([
-      `idle, ${r.idle.pairs} pairs, B CPU over 60 s`,
+      `idle, ${r.idle.pairs} pairs, B CPU over ${fmtInt(r.idle.seconds)} s`,
       `${fmt2(r.idle.pctB)} % of a core`,
       t,
       mark(r.idle.pctB < TARGET_CPU_PCT),
