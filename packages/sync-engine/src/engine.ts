@@ -44,12 +44,13 @@ export interface SyncOptions {
 /** A change-feed page with the outcome of the store-free checks of its records. */
 interface CheckedPage {
   page: ChangesPage
+  feed: 'normal' | 'longpoll'
   checked: Checked[]
   known: Map<string, { redacted: boolean }>
 }
 
 /** Pages requested ahead of the one being committed. */
-const LOOKAHEAD = 2
+const LOOKAHEAD = 1
 
 /** The id an envelope claims, if it has one (before anything about it is checked). */
 function claimedId(raw: unknown): string | null {
@@ -479,7 +480,7 @@ export class SyncEngine {
         }
         const ids = page.records.map(claimedId).filter((id): id is string => id !== null)
         const [checked, known] = await Promise.all([this.#c.verifier.checkMany(page.records, pair.thread_id), this.#c.sink.known(ids)])
-        return { page, checked, known }
+        return { page, feed, checked, known }
       })
       p.catch(() => {}) // surfaced when awaited
       queue.push(p)
@@ -487,7 +488,7 @@ export class SyncEngine {
     fetchNext(pair.cursor, firstFeed)
     try {
       while (queue.length > 0) {
-        const { page, checked, known }: CheckedPage = await queue.shift()!
+        const { page, feed, checked, known }: CheckedPage = await queue.shift()!
         if (signal.aborted) throw signal.reason ?? new Error('aborted')
         if (page.has_more && page.next_cursor === pair.cursor && page.records.length === 0) {
           // A source that always says "more" without moving would make us spin: treat it as an error.
@@ -498,7 +499,7 @@ export class SyncEngine {
           paused = null
           fetchNext(cursor, 'normal')
         }
-        const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, checked, known, transient)
+        const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, feed, checked, known, transient)
         pair = next
         progress.pages++
         progress.received += page.records.length
@@ -518,6 +519,7 @@ export class SyncEngine {
   async #ingestPage(
     pair: Pair,
     page: ChangesPage,
+    feed: 'normal' | 'longpoll',
     checked: readonly Checked[],
     known: ReadonlyMap<string, { redacted: boolean }>,
     transient: boolean,
@@ -551,12 +553,14 @@ export class SyncEngine {
       accepted.push(c)
     }
     const now = this.#now()
-    // Clock skew (peer − local): the server stamped server_time just before answering.
+    // Clock skew (peer − local), Cristian-style: from the answer with the shortest round trip,
+    // server_time is about half a round trip before it arrived. Long-poll round trips include the
+    // wait, so only answers to `normal` requests are samples.
     const rtt = page.receivedAt - page.sentAt
-    if (rtt < rt.minRttMs && page.records.length < this.#o.pageLimit) rt.minRttMs = Math.max(0, rtt)
-    const halfRtt = Number.isFinite(rt.minRttMs) ? rt.minRttMs / 2 : 0
-    const sample = page.server_time - (page.receivedAt - halfRtt)
-    rt.skewMs = rt.skewMs === null ? sample : rt.skewMs * 0.8 + sample * 0.2
+    if (feed === 'normal' && rtt <= rt.minRttMs) {
+      rt.minRttMs = Math.max(0, rtt)
+      rt.skewMs = page.server_time - (page.sentAt + rtt / 2)
+    }
     const totals = structuredClone(pair.totals)
     totals.pulls++
     totals.records_received += page.records.length
