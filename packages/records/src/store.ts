@@ -36,16 +36,12 @@ export type VerifiedCandidate = Candidate
 const INSERT_CHUNK = 400
 const LOOKUP_CHUNK = 500
 
-function envelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
+/** The envelope of a stored row, as JSON text. */
+export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
   // The record column already holds JSON: splice it instead of parsing and re-serializing.
   const sig = row.sig === null ? '' : `,"sig":"${row.sig}"`
   const redacted = row.redacted ? ',"redacted":true' : ''
   return `{"id":"${row.id}","record":${row.record}${sig},"stored_at":${row.stored_at}${redacted}}`
-}
-
-/** The envelope of a stored row, as JSON text. */
-export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
-  return envelopeJson(row)
 }
 
 /** The envelope of a stored row. */

@@ -165,20 +165,12 @@ export class SyncEngine {
     if (existing && existing.state !== 'stopped') return { pair: this.#view(existing), created: false }
     const now = this.#now()
     const pair: Pair = {
-      pair_id: id,
-      peer_did: data.peer_did,
-      peer_url: data.peer_url.replace(/\/+$/, ''),
-      thread_id: data.thread_id,
-      cursor: existing?.cursor ?? null,
-      state: 'starting',
-      last_error: null,
+      ...newPair(id, data.peer_did, data.peer_url, data.thread_id, now),
       mode: data.mode ?? 'longpoll',
       poll_interval_ms: data.poll_interval_ms ?? this.#o.defaultPollIntervalMs,
-      poll_only: false,
+      // A removed pair that comes back keeps where it was.
+      cursor: existing?.cursor ?? null,
       created_at: existing?.created_at ?? now,
-      updated_at: now,
-      last_success_at: null,
-      caught_up_at: null,
       totals: existing?.totals ?? emptyTotals(),
     }
     await this.#save(pair)
@@ -312,21 +304,11 @@ export class SyncEngine {
     const now = this.#now()
     const pair: Pair = {
       // Not a pair: an id of its own so the one-off pull never touches a pair row.
-      pair_id: pairIdFor(this.#c.localDid, peer.peerDid, `once:${thread}`),
-      peer_did: peer.peerDid,
-      peer_url: peer.peerUrl.replace(/\/+$/, ''),
-      thread_id: thread,
-      cursor: null,
+      ...newPair(pairIdFor(this.#c.localDid, peer.peerDid, `once:${thread}`), peer.peerDid, peer.peerUrl, thread, now),
       state: 'running',
-      last_error: null,
       mode: 'poll',
       poll_interval_ms: this.#o.defaultPollIntervalMs,
       poll_only: true,
-      created_at: now,
-      updated_at: now,
-      last_success_at: null,
-      caught_up_at: null,
-      totals: emptyTotals(),
     }
     return this.#catchUp(pair, new AbortController().signal, 'normal', onProgress, true)
   }
@@ -628,6 +610,27 @@ export class SyncEngine {
     const interval = p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
     if (p.state === 'running' && now - (p.last_success_at ?? 0) <= interval && p.caught_up_at === p.last_success_at) return 0
     return Math.max(0, Math.round((now - p.caught_up_at) / 1000))
+  }
+}
+
+/** A pair as created: starting, no cursor, long-poll mode, zeroed counters. */
+function newPair(pairId: string, peerDid: string, peerUrl: string, threadId: string, now: number): Pair {
+  return {
+    pair_id: pairId,
+    peer_did: peerDid,
+    peer_url: peerUrl.replace(/\/+$/, ''),
+    thread_id: threadId,
+    cursor: null,
+    state: 'starting',
+    last_error: null,
+    mode: 'longpoll',
+    poll_interval_ms: 5000,
+    poll_only: false,
+    created_at: now,
+    updated_at: now,
+    last_success_at: null,
+    caught_up_at: null,
+    totals: emptyTotals(),
   }
 }
 

@@ -65,6 +65,12 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   return address !== undefined && LOOPBACK.test(address)
 }
 
+/** True for a loopback host as found in a URL or a bind address: `localhost`, 127.0.0.0/8, ::1, [::1]. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '')
+  return h === 'localhost' || isLoopbackAddress(h)
+}
+
 function tokenMatches(given: string, expected: string): boolean {
   const a = Buffer.from(given)
   const b = Buffer.from(expected)

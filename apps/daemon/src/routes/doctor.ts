@@ -1,4 +1,4 @@
-import { isLoopbackAddress } from '@spl/transport'
+import { isLoopbackHost } from '@spl/transport'
 import type { Hono } from 'hono'
 import type { DaemonContext } from '../context.js'
 
@@ -17,7 +17,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = []
   const pairs = ctx.engine.listPairs()
   const host = ctx.bindHost
-  const loopback = host === 'localhost' || isLoopbackAddress(host)
+  const loopback = isLoopbackHost(host)
   if (pairs.length > 0 && loopback) {
     checks.push({
       name: 'federation bind host',

@@ -1,17 +1,12 @@
 import { SplError } from '@spl/identity'
 import { THREAD_RE } from '@spl/records'
 import { pairInputSchema } from '@spl/sync-engine'
-import { isLoopbackAddress, NotFoundError, readJson, SplClient } from '@spl/transport'
+import { isLoopbackHost, NotFoundError, readJson, SplClient } from '@spl/transport'
 import type { Hono } from 'hono'
 import { stream } from 'hono/streaming'
 import { z } from 'zod'
 import type { DaemonContext } from '../context.js'
 import { pairStats, syncHealth } from '../health.js'
-
-function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '')
-  return h === 'localhost' || isLoopbackAddress(h)
-}
 
 const onceSchema = z.object({ peer: z.string().min(1).max(2000), thread: z.string().regex(THREAD_RE) }).strict()
 
