@@ -4,17 +4,17 @@
 // Ed25519 signature), the known-ids lookup, and RecordStore.ingest into a fresh SQLite file in
 // one transaction per page of 1000. Three ways:
 //   - inline: every check on the main thread;
-//   - 2 workers, sequential: checks in createWorkerVerifier's 2 worker threads (what the daemon
-//     uses), each page checked then committed before the next;
-//   - 2 workers, pipelined: as the engine does it, the next pages (up to 2 ahead) are checked in
-//     the workers while the current one commits on the main thread.
+//   - threadpool, sequential: threadPoolVerifier (what the daemon uses: prechecks on the main
+//     thread, Ed25519 on libuv's threadpool), each page checked then committed before the next;
+//   - threadpool, pipelined: as the engine does it, the next page is checked while the current
+//     one commits on the main thread.
 //
 //   node bench/ceiling.js            (after `pnpm build`)
 //   BENCH_CEILING_N=20000 node bench/ceiling.js
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { dist, fmt1, fmt2, fmtInt, foreignCpu, header, isMain, onCleanup, openDb, signedRecords, withCleanup } from './lib.js'
+import { dist, fmt1, fmt2, fmtInt, foreignCpu, header, isMain, openDb, signedRecords, withCleanup } from './lib.js'
 
 const THREAD = 'th_bench_catchup'
 const PAGE = 1000
@@ -75,7 +75,7 @@ async function ingestAll(pages, verifier, label, lookahead = 0) {
       n += candidates.length
     }
     const t0 = performance.now()
-    const cpu0 = process.cpuUsage() // includes the worker threads
+    const cpu0 = process.cpuUsage() // includes the threadpool
     const foreign = foreignCpu()
     if (lookahead === 0) {
       for (const text of pages) await commit(await prepare(text))
@@ -125,7 +125,7 @@ export async function runCeiling(opts = {}) {
   const n = opts.records?.length ?? opts.n ?? Number(process.env.BENCH_CEILING_N ?? 100_000)
   const log = opts.log ?? console.log
   const { Keypair } = await dist('packages/identity/dist/index.js')
-  const { inlineVerifier, createWorkerVerifier } = await dist('packages/records/dist/index.js')
+  const { inlineVerifier, threadPoolVerifier } = await dist('packages/records/dist/index.js')
   const records = opts.records ?? (await signedRecords(Keypair.generate(), THREAD, n))
   const pages = servedPages(records)
   records.length = 0
@@ -136,22 +136,13 @@ export async function runCeiling(opts = {}) {
   const inline = await ingestAll(pages, inlineVerifier, 'inline checks (main thread only)')
   log(`  ${inline.label}: ${fmtInt(inline.rate)} records/s — ${stageLine(inline)}`)
 
-  const workers = createWorkerVerifier({ threads: 2 })
-  const close = onCleanup(() => workers.close())
-  let pooled
-  let piped
-  try {
-    pooled = await ingestAll(pages, workers, '2 worker threads, sequential')
-    log(`  ${pooled.label}: ${fmtInt(pooled.rate)} records/s — ${stageLine(pooled)}`)
-    piped = await ingestAll(pages, workers, '2 worker threads, pipelined (2 pages ahead)', 2)
-    log(`  ${piped.label}: ${fmtInt(piped.rate)} records/s — ${stageLine(piped)}`)
-  } finally {
-    close()
-    await workers.close()
-  }
+  const pooled = await ingestAll(pages, threadPoolVerifier, 'threadpool, sequential')
+  log(`  ${pooled.label}: ${fmtInt(pooled.rate)} records/s — ${stageLine(pooled)}`)
+  const piped = await ingestAll(pages, threadPoolVerifier, 'threadpool, pipelined (1 page ahead)', 1)
+  log(`  ${piped.label}: ${fmtInt(piped.rate)} records/s — ${stageLine(piped)}`)
   const best = [inline, pooled, piped].reduce((x, y) => (y.rate > x.rate ? y : x))
   log(`  ceiling: ${fmtInt(best.rate)} records/s (${best.label})`)
-  return { n, inline, workers: pooled, pipelined: piped, ceiling: best.rate, ceilingLabel: best.label }
+  return { n, inline, threadpool: pooled, pipelined: piped, ceiling: best.rate, ceilingLabel: best.label }
 }
 
 if (isMain(import.meta.url)) {

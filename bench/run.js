@@ -61,12 +61,12 @@ await withCleanup(async () => {
   }
   if (r.ceiling) {
     rows.push(['ingest ceiling, inline checks', `${fmtInt(r.ceiling.inline.rate)} records/s`, '', '', ''])
-    rows.push(['ingest ceiling, 2 workers, sequential', `${fmtInt(r.ceiling.workers.rate)} records/s`, '', '', ''])
-    rows.push(['ingest ceiling, 2 workers, pipelined', `${fmtInt(r.ceiling.pipelined.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, threadpool, sequential', `${fmtInt(r.ceiling.threadpool.rate)} records/s`, '', '', ''])
+    rows.push(['ingest ceiling, threadpool, pipelined', `${fmtInt(r.ceiling.pipelined.rate)} records/s`, '', '', ''])
   }
   if (r.catchup && r.ceiling) {
     rows.push(['end to end / ceiling (best above)', fmt2(r.catchup.rate / r.ceiling.ceiling), '', '', ''])
-    rows.push(['end to end / ceiling with 2 workers, sequential', fmt2(r.catchup.rate / r.ceiling.workers.rate), '', '', ''])
+    rows.push(['end to end / ceiling with the threadpool, sequential', fmt2(r.catchup.rate / r.ceiling.threadpool.rate), '', '', ''])
   }
   if (r.live) {
     rows.push(['live emit→visible p50', `${fmt1(r.live.p50)} ms`, `≤ ${TARGET_P50} ms`, mark(r.live.p50 <= TARGET_P50), '14 ms'])
@@ -94,7 +94,7 @@ await withCleanup(async () => {
     .filter(([, v]) => v && typeof v.otherCores === 'number')
     .map(([k, v]) => `${k} ${fmt2(v.otherCores)}`)
   if (r.ceiling)
-    busy.push(`ceiling ${fmt2(Math.max(r.ceiling.inline.otherCores, r.ceiling.workers.otherCores, r.ceiling.pipelined.otherCores))}`)
+    busy.push(`ceiling ${fmt2(Math.max(r.ceiling.inline.otherCores, r.ceiling.threadpool.otherCores, r.ceiling.pipelined.otherCores))}`)
   console.log(`\nsummary (${machine()})`)
   console.log(table(rows))
   console.log(`cores used by other processes during each benchmark: ${busy.join(', ')}`)

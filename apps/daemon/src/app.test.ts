@@ -40,7 +40,6 @@ async function startDaemon(options: { host?: string; trustLoopback?: boolean } =
     home,
     host: options.host ?? '127.0.0.1',
     port: 0,
-    verifyThreads: 0,
     logger: createLogger({ silent: true }),
   })
   const running: Running = {

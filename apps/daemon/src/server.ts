@@ -3,7 +3,7 @@ import path from 'node:path'
 import { serve } from '@hono/node-server'
 import { ConsentRegistry } from '@spl/consent'
 import { SplError } from '@spl/identity'
-import { createWorkerVerifier, RecordStore, type SignatureVerifier } from '@spl/records'
+import { RecordStore, threadPoolVerifier } from '@spl/records'
 import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { createApp } from './app.js'
@@ -21,8 +21,6 @@ import { VERSION } from './version.js'
 export interface DaemonOptions extends ConfigOverrides {
   home?: string
   logger?: Logger
-  /** Verification worker threads (0 = verify inline). Default: 2. */
-  verifyThreads?: number
 }
 
 type Server = ReturnType<typeof serve>
@@ -35,7 +33,6 @@ export class SplDaemon {
   private constructor(
     readonly ctx: DaemonContext,
     private readonly database: OpenDatabase,
-    private readonly verifier: SignatureVerifier,
     private readonly releaseLock: () => void,
   ) {}
 
@@ -56,8 +53,6 @@ export class SplDaemon {
       const store = await RecordStore.open(database.db)
       const registry = await ConsentRegistry.load(store, keypair.did)
       const syncStore = await KyselySyncStore.open(database.db, store)
-      const threads = options.verifyThreads ?? 2
-      const verifier = threads > 0 ? createWorkerVerifier({ threads }) : (await import('@spl/records')).inlineVerifier
       const notifier = new ThreadNotifier()
       const records = new RecordService(store, keypair, registry, notifier)
       await carryRegistryOver(store, registry, records, keypair.did, logger)
@@ -69,7 +64,7 @@ export class SplDaemon {
           pairs: syncStore,
           sink: syncStore,
           transport: new PeerClient(keypair),
-          verifier,
+          verifier: threadPoolVerifier,
           namespaces: registry,
           logger: logger.child({ component: 'sync' }),
           observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
@@ -111,7 +106,7 @@ export class SplDaemon {
         url: '',
         integrityCheck: () => String(sqlite.pragma('quick_check', { simple: true })),
       }
-      return new SplDaemon(ctx, database, verifier, releaseLock)
+      return new SplDaemon(ctx, database, releaseLock)
     } catch (err) {
       database?.sqlite.close()
       releaseLock()
@@ -187,7 +182,6 @@ export class SplDaemon {
         if ('closeAllConnections' in server) server.closeAllConnections()
       })
     }
-    await this.verifier.close()
     await this.database.db.destroy()
     this.releaseLock()
     if (server) this.ctx.logger.info({}, 'spl daemon stopped')

@@ -157,6 +157,7 @@ export class ConsentRegistry {
   bindings(): Binding[] {
     const out: Binding[] = []
     for (const [did, b] of this.#bindings) if (b.namespace !== null) out.push({ did, namespace: b.namespace })
-    return out.sort((a, b) => a.did.localeCompare(b.did))
+    // Code-unit order: localeCompare would depend on the locale (and fold case).
+    return out.sort((a, b) => (a.did < b.did ? -1 : a.did > b.did ? 1 : 0))
   }
 }

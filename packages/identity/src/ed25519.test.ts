@@ -12,7 +12,7 @@ import {
 } from './ed25519.js'
 import { InvalidDidError } from './errors.js'
 import { Keypair, publicKeyObjectForDid } from './keypair.js'
-import { publicKeyOf, verifySignature } from './verify.js'
+import { publicKeyOf, verifySignature, verifySignatureAsync } from './verify.js'
 
 interface Ed25519Vectors {
   rfc8032: {
@@ -87,6 +87,25 @@ describe('Ed25519 vectors', () => {
       }
       const otherKey = hex(allVectors.find((o) => o.publicKey !== v.publicKey)!.publicKey)
       expect(backend.verify(otherKey, msg, sig)).toBe(false)
+    })
+
+    it('verifyAsync gives what verify gives, for every vector and forgery', async () => {
+      const cases: [Uint8Array, Uint8Array, Uint8Array][] = []
+      for (const v of allVectors) {
+        const [pk, msg, sig] = [hex(v.publicKey), hex(v.message), hex(v.signature)]
+        const bad = Uint8Array.from(sig)
+        bad[5] = bad[5]! ^ 0x10
+        cases.push(
+          [pk, msg, sig],
+          [pk, msg, bad],
+          [pk, Uint8Array.from([...msg, 1]), sig],
+          [pk, msg, sig.subarray(0, 63)],
+          [pk.subarray(1), msg, sig],
+        )
+      }
+      const sync = cases.map(([pk, msg, sig]) => backend.verify(pk, msg, sig))
+      expect(sync.filter(Boolean)).toHaveLength(allVectors.length)
+      expect(await Promise.all(cases.map(([pk, msg, sig]) => backend.verifyAsync(pk, msg, sig)))).toEqual(sync)
     })
 
     it('returns false (never throws) for malformed keys and signatures', () => {
@@ -220,6 +239,15 @@ describe('DER wrapping and verification helpers', () => {
       expect(verifySignature(did, hex(v.message), hex(v.signature), backend)).toBe(true)
       expect(verifySignature(did, hex(`${v.message}00`), hex(v.signature), backend)).toBe(false)
       expect(verifySignature('did:web:example.com', hex(v.message), hex(v.signature), backend)).toBe(false)
+    }
+  })
+
+  it('verifySignatureAsync gives the same answers off the calling thread', async () => {
+    for (const v of allVectors) {
+      const did = encodeDidKey(hex(v.publicKey))
+      expect(await verifySignatureAsync(did, hex(v.message), hex(v.signature))).toBe(true)
+      expect(await verifySignatureAsync(did, hex(`${v.message}00`), hex(v.signature))).toBe(false)
+      expect(await verifySignatureAsync('did:key:z6Mk0000', hex(v.message), hex(v.signature))).toBe(false)
     }
   })
 })

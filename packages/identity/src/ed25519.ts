@@ -7,6 +7,8 @@ export interface Ed25519Backend {
   publicKeyFromSeed(seed: Uint8Array): Uint8Array
   sign(seed: Uint8Array, message: Uint8Array): Uint8Array
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
+  /** The same answer as `verify`, computed off the calling thread where the backend can. */
+  verifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>
 }
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -61,6 +63,17 @@ export const nodeBackend: Ed25519Backend = {
       return false
     }
   },
+  // With a callback, node:crypto verifies on libuv's threadpool: parallel, with no second isolate.
+  verifyAsync(publicKey, message, signature) {
+    if (signature.length !== 64 || publicKey.length !== 32) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      try {
+        crypto.verify(null, message, cachedPublicKey(publicKey), signature, (err, ok) => resolve(!err && ok))
+      } catch {
+        resolve(false)
+      }
+    })
+  },
 }
 
 /** @noble/curves: pure JavaScript, for runtimes without node:crypto and for cross-checks. */
@@ -75,6 +88,9 @@ export const nobleBackend: Ed25519Backend = {
     } catch {
       return false
     }
+  },
+  verifyAsync(publicKey, message, signature) {
+    return Promise.resolve(nobleBackend.verify(publicKey, message, signature))
   },
 }
 

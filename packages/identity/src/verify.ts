@@ -29,3 +29,14 @@ export function verifySignature(
   const key = publicKeyOf(did)
   return key !== null && backend.verify(key, message, signature)
 }
+
+/** verifySignature, with the Ed25519 work off the calling thread (node:crypto's threadpool). */
+export async function verifySignatureAsync(
+  did: string,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend: Ed25519Backend = defaultBackend,
+): Promise<boolean> {
+  const key = publicKeyOf(did)
+  return key !== null && backend.verifyAsync(key, message, signature)
+}

@@ -1,7 +1,7 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
 import { envelopeSchema, namespaceOf, REDACTED_BODY, type RecordFields, recordSchema, SIG_RE } from './schema.js'
-import { verifyRecordSignature } from './sign.js'
+import { verifyRecordSignature, verifyRecordSignatureAsync } from './sign.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
 export const REJECTION_CODES = [
@@ -93,6 +93,8 @@ export function precheckEnvelope(raw: unknown, expectedThread: string | null): C
 /** The outcome of every check that needs no store: a verified (or redacted) candidate, or why not. */
 export type Checked = Candidate | Rejection
 
+const SIGNATURE_INVALID = 'the signature does not verify against the actor key'
+
 /**
  * precheckEnvelope, then the signature (SPEC 2.4 up to SIGNATURE_INVALID). A redacted stub
  * has no signature to check. Never throws.
@@ -101,16 +103,23 @@ export function checkEnvelope(raw: unknown, expectedThread: string | null): Chec
   const c = precheckEnvelope(raw, expectedThread)
   if (!c.ok || c.redacted) return c
   if (!verifyRecordSignature(c.record.actor, c.canonical, c.sig!)) {
-    return { ok: false, code: 'SIGNATURE_INVALID', message: 'the signature does not verify against the actor key', id: c.id }
+    return reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id)
   }
   return c
 }
 
-/** Something that checks many records at once (inline, or spread over worker threads). */
+/** checkEnvelope with the signature verified on node:crypto's threadpool. Never rejects. */
+export async function checkEnvelopeAsync(raw: unknown, expectedThread: string | null): Promise<Checked> {
+  const c = precheckEnvelope(raw, expectedThread)
+  if (!c.ok || c.redacted) return c
+  if (!(await verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!))) {
+    return reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id)
+  }
+  return c
+}
+
+/** Something that runs checkEnvelope over many records at once (the costly part of ingest). */
 export interface SignatureVerifier {
-  /** One boolean per item, in order. */
-  verifyMany(items: readonly { actor: string; canonical: string; sig: string }[]): Promise<boolean[]>
-  /** checkEnvelope on each raw envelope, in order (the costly part of ingest, off the main thread). */
+  /** checkEnvelope on each raw envelope, in order. */
   checkMany(envelopes: readonly unknown[], expectedThread: string | null): Promise<Checked[]>
-  close(): Promise<void>
 }

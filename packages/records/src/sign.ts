@@ -1,4 +1,4 @@
-import { type Keypair, verifySignature } from '@spl/identity'
+import { type Keypair, verifySignature, verifySignatureAsync } from '@spl/identity'
 import { canonicalRecord, sha256Hex } from './canonical.js'
 import type { Envelope, RecordFields } from './schema.js'
 
@@ -18,12 +18,23 @@ export function signRecord(keypair: Keypair, record: RecordFields): SignedRecord
   return { id: sha256Hex(canonical), record, sig, canonical }
 }
 
+/** The 64 signature bytes of a base64url `sig`, or null when it is not exactly that. */
+function signatureBytes(sig: string): Buffer | null {
+  if (sig.length !== 86) return null
+  const bytes = Buffer.from(sig, 'base64url')
+  return bytes.length === 64 && bytes.toString('base64url') === sig ? bytes : null
+}
+
 /** True when `sig` (base64url) is the actor's signature over `canonical`. */
 export function verifyRecordSignature(actor: string, canonical: string, sig: string): boolean {
-  if (sig.length !== 86) return false
-  const bytes = Buffer.from(sig, 'base64url')
-  if (bytes.length !== 64 || bytes.toString('base64url') !== sig) return false
-  return verifySignature(actor, Buffer.from(canonical, 'utf8'), bytes)
+  const bytes = signatureBytes(sig)
+  return bytes !== null && verifySignature(actor, Buffer.from(canonical, 'utf8'), bytes)
+}
+
+/** verifyRecordSignature with the Ed25519 work on node:crypto's threadpool. */
+export async function verifyRecordSignatureAsync(actor: string, canonical: string, sig: string): Promise<boolean> {
+  const bytes = signatureBytes(sig)
+  return bytes !== null && verifySignatureAsync(actor, Buffer.from(canonical, 'utf8'), bytes)
 }
 
 /** An envelope as served: id, record, sig and the time the source stored it. */

@@ -1,10 +1,9 @@
+import { createHash } from 'node:crypto'
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
-import { signRecord } from './sign.js'
-import { createWorkerVerifier, inlineVerifier } from './verifier.js'
-
-// The worker runs dist/verify-worker.js: build the package first (pnpm --filter @spl/records build).
+import { signRecord, verifyRecordSignature, verifyRecordSignatureAsync } from './sign.js'
+import { inlineVerifier, threadPoolVerifier } from './verifier.js'
 
 type Item = { actor: string; canonical: string; sig: string }
 
@@ -63,6 +62,18 @@ function mixedBatch(): { items: Item[]; truth: boolean[] } {
   return { items: rows.map((r) => r.item), truth: rows.map((r) => r.valid) }
 }
 
+/** Envelopes as a peer serves them, built from the mixed batch, plus a stub and a broken one. */
+function envelopesOf(items: Item[]): unknown[] {
+  const out: unknown[] = items.map((item) => {
+    const record = JSON.parse(item.canonical)
+    // The id is the hash of what is served, so a forged item fails at the signature, not the hash.
+    return { id: createHash('sha256').update(item.canonical).digest('hex'), record: { ...record, actor: item.actor }, sig: item.sig }
+  })
+  out.push({ id: 'a'.repeat(64), record: JSON.parse(items[0]!.canonical), redacted: true })
+  out.push({ id: 'nope', record: {}, sig: 'x' })
+  return out
+}
+
 describe('signature verifiers', () => {
   const { items, truth } = mixedBatch()
 
@@ -71,53 +82,39 @@ describe('signature verifiers', () => {
     expect(truth.filter(Boolean)).toHaveLength(100)
   })
 
-  it('inlineVerifier gives the truth', async () => {
-    expect(await inlineVerifier.verifyMany(items)).toEqual(truth)
-    expect(await inlineVerifier.verifyMany([])).toEqual([])
-    await inlineVerifier.close()
+  it('verifyRecordSignature and its threadpool twin give the truth', async () => {
+    expect(items.map((i) => verifyRecordSignature(i.actor, i.canonical, i.sig))).toEqual(truth)
+    expect(await Promise.all(items.map((i) => verifyRecordSignatureAsync(i.actor, i.canonical, i.sig)))).toEqual(truth)
   })
 
-  it('createWorkerVerifier gives exactly what inlineVerifier gives, in order', async () => {
-    const workers = createWorkerVerifier({ threads: 2, inlineBelow: 1 })
-    try {
-      const inline = await inlineVerifier.verifyMany(items)
-      expect(await workers.verifyMany(items)).toEqual(inline)
-      // Concurrent batches of odd sizes queue up and each comes back whole and in order.
-      const slices = [items.slice(0, 7), items.slice(7, 120), items.slice(120), items, items.slice(3, 4)]
-      const results = await Promise.all(slices.map((s) => workers.verifyMany(s)))
-      results.forEach((r, k) => {
-        const start = items.indexOf(slices[k]![0]!)
-        expect(r).toEqual(truth.slice(start, start + slices[k]!.length))
-      })
-      expect(await workers.verifyMany([])).toEqual([])
-    } finally {
-      await workers.close()
+  it('threadPoolVerifier gives exactly what inlineVerifier gives, in order', async () => {
+    const envelopes = envelopesOf(items)
+    const inline = await inlineVerifier.checkMany(envelopes, 'th_verify')
+    const codes = inline.map((c) => (c.ok ? 'ok' : c.code))
+    // The forged signatures are SIGNATURE_INVALID, the records whose actor or fields changed fail
+    // earlier; the stub passes unverified and the broken envelope is INVALID_RECORD.
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(101)
+    expect(codes.at(-1)).toBe('INVALID_RECORD')
+    expect(codes).toContain('SIGNATURE_INVALID')
+    expect(await threadPoolVerifier.checkMany(envelopes, 'th_verify')).toEqual(inline)
+    // Concurrent batches of odd sizes each come back whole and in order.
+    const slices = [envelopes.slice(0, 7), envelopes.slice(7, 120), envelopes.slice(120), envelopes, envelopes.slice(3, 4)]
+    const results = await Promise.all(slices.map((s) => threadPoolVerifier.checkMany(s, 'th_verify')))
+    results.forEach((r, k) => {
+      const start = envelopes.indexOf(slices[k]![0]!)
+      expect(r).toEqual(inline.slice(start, start + slices[k]!.length))
+    })
+    expect(await threadPoolVerifier.checkMany([], null)).toEqual([])
+  })
+
+  it('a record whose signature is valid for its own fields but not its actor is SIGNATURE_INVALID', async () => {
+    const [a, b] = [Keypair.generate(), Keypair.generate()]
+    const s = signRecord(a, { parents: [], thread: 'th_x', actor: a.did, act: 'DO', body: {}, clock: 0, data_type: 'SCALAR' })
+    const forged = signRecord(b, { ...s.record, actor: b.did })
+    const envelope = { id: s.id, record: s.record, sig: forged.sig }
+    for (const v of [inlineVerifier, threadPoolVerifier]) {
+      const [checked] = await v.checkMany([envelope], 'th_x')
+      expect(checked).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID', id: s.id })
     }
-  })
-
-  it('small batches below inlineBelow are verified without the workers', async () => {
-    const workers = createWorkerVerifier({ threads: 1 })
-    try {
-      expect(await workers.verifyMany(items.slice(0, 10))).toEqual(truth.slice(0, 10))
-      expect(await workers.verifyMany(items.slice(0, 40))).toEqual(truth.slice(0, 40))
-    } finally {
-      await workers.close()
-    }
-  })
-
-  it('close() ends the workers and later calls are refused', async () => {
-    const workers = createWorkerVerifier({ threads: 2, inlineBelow: 1 })
-    expect(await workers.verifyMany(items.slice(0, 50))).toEqual(truth.slice(0, 50))
-    await expect(workers.close()).resolves.toBeUndefined()
-    await expect(workers.verifyMany(items)).rejects.toThrow('verifier is closed')
-  })
-
-  it('close() settles a batch that is still in the workers', async () => {
-    const workers = createWorkerVerifier({ threads: 2, inlineBelow: 1 })
-    const big = Array.from({ length: 20 }, () => items).flat()
-    // verifyMany hands the chunks to the workers before it first yields, so they are in flight here.
-    const settled = expect(workers.verifyMany(big)).rejects.toThrow('verifier is closed')
-    await workers.close()
-    await settled
   })
 })
