@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 
 /** An open SQLite database: the raw handle (for pragmas and closing) and the kysely on top. */
 export interface OpenDatabase {
@@ -17,6 +17,29 @@ export function openDatabase(file: string): OpenDatabase {
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('cache_size = -8000') // 8 MiB of page cache
-  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) })
   return { sqlite, db }
+}
+
+/**
+ * The database as kysely sees it, with prepared statements kept by their SQL (the 64 most recent):
+ * kysely prepares every query anew, and a page of 1000 records runs the same few statements.
+ * A statement still iterating (a streamed select) is never handed out twice.
+ */
+export function reusingStatements(sqlite: Database.Database, max = 64): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(sql) {
+      let stmt = cache.get(sql)
+      if (stmt !== undefined && !stmt.busy) {
+        cache.delete(sql) // re-inserted below: the map's order is the recency
+      } else {
+        stmt = sqlite.prepare(sql)
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string)
+      }
+      cache.set(sql, stmt)
+      return stmt
+    },
+  }
 }

@@ -1,6 +1,7 @@
 // The light part of the daemon package: what the CLI needs on every command (config, home,
-// lock files, version) without loading the HTTP server, the database or the sync engine.
+// lock files, version, process settings) without loading the HTTP server, the database or the sync engine.
 export * from './config.js'
 export * from './home.js'
 export * from './lifecycle.js'
+export * from './runtime.js'
 export * from './version.js'

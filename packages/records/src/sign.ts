@@ -1,6 +1,6 @@
 import { type Keypair, verifySignature, verifySignatureAsync } from '@spl/identity'
 import { canonicalRecord, sha256Hex } from './canonical.js'
-import type { Envelope, RecordFields } from './schema.js'
+import { type Envelope, type RecordFields, SIG_RE } from './schema.js'
 
 /** A signed record with its canonical form (what the id and signature cover). */
 export interface SignedRecord {
@@ -20,9 +20,10 @@ export function signRecord(keypair: Keypair, record: RecordFields): SignedRecord
 
 /** The 64 signature bytes of a base64url `sig`, or null when it is not exactly that. */
 function signatureBytes(sig: string): Buffer | null {
-  if (sig.length !== 86) return null
-  const bytes = Buffer.from(sig, 'base64url')
-  return bytes.length === 64 && bytes.toString('base64url') === sig ? bytes : null
+  // 86 characters carry 516 bits: the last one must leave its 4 spare bits zero (A, Q, g or w),
+  // or two strings would decode to the same signature.
+  if (!SIG_RE.test(sig) || !'AQgw'.includes(sig[85]!)) return null
+  return Buffer.from(sig, 'base64url')
 }
 
 /** True when `sig` (base64url) is the actor's signature over `canonical`. */

@@ -78,15 +78,59 @@ describe('migrations and epoch', () => {
     const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db)
     expect(mode.rows[0]?.journal_mode).toBe('wal')
     const applied = await sql<{ name: string }>`select name from spl_records_migrations`.execute(db)
-    expect(applied.rows.map((r) => r.name)).toEqual(['0001_records'])
+    expect(applied.rows.map((r) => r.name)).toEqual(['0001_records', '0002_id_key'])
     const indexes = await sql<{ name: string; sql: string }>`
       select name, sql from sqlite_master where type = 'index' and tbl_name = 'spl_records' and sql is not null
     `.execute(db)
     const byName = Object.fromEntries(indexes.rows.map((r) => [r.name, r.sql]))
     expect(byName['spl_records_thread_seq']).toMatch(/\("?thread"?, "?seq"?\)/)
     expect(byName['spl_records_actor_thread_clock']).toMatch(/unique index/i)
+    expect(byName['spl_records_id_key']).toMatch(/\("?id_key"?\)/)
     const epochs = await sql<{ n: number }>`select count(*) as n from spl_meta where key = 'epoch'`.execute(db)
     expect(epochs.rows[0]?.n).toBe(1)
+  })
+
+  it('0002 moves a database made by 0001 to id keys: rows, seqs and the AUTOINCREMENT mark kept', async () => {
+    const file = join(dir, 'old.db')
+    const old = new Database(file)
+    // The schema and bookkeeping 0001 left behind, with three rows, the last one deleted since.
+    old.exec(`create table spl_records (seq integer primary key autoincrement, id text not null unique, thread text not null,
+      actor text not null, clock integer not null, act text not null, namespace text not null, record text not null, sig text,
+      redacted integer not null default 0, stored_at integer not null, origin text);
+      create index spl_records_thread_seq on spl_records (thread, seq);
+      create unique index spl_records_actor_thread_clock on spl_records (actor, thread, clock);
+      create table spl_meta (key text primary key, value text not null);
+      insert into spl_meta values ('epoch', '00112233aabbccdd');
+      create table spl_records_migrations (name varchar(255) not null primary key, timestamp varchar(255) not null);
+      create table spl_records_migrations_lock (id varchar(255) not null primary key, is_locked integer default 0 not null);
+      insert into spl_records_migrations values ('0001_records', '2026-11-26T00:00:00.000Z');`)
+    const signed = [0, 1, 2].map((clock) => sign(alice, { clock }))
+    const insert = old.prepare(
+      `insert into spl_records (id, thread, actor, clock, act, namespace, record, sig, stored_at) values (?, ?, ?, ?, ?, 'default', ?, ?, 1)`,
+    )
+    for (const r of signed) insert.run(r.id, r.record.thread, r.record.actor, r.record.clock, r.record.act, JSON.stringify(r.record), r.sig)
+    old.prepare('delete from spl_records where id = ?').run(signed[2]!.id)
+    old.close()
+
+    const store = await RecordStore.open(openDb(file))
+    expect(store.epoch).toBe('00112233aabbccdd')
+    expect((await store.getById(signed[0]!.id))?.seq).toBe(1)
+    expect((await store.getById(signed[1]!.id))?.seq).toBe(2)
+    expect(await store.getById(signed[2]!.id)).toBeUndefined()
+    expect((await store.findExisting(signed.map((r) => r.id))).size).toBe(2)
+    // Seq 3 was used once: the next record gets 4, so no cursor ever sees 3 mean two things.
+    const [again] = await store.ingest([candidate(sign(alice, { clock: 5 }))], opts())
+    expect(again).toEqual({ status: 'stored', seq: 4 })
+  })
+
+  it('finds ids by their key and compares them in full: an id sharing the key is another record', async () => {
+    const store = await RecordStore.open(openDb())
+    const s = sign(alice, { clock: 0 })
+    await store.appendLocal(s, 1)
+    const twin = `${s.id.slice(0, 13)}${'0'.repeat(51)}`
+    expect(await store.getById(twin)).toBeUndefined()
+    expect([...(await store.findExisting([twin, s.id])).keys()]).toEqual([s.id])
+    expect(await store.getById('not-an-id')).toBeUndefined()
   })
 
   it('keeps the epoch across reopen; another database gets another epoch', async () => {
@@ -307,6 +351,14 @@ describe('ingest', () => {
     const again = await store.ingest(batch, opts())
     expect(again.every((o) => 'status' in o && o.status === 'duplicate')).toBe(true)
     expect((await store.findExisting(batch.map((c) => c.id))).size).toBe(1001)
+    // Each outcome's seq is the seq its row got, also when duplicates sit between new records.
+    const mixed = Array.from({ length: 900 }, (_, i) => (i % 3 === 0 ? batch[i]! : candidate(sign(alice, { clock: 2000 + i }))))
+    const outMixed = await store.ingest(mixed, opts())
+    for (let i = 0; i < mixed.length; i++) {
+      const o = outMixed[i]!
+      if (i % 3 === 0) expect(o).toEqual({ status: 'duplicate' })
+      else expect('seq' in o && o.seq).toBe((await store.getById(mixed[i]!.id))!.seq)
+    }
   })
 })
 

@@ -42,8 +42,11 @@ export interface SyncOptions {
 }
 
 /** A change-feed page with the outcome of the store-free checks of its records. */
+/** A page once checked: its raw records are dropped (the checks hold what is needed, in order). */
+type PageHead = Omit<ChangesPage, 'records'>
+
 interface CheckedPage {
-  page: ChangesPage
+  page: PageHead
   feed: 'normal' | 'longpoll'
   checked: Checked[]
   known: Map<string, { redacted: boolean }>
@@ -462,7 +465,9 @@ export class SyncEngine {
         }
         const ids = page.records.map(claimedId).filter((id): id is string => id !== null)
         const [checked, known] = await Promise.all([this.#c.verifier.checkMany(page.records, pair.thread_id), this.#c.sink.known(ids)])
-        return { page, feed, checked, known }
+        // The parsed page can go now, while young: only the checked records wait for the commit.
+        const { records: _, ...head } = page
+        return { page: head, feed, checked, known }
       })
       p.catch(() => {}) // surfaced when awaited
       queue.push(p)
@@ -472,7 +477,7 @@ export class SyncEngine {
       while (queue.length > 0) {
         const { page, feed, checked, known }: CheckedPage = await queue.shift()!
         if (signal.aborted) throw signal.reason ?? new Error('aborted')
-        if (page.has_more && page.next_cursor === pair.cursor && page.records.length === 0) {
+        if (page.has_more && page.next_cursor === pair.cursor && checked.length === 0) {
           // A source that always says "more" without moving would make us spin: treat it as an error.
           throw new PullError('PARSE_ERROR', 'the peer answered has_more without moving the cursor')
         }
@@ -484,7 +489,7 @@ export class SyncEngine {
         const { next, result, rejectedBefore, duplicates } = await this.#ingestPage(pair, page, feed, checked, known, transient)
         pair = next
         progress.pages++
-        progress.received += page.records.length
+        progress.received += checked.length
         progress.stored += result.stored
         progress.duplicates += duplicates
         progress.rejected += rejectedBefore + result.rejected.length
@@ -500,7 +505,7 @@ export class SyncEngine {
 
   async #ingestPage(
     pair: Pair,
-    page: ChangesPage,
+    page: PageHead,
     feed: 'normal' | 'longpoll',
     checked: readonly Checked[],
     known: ReadonlyMap<string, { redacted: boolean }>,
@@ -545,7 +550,7 @@ export class SyncEngine {
     }
     const totals = structuredClone(pair.totals)
     totals.pulls++
-    totals.records_received += page.records.length
+    totals.records_received += checked.length
     totals.bytes_received += page.bytes
     totals.duplicates += preDuplicates
     if (page.cursor_reset) totals.cursor_resets++
@@ -562,7 +567,7 @@ export class SyncEngine {
     }
     // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
     // counters ride along with the next commit. A state change is still written at once.
-    const idle = page.records.length === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
+    const idle = checked.length === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
     let result: CommitResult
     if (idle && pair.state === 'running' && pair.last_error === null) result = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
     else if (idle && !transient) {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
-import { homePaths, isAlive, readDaemonInfo } from '@spl/daemon/home'
+import { DAEMON_NODE_FLAGS, daemonEnv, homePaths, isAlive, readDaemonInfo, tuneDaemonProcess } from '@spl/daemon/home'
 import { SplError } from '@spl/identity/errors'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
@@ -48,6 +48,7 @@ export class ServeCommand extends BaseCommand {
   }
 
   private async foreground(): Promise<number> {
+    tuneDaemonProcess()
     // The server, database and engine load only here, so other commands start fast.
     const { createLogger, SplDaemon } = await import('@spl/daemon')
     const paths = homePaths(this.env.home)
@@ -77,7 +78,7 @@ export class ServeCommand extends BaseCommand {
         fix: 'spl serve --stop (or use another SYNCROPEL_HOME)',
       })
     }
-    const args = [process.argv[1]!, 'serve']
+    const args = [...DAEMON_NODE_FLAGS, process.argv[1]!, 'serve']
     if (this.port !== undefined) args.push('--port', String(this.port))
     if (this.host) args.push('--host', this.host)
     const logStart = existsSync(paths.log) ? statSync(paths.log).size : 0
@@ -85,7 +86,7 @@ export class ServeCommand extends BaseCommand {
     const child = spawn(process.execPath, args, {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, SPL_DAEMONIZED: '1' },
+      env: { ...daemonEnv(process.env), SPL_DAEMONIZED: '1' },
     })
     closeSync(fd)
     let exited: number | null = null
