@@ -379,7 +379,7 @@ export async function keypairOfHome(home) {
   return Keypair.fromSeed(Buffer.from(jwk.d, 'base64url'))
 }
 
-/** Opens a SQLite file the way the daemon does (WAL, synchronous=NORMAL, 32 MB cache). */
+/** Opens a SQLite file the way the daemon does (WAL, synchronous=NORMAL, 4 MiB cache). */
 export async function openDb(file) {
   const { openDatabase } = await dist('apps/daemon/dist/db.js')
   return openDatabase(file)
