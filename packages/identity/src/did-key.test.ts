@@ -3,9 +3,10 @@ import { base58btc } from 'multiformats/bases/base58'
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
 import { decodeDidKey, ED25519_PUBLIC_KEY_LENGTH, encodeDidKey, isDidKey, shortDid } from './did-key.js'
-import { nobleBackend, nodeBackend } from './ed25519.js'
+import { nodeBackend } from './ed25519.js'
 import { InvalidDidError, SplError } from './errors.js'
 import { Keypair } from './keypair.js'
+import { nobleBackend } from './noble.js'
 
 interface DidKeyVectors {
   valid: { source: string; seed: string; did: string; publicKeyBase58: string }[]

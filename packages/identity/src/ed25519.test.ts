@@ -2,16 +2,10 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
 import { decodeDidKey, encodeDidKey } from './did-key.js'
-import {
-  defaultBackend,
-  type Ed25519Backend,
-  nobleBackend,
-  nodeBackend,
-  privateKeyObjectFromSeed,
-  publicKeyObjectFromRaw,
-} from './ed25519.js'
+import { defaultBackend, type Ed25519Backend, nodeBackend, privateKeyObjectFromSeed, publicKeyObjectFromRaw } from './ed25519.js'
 import { InvalidDidError } from './errors.js'
 import { Keypair, publicKeyObjectForDid } from './keypair.js'
+import { nobleBackend } from './noble.js'
 import { publicKeyOf, verifySignature, verifySignatureAsync } from './verify.js'
 
 interface Ed25519Vectors {

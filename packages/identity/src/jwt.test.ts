@@ -38,7 +38,7 @@ describe('signJwt / verifyDidJwt', () => {
   })
 
   it('a token signed with the noble backend keypair verifies the same', async () => {
-    const { nobleBackend } = await import('./ed25519.js')
+    const { nobleBackend } = await import('./noble.js')
     const k = Keypair.fromSeed(alice.exportSeed(), nobleBackend)
     const claims = await verifyDidJwt(await signJwt(k, 't', {}), { typ: 't' })
     expect(claims.iss).toBe(alice.did)

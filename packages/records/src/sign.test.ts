@@ -1,4 +1,5 @@
-import { Keypair, nobleBackend } from '@spl/identity'
+import { Keypair } from '@spl/identity'
+import { nobleBackend } from '@spl/identity/noble'
 import { describe, expect, it } from 'vitest'
 import { canonicalRecord, recordIdOf } from './canonical.js'
 import type { RecordFields } from './schema.js'

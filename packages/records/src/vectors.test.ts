@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Keypair, nobleBackend, nodeBackend } from '@spl/identity'
+import { Keypair, nodeBackend } from '@spl/identity'
+import { nobleBackend } from '@spl/identity/noble'
 import { describe, expect, it } from 'vitest'
 import { CanonicalFormError, canonicalJson, canonicalRecord, recordIdOf } from './canonical.js'
 import { type Candidate, precheckEnvelope, type REJECTION_CODES, type Rejection } from './ingest.js'
