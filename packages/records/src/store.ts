@@ -91,13 +91,13 @@ export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'st
   return env
 }
 
-function recordJson(record: RecordFields): string {
-  const { parents, thread, actor, act, body, clock, data_type, judged_by } = record
-  return JSON.stringify(
-    judged_by === undefined
-      ? { parents, thread, actor, act, body, clock, data_type }
-      : { parents, thread, actor, act, body, clock, data_type, judged_by },
-  )
+/**
+ * The record as stored: its canonical form (already computed for the id and the signature, so not
+ * serialized a second time), with `judged_by`, the one field outside it, added at the end.
+ */
+function recordText(c: Candidate): string {
+  const judged = c.record.judged_by
+  return judged === undefined ? c.canonical : `${c.canonical.slice(0, -1)},"judged_by":${JSON.stringify(judged)}}`
 }
 
 type Db = Kysely<RecordsTables> | Transaction<RecordsTables>
@@ -332,7 +332,7 @@ export class RecordStore {
         clock: c.record.clock,
         act: c.record.act,
         namespace: c.namespace,
-        record: recordJson(c.record),
+        record: recordText(c),
         sig: c.sig,
         redacted: c.redacted ? 1 : 0,
         stored_at: options.now,
