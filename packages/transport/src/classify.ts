@@ -56,7 +56,7 @@ function causeCode(err: unknown): string | undefined {
 }
 
 /**
- * Maps a failure of `fetch` (before or while reading the response) to a pull error code.
+ * Maps a failed request (node:http or fetch; before or while reading the response) to a pull error code.
  * `phase` says whether response headers had arrived: a failure after that is a cut-off body.
  */
 export function classifyFetchError(err: unknown, phase: 'connect' | 'body' = 'connect'): PullError {

@@ -1,5 +1,6 @@
 import { type Keypair, SplError } from '@spl/identity'
-import { classifyFetchError, classifyHttpStatus, PullError } from './classify.js'
+import { classifyHttpStatus, PullError } from './classify.js'
+import { httpGet } from './http-get.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
 import { CHANGES_PATH, type ChangesResponse, changesResponseSchema, errorEnvelopeSchema, type Feed } from './wire.js'
 
@@ -52,20 +53,10 @@ export class PeerClient {
     const timeout = AbortSignal.timeout(waitMs + 15_000)
     const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout
     const sentAt = this.now()
-    let res: Response
-    try {
-      res = await fetch(url, { headers, signal })
-    } catch (err) {
-      throw classifyFetchError(err, 'connect')
-    }
-    let body: string
-    try {
-      body = await res.text()
-    } catch (err) {
-      throw classifyFetchError(err, 'body')
-    }
+    const res = await httpGet(url, headers, signal)
+    const body = res.body
     const receivedAt = this.now()
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       let envelope: { code?: string; message?: string } | null = null
       try {
         const parsed = errorEnvelopeSchema.safeParse(JSON.parse(body))
@@ -87,7 +78,8 @@ export class PeerClient {
       throw new PullError('PARSE_ERROR', `the change feed answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`)
     }
     try {
-      await verifyResponseProof(res.headers.get(PROOF_HEADER), {
+      const proof = res.headers[PROOF_HEADER.toLowerCase()]
+      await verifyResponseProof(typeof proof === 'string' ? proof : null, {
         peerDid: req.peerDid,
         callerDid: this.keypair.did,
         jti,

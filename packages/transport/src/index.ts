@@ -1,6 +1,7 @@
 export * from './admin-client.js'
 export * from './classify.js'
 export * from './client.js'
+export * from './http-get.js'
 export * from './middleware.js'
 export * from './peer-token.js'
 export * from './proof.js'
