@@ -31,12 +31,13 @@ export function verifySignature(
 }
 
 /** verifySignature, with the Ed25519 work off the calling thread (node:crypto's threadpool). */
-export async function verifySignatureAsync(
+export function verifySignatureAsync(
   did: string,
   message: Uint8Array,
   signature: Uint8Array,
   backend: Ed25519Backend = defaultBackend,
 ): Promise<boolean> {
+  // Not async: one promise per verification (the backend's), thousands of times per page.
   const key = publicKeyOf(did)
-  return key !== null && backend.verifyAsync(key, message, signature)
+  return key === null ? Promise.resolve(false) : backend.verifyAsync(key, message, signature)
 }

@@ -109,13 +109,12 @@ export function checkEnvelope(raw: unknown, expectedThread: string | null): Chec
 }
 
 /** checkEnvelope with the signature verified on node:crypto's threadpool. Never rejects. */
-export async function checkEnvelopeAsync(raw: unknown, expectedThread: string | null): Promise<Checked> {
+export function checkEnvelopeAsync(raw: unknown, expectedThread: string | null): Promise<Checked> {
   const c = precheckEnvelope(raw, expectedThread)
-  if (!c.ok || c.redacted) return c
-  if (!(await verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!))) {
-    return reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id)
-  }
-  return c
+  if (!c.ok || c.redacted) return Promise.resolve(c)
+  return verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!).then((ok) =>
+    ok ? c : reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id),
+  )
 }
 
 /** Something that runs checkEnvelope over many records at once (the costly part of ingest). */

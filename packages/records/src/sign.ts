@@ -33,9 +33,9 @@ export function verifyRecordSignature(actor: string, canonical: string, sig: str
 }
 
 /** verifyRecordSignature with the Ed25519 work on node:crypto's threadpool. */
-export async function verifyRecordSignatureAsync(actor: string, canonical: string, sig: string): Promise<boolean> {
+export function verifyRecordSignatureAsync(actor: string, canonical: string, sig: string): Promise<boolean> {
   const bytes = signatureBytes(sig)
-  return bytes !== null && verifySignatureAsync(actor, Buffer.from(canonical, 'utf8'), bytes)
+  return bytes === null ? Promise.resolve(false) : verifySignatureAsync(actor, Buffer.from(canonical, 'utf8'), bytes)
 }
 
 /** An envelope as served: id, record, sig and the time the source stored it. */
