@@ -29,7 +29,8 @@ export function daemonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  */
 export function tuneDaemonProcess(): void {
   v8.setFlagsFromString('--heap-growing-percent=20')
-  // fetch parses HTTP with llhttp compiled to WebAssembly; tiering it up with the optimizing
-  // compiler costs ~30 MB for a moment on the first request (the peak of a whole catch-up).
+  // fetch parses HTTP with llhttp compiled to WebAssembly, and tiering it up with the optimizing
+  // compiler costs ~30 MB for a moment. Pulls use node:http; `spl sync <thread> from <url>`
+  // still resolves the URL's DID with fetch.
   v8.setFlagsFromString('--liftoff-only')
 }
