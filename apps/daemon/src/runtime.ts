@@ -31,6 +31,7 @@ export function tuneDaemonProcess(): void {
   v8.setFlagsFromString('--heap-growing-percent=20')
   // fetch parses HTTP with llhttp compiled to WebAssembly, and tiering it up with the optimizing
   // compiler costs ~30 MB for a moment. Pulls use node:http; `spl sync <thread> from <url>`
-  // still resolves the URL's DID with fetch.
+  // still resolves the URL's DID with fetch. (V8 lists the flag among its testing flags; it only
+  // keeps WebAssembly on the baseline compiler, which Node's own startup never needs.)
   v8.setFlagsFromString('--liftoff-only')
 }

@@ -65,8 +65,16 @@ const migrations: Record<string, Migration> = {
           select seq, id, 0, thread, actor, clock, act, namespace, record, sig, redacted, stored_at, origin from spl_records order by seq`.execute(
           trx,
         )
-        const ids = await sql<{ seq: number; id: string }>`select seq, id from spl_records_v2`.execute(trx)
-        for (const r of ids.rows) await sql`update spl_records_v2 set id_key = ${idKeyOf(r.id)} where seq = ${r.seq}`.execute(trx)
+        // In slices of 10,000 rows: a large store is never held in memory at once.
+        for (let after = -1; ; ) {
+          const ids = await sql<{
+            seq: number
+            id: string
+          }>`select seq, id from spl_records_v2 where seq > ${after} order by seq limit 10000`.execute(trx)
+          if (ids.rows.length === 0) break
+          for (const r of ids.rows) await sql`update spl_records_v2 set id_key = ${idKeyOf(r.id)} where seq = ${r.seq}`.execute(trx)
+          after = ids.rows[ids.rows.length - 1]!.seq
+        }
         await sql`drop table spl_records`.execute(trx)
         await sql`alter table spl_records_v2 rename to spl_records`.execute(trx)
         // AUTOINCREMENT never hands out a seq again, also one whose row was deleted: keep the mark.

@@ -34,8 +34,12 @@ export type IngestOutcome = { status: 'stored'; seq: number } | { status: 'repla
 /** A verified candidate: its signature checked (or redacted) and its namespace accepted. */
 export type VerifiedCandidate = Candidate
 
-/** Rows per INSERT statement: 12 variables each stays far below SQLite's limit. */
-const INSERT_CHUNK = 400
+/**
+ * Rows per INSERT statement (12 variables each stays far below SQLite's limit). A batch is cut
+ * greedily into these few sizes so that only five statement texts exist: each prepared INSERT of
+ * 400 rows holds ~0.4 MB, and one per row count would fill the statement cache with them.
+ */
+const INSERT_SIZES = [400, 100, 20, 5, 1] as const
 const LOOKUP_CHUNK = 500
 
 const INSERT_COLUMNS = [
@@ -104,7 +108,9 @@ type Db = Kysely<RecordsTables> | Transaction<RecordsTables>
 
 /**
  * The record store: a rowid table whose rowid is the local sequence (what cursors point at),
- * with a unique id and a unique (actor, thread, clock).
+ * with a unique (actor, thread, clock) index and ids found through their integer key. Each id is
+ * stored once because `ingest` looks it up before inserting, in the same transaction: run every
+ * write through `ingest`/`appendLocal`, inside `transaction` when several run at once.
  */
 export class RecordStore {
   private constructor(
@@ -363,8 +369,10 @@ export class RecordStore {
       }
     }
     const keep = rows.map((_, k) => k).filter((k) => !dropped.has(k))
-    for (let i = 0; i < keep.length; i += INSERT_CHUNK) {
-      const part = keep.slice(i, i + INSERT_CHUNK)
+    for (let i = 0; i < keep.length; ) {
+      const size = INSERT_SIZES.find((n) => n <= keep.length - i)!
+      const part = keep.slice(i, i + size)
+      i += size
       const result = await db.executeQuery(insertQuery(part.map((k) => rows[k]!)))
       const seqs = RecordStore.#insertedSeqs(result.insertId, part.length)
       seqs.forEach((seq, j) => {

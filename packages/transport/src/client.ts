@@ -43,13 +43,15 @@ export class PeerClient {
     if (req.feed === 'longpoll') url.searchParams.set('timeout', String(waitMs))
     if (req.targetNamespace) url.searchParams.set('target_namespace', req.targetNamespace)
     const pathAndQuery = url.pathname + url.search
-    const { token, jti } = await createRequestProof(this.keypair, {
-      method: 'GET',
-      pathAndQuery,
-      aud: req.peerDid,
-    })
-    const headers: Record<string, string> = { [PROOF_HEADER]: token, accept: 'application/json' }
-    if (req.bearer) headers['authorization'] = `Bearer ${req.bearer}`
+    // A fresh proof (and jti) for each attempt: see httpGet.
+    let jti = ''
+    const headers = async () => {
+      const proof = await createRequestProof(this.keypair, { method: 'GET', pathAndQuery, aud: req.peerDid })
+      jti = proof.jti
+      const h: Record<string, string> = { [PROOF_HEADER]: proof.token, accept: 'application/json' }
+      if (req.bearer) h['authorization'] = `Bearer ${req.bearer}`
+      return h
+    }
     const timeout = AbortSignal.timeout(waitMs + 15_000)
     const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout
     const sentAt = this.now()

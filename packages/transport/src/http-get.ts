@@ -18,25 +18,33 @@ const agents = {
 /** The largest answer read from a peer: the change feed caps its pages at 8 MiB. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
+/** Errors of a pooled connection the peer closed while it sat idle (nothing was answered on it). */
+const STALE = new Set(['ECONNRESET', 'EPIPE'])
+
 /**
  * GET `url` with node:http and a keep-alive agent (no fetch: its WebAssembly HTTP parser costs
  * ~12 MB resident and ~0.5 ms of CPU more per request). Fails with a classified PullError:
  * before the answer's head as CONNECT_REFUSED / DNS_FAILURE / TIMEOUT, while reading the body
- * as PARSE_ERROR (cut off, or over `maxBytes`) or TIMEOUT. A connection the peer closed while it
- * sat idle in the pool is retried once on a new one.
+ * as PARSE_ERROR (cut off, reset, or over `maxBytes`) or TIMEOUT.
+ *
+ * `headers` is called for each attempt: when a pooled connection turns out to have been closed
+ * by the peer before anything was answered on it, the request is made once more on a new
+ * connection with fresh headers (a signed request must not be sent twice with the same proof).
  */
-export function httpGet(
+export async function httpGet(
   url: URL,
-  headers: Record<string, string>,
+  headers: () => Record<string, string> | Promise<Record<string, string>>,
   signal: AbortSignal,
   maxBytes: number = MAX_ANSWER_BYTES,
 ): Promise<HttpAnswer> {
   const agent = agents[url.protocol as keyof typeof agents]
-  if (!agent) return Promise.reject(new PullError('CONNECT_REFUSED', `unsupported protocol ${url.protocol}`))
-  const attempt = (retry: boolean): Promise<HttpAnswer> =>
+  if (!agent) throw new PullError('CONNECT_REFUSED', `unsupported protocol ${url.protocol}`)
+  const get = url.protocol === 'https:' ? https.get : http.get
+  const attempt = (sent: Record<string, string>): Promise<HttpAnswer | 'stale'> =>
     new Promise((resolve, reject) => {
-      const get = url.protocol === 'https:' ? https.get : http.get
-      const req = get(url, { headers, agent, signal }, (res) => {
+      let answered = false
+      const req = get(url, { headers: sent, agent, signal }, (res) => {
+        answered = true
         const chunks: Buffer[] = []
         let size = 0
         res.on('data', (chunk: Buffer) => {
@@ -60,9 +68,13 @@ export function httpGet(
         })
       })
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (retry && req.reusedSocket && err.code === 'ECONNRESET') resolve(attempt(false))
-        else reject(classifyFetchError(err, 'connect'))
+        if (!answered && req.reusedSocket && STALE.has(err.code ?? '')) resolve('stale')
+        else reject(classifyFetchError(err, answered ? 'body' : 'connect'))
       })
     })
-  return attempt(true)
+  const first = await attempt(await headers())
+  if (first !== 'stale') return first
+  const second = await attempt(await headers())
+  if (second !== 'stale') return second
+  throw new PullError('CONNECT_REFUSED', 'the peer closed the connection before answering')
 }
