@@ -269,13 +269,12 @@ export class RecordStore {
   }
 
   /**
-   * The seqs of the rows one multi-row INSERT just stored, in order: SQLite numbers the rows of
-   * one statement consecutively up to the last insert rowid (RETURNING would cost ~10 µs a row).
+   * The seq of the first row one multi-row INSERT just stored: SQLite numbers the rows of one
+   * statement consecutively up to the last insert rowid (RETURNING would cost ~10 µs a row).
    */
-  static #insertedSeqs(lastId: bigint | undefined, count: number): number[] {
+  static #firstInsertedSeq(lastId: bigint | undefined, count: number): number {
     if (lastId === undefined) throw new Error('the database did not report the last insert rowid (RecordStore needs SQLite)')
-    const first = Number(lastId) - count + 1
-    return Array.from({ length: count }, (_, j) => first + j)
+    return Number(lastId) - count + 1
   }
 
   /**
@@ -374,10 +373,10 @@ export class RecordStore {
       const part = keep.slice(i, i + size)
       i += size
       const result = await db.executeQuery(insertQuery(part.map((k) => rows[k]!)))
-      const seqs = RecordStore.#insertedSeqs(result.insertId, part.length)
-      seqs.forEach((seq, j) => {
-        const o = outcomes[rowIndex[part[j]!]!]
-        if (o && 'status' in o && o.status !== 'duplicate') o.seq = seq
+      const first = RecordStore.#firstInsertedSeq(result.insertId, part.length)
+      part.forEach((k, j) => {
+        const o = outcomes[rowIndex[k]!]
+        if (o && 'status' in o && o.status !== 'duplicate') o.seq = first + j
       })
     }
     return outcomes

@@ -3,7 +3,17 @@ import { type ChangesPage, type ChangesRequest, PullError } from '@spl/transport
 import type { Logger } from './logger.js'
 import { silentLogger } from './logger.js'
 import { PairMetrics } from './metrics.js'
-import { backoffMs, emptyTotals, type Pair, type PairInput, PairNotFoundError, pairIdFor, pairInputSchema, resolvePairRef } from './pair.js'
+import {
+  backoffMs,
+  emptyTotals,
+  newPair,
+  type Pair,
+  type PairInput,
+  PairNotFoundError,
+  pairIdFor,
+  pairInputSchema,
+  resolvePairRef,
+} from './pair.js'
 import { Scheduler } from './scheduler.js'
 import { type CommitResult, foldCommit, type PairStore, type RecordSink, type RejectionEntry } from './stores.js'
 
@@ -41,10 +51,10 @@ export interface SyncOptions {
   random?: () => number
 }
 
-/** A change-feed page with the outcome of the store-free checks of its records. */
 /** A page once checked: its raw records are dropped (the checks hold what is needed, in order). */
 type PageHead = Omit<ChangesPage, 'records'>
 
+/** A change-feed page with the outcome of the store-free checks of its records. */
 interface CheckedPage {
   page: PageHead
   feed: 'normal' | 'longpoll'
@@ -451,8 +461,9 @@ export class SyncEngine {
     }
     let pair = start
     // Pages stream in ahead of the commits: as soon as a page arrives, the next one is requested
-    // (up to LOOKAHEAD pages ahead), and each page's records are checked (schema, hash, signature:
-    // in the verifier's workers) while earlier pages commit. Network, workers and SQLite overlap.
+    // (up to LOOKAHEAD pages ahead), and each page's records are checked (schema, hash, and the
+    // signature on the verifier's threads) while earlier pages commit: network, verification and
+    // SQLite overlap.
     const queue: Promise<CheckedPage>[] = []
     let stopFetching = false
     // A cursor the source has more after, not requested yet because the queue was full.
@@ -568,12 +579,9 @@ export class SyncEngine {
     // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
     // counters ride along with the next commit. A state change is still written at once.
     const idle = checked.length === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
-    let result: CommitResult
-    if (idle && pair.state === 'running' && pair.last_error === null) result = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
-    else if (idle && !transient) {
-      await this.#c.pairs.savePair(next)
-      result = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
-    } else result = await this.#c.sink.commit({ pair, accepted, rejected, next, now })
+    let result: CommitResult = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
+    if (!idle) result = await this.#c.sink.commit({ pair, accepted, rejected, next, now })
+    else if (!transient && (pair.state !== 'running' || pair.last_error !== null)) await this.#c.pairs.savePair(next)
     const committed = foldCommit(next, result)
     const m = rt.metrics
     const committedAt = this.#now()
@@ -615,27 +623,6 @@ export class SyncEngine {
     const interval = p.mode === 'longpoll' && !p.poll_only ? this.#o.longpollTimeoutMs + 5000 : p.poll_interval_ms * 2
     if (p.state === 'running' && now - (p.last_success_at ?? 0) <= interval && p.caught_up_at === p.last_success_at) return 0
     return Math.max(0, Math.round((now - p.caught_up_at) / 1000))
-  }
-}
-
-/** A pair as created: starting, no cursor, long-poll mode, zeroed counters. */
-function newPair(pairId: string, peerDid: string, peerUrl: string, threadId: string, now: number): Pair {
-  return {
-    pair_id: pairId,
-    peer_did: peerDid,
-    peer_url: peerUrl.replace(/\/+$/, ''),
-    thread_id: threadId,
-    cursor: null,
-    state: 'starting',
-    last_error: null,
-    mode: 'longpoll',
-    poll_interval_ms: 5000,
-    poll_only: false,
-    created_at: now,
-    updated_at: now,
-    last_success_at: null,
-    caught_up_at: null,
-    totals: emptyTotals(),
   }
 }
 

@@ -8,7 +8,7 @@ import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SyncEngine } from './engine.js'
 import { KyselySyncStore } from './kysely-store.js'
-import { emptyTotals, type Pair } from './pair.js'
+import { newPair, type Pair } from './pair.js'
 import type { PullCommit } from './stores.js'
 
 /**
@@ -41,23 +41,7 @@ function candidate(s: SignedRecord): Candidate {
 }
 
 function basePair(): Pair {
-  return {
-    pair_id: 'abcdabcdabcdabcd',
-    peer_did: peer.did,
-    peer_url: 'http://peer.test',
-    thread_id: THREAD,
-    cursor: null,
-    state: 'starting',
-    last_error: null,
-    mode: 'longpoll',
-    poll_interval_ms: 5000,
-    poll_only: false,
-    created_at: 1,
-    updated_at: 1,
-    last_success_at: null,
-    caught_up_at: null,
-    totals: emptyTotals(),
-  }
+  return newPair('abcdabcdabcdabcd', peer.did, 'http://peer.test', THREAD, 1)
 }
 
 /** The page commit the engine would make: cursor moved, counters folded. */

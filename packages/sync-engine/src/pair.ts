@@ -58,6 +58,27 @@ export function emptyTotals(): PairTotals {
   }
 }
 
+/** A pair as created: starting, no cursor, long-poll mode, zeroed counters. */
+export function newPair(pairId: string, peerDid: string, peerUrl: string, threadId: string, now: number): Pair {
+  return {
+    pair_id: pairId,
+    peer_did: peerDid,
+    peer_url: peerUrl.replace(/\/+$/, ''),
+    thread_id: threadId,
+    cursor: null,
+    state: 'starting',
+    last_error: null,
+    mode: 'longpoll',
+    poll_interval_ms: 5000,
+    poll_only: false,
+    created_at: now,
+    updated_at: now,
+    last_success_at: null,
+    caught_up_at: null,
+    totals: emptyTotals(),
+  }
+}
+
 /** The pair id: first 16 hex of sha256(local DID ‖ "\n" ‖ peer DID ‖ "\n" ‖ thread). */
 export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
   return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
