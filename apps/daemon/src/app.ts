@@ -1,5 +1,6 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
-import { adminAuth, errorHandler, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
+import { PayloadTooLargeError } from '@spl/identity'
+import { adminAuth, errorHandler, errorResponse, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { routePath } from 'hono/route'
@@ -24,24 +25,7 @@ export function createApp(ctx: DaemonContext): Hono {
   const app = new Hono()
   app.onError(errorHandler((err, c) => ctx.logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error')))
   app.notFound(notFoundHandler)
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_REQUEST_BODY,
-      onError: (c) =>
-        c.json(
-          {
-            object: 'error',
-            code: 'PAYLOAD_TOO_LARGE',
-            message: 'the request body is over 16 MiB.',
-            fix: 'send smaller batches',
-          },
-          413,
-          // The rest of the body is not read: the connection ends here.
-          { connection: 'close' },
-        ),
-    }),
-  )
+  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BODY, onError: (c) => errorResponse(c, new PayloadTooLargeError()) }))
   app.use('*', async (c, next) => {
     const end = ctx.metrics.httpDuration.startTimer()
     await next()

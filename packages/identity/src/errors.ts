@@ -24,6 +24,11 @@ export class SplError extends Error {
     this.fix = options.fix
   }
 
+  /** The house error for anything thrown (see splErrorFrom): one way to the wire envelope. */
+  static from(err: unknown, internal?: InternalDescription): SplError {
+    return splErrorFrom(err, internal)
+  }
+
   /** The error envelope of SPEC 7.6. */
   toJSON(): { object: 'error'; code: string; message: string; fix?: string } {
     return {
@@ -47,4 +52,86 @@ export class InvalidDidError extends SplError {
       fix: 'use the did:key:z6Mk… printed by `spl init` or served at /v1/identity',
     })
   }
+}
+
+/** What an unexpected error says on the wire: never its own message, which may hold internals. */
+export interface InternalDescription {
+  message: string
+  fix?: string
+}
+
+const DAEMON_INTERNAL: InternalDescription = {
+  message: 'the daemon hit an unexpected error; it is logged.',
+  fix: 'check the daemon log (spl serve --logs)',
+}
+
+/** Something failed that no caller can fix; the original error is the `cause` (for the log). */
+export class InternalError extends SplError {
+  override readonly name = 'InternalError'
+  constructor(cause: unknown, description: InternalDescription = DAEMON_INTERNAL) {
+    super('INTERNAL', description.message, {
+      status: 500,
+      cause,
+      ...(description.fix === undefined ? {} : { fix: description.fix }),
+    })
+  }
+}
+
+/** A request body that does not parse as JSON. */
+export class InvalidJsonError extends SplError {
+  override readonly name = 'InvalidJsonError'
+  constructor(cause?: unknown) {
+    super('INVALID_JSON', 'the request body is not valid JSON.', {
+      status: 400,
+      fix: 'send a JSON object with content-type: application/json',
+      cause,
+    })
+  }
+}
+
+/** A request body over the 16 MiB limit (the connection is closed after the answer). */
+export class PayloadTooLargeError extends SplError {
+  override readonly name = 'PayloadTooLargeError'
+  constructor() {
+    super('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', { status: 413, fix: 'send smaller batches' })
+  }
+}
+
+interface ZodLike {
+  name: 'ZodError'
+  issues: { path: PropertyKey[]; message: string }[]
+}
+
+// Duck-typed so that this package depends on neither zod nor hono.
+function isZodError(err: unknown): err is ZodLike {
+  return err instanceof Error && err.name === 'ZodError' && Array.isArray((err as { issues?: unknown }).issues)
+}
+
+function isHttpException(err: unknown): err is Error & { status: number } {
+  return (
+    err instanceof Error &&
+    typeof (err as { status?: unknown }).status === 'number' &&
+    typeof (err as { getResponse?: unknown }).getResponse === 'function'
+  )
+}
+
+/**
+ * Turns anything thrown into the house error: an SplError passes through; a zod error is
+ * INVALID_REQUEST naming the first offending field, a JSON SyntaxError INVALID_JSON, a hono
+ * HTTPException its status (413: PAYLOAD_TOO_LARGE); anything else INTERNAL, whose message is
+ * `internal` and never the error's own.
+ */
+export function splErrorFrom(err: unknown, internal: InternalDescription = DAEMON_INTERNAL): SplError {
+  if (err instanceof SplError) return err
+  if (isZodError(err)) {
+    const issue = err.issues[0]
+    const where = issue?.path.length ? `${issue.path.map(String).join('.')}: ` : ''
+    return new SplError('INVALID_REQUEST', `${where}${issue?.message ?? 'invalid'}`, { status: 400, cause: err })
+  }
+  if (err instanceof SyntaxError) return new InvalidJsonError(err)
+  if (isHttpException(err)) {
+    if (err.status === 413) return new PayloadTooLargeError()
+    return new SplError(`HTTP_${err.status}`, err.message || 'request refused', { status: err.status, cause: err })
+  }
+  return new InternalError(err, internal)
 }

@@ -1,3 +1,5 @@
+// The CLI prints errors through SplError.from without depending on @spl/identity itself.
+export { InternalError, SplError } from '@spl/identity'
 export * from './admin-client.js'
 export * from './classify.js'
 export * from './client.js'

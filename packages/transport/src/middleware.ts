@@ -1,5 +1,5 @@
 import crypto from 'node:crypto'
-import { SplError } from '@spl/identity'
+import { InvalidJsonError, SplError } from '@spl/identity'
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { z } from 'zod'
@@ -31,32 +31,29 @@ export class NotFoundError extends SplError {
   }
 }
 
-function envelope(code: string, message: string, fix?: string) {
-  return { object: 'error' as const, code, message, ...(fix ? { fix } : {}) }
-}
-
-/** One error handler: every thrown error becomes the envelope of SPEC 7.6. */
+/** One error handler: every thrown error becomes the envelope of SPEC 7.6 through SplError.from. */
 export function errorHandler(onInternal: (err: unknown, c: Context) => void = () => {}): ErrorHandler {
   return (err, c) => {
-    if (err instanceof SplError) {
-      return c.json(err.toJSON(), err.status as 400)
-    }
-    if (err instanceof HTTPException) {
-      if (err.status === 413) {
-        return c.json(envelope('PAYLOAD_TOO_LARGE', 'the request body is over 16 MiB.', 'send smaller batches'), 413, {
-          connection: 'close',
-        })
-      }
-      return c.json(envelope(`HTTP_${err.status}`, err.message || 'request refused'), err.status)
-    }
-    onInternal(err, c)
-    return c.json(envelope('INTERNAL', 'the daemon hit an unexpected error; it is logged.', 'check the daemon log (spl serve --logs)'), 500)
+    const e = SplError.from(err)
+    if (e.code === 'INTERNAL' && !(err instanceof SplError)) onInternal(err, c)
+    return errorResponse(c, e)
   }
+}
+
+/** The envelope of `err` as a response; after a 413 the rest of the body is not read, so the connection ends here. */
+export function errorResponse(c: Context, err: SplError): Response {
+  return err.status === 413 ? c.json(err.toJSON(), 413, { connection: 'close' }) : c.json(err.toJSON(), err.status as 400)
 }
 
 /** Unknown routes answer the envelope too. */
 export const notFoundHandler: NotFoundHandler = (c) =>
-  c.json(envelope('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}.`, 'see /openapi.json for the API'), 404)
+  errorResponse(
+    c,
+    new SplError('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}.`, {
+      status: 404,
+      fix: 'see /openapi.json for the API',
+    }),
+  )
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 
@@ -102,11 +99,9 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
     const text = await c.req.text()
     raw = text.length === 0 ? {} : JSON.parse(text)
   } catch (err) {
+    // A body cut at the size limit is a 413; anything else that stops the read is bad JSON.
     if (err instanceof HTTPException) throw err
-    throw new SplError('INVALID_JSON', 'the request body is not valid JSON.', {
-      status: 400,
-      fix: 'send a JSON object with content-type: application/json',
-    })
+    throw new InvalidJsonError(err)
   }
   return parseWith(schema, raw, 'body')
 }

@@ -75,8 +75,9 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
           `${JSON.stringify({ object: 'sync_result', peer_did: target.peerDid, peer_url: target.peerUrl, thread, ...result })}\n`,
         )
       } catch (err) {
-        const e = err instanceof SplError ? err.toJSON() : { object: 'error', code: 'INTERNAL', message: String(err) }
-        await s.write(`${JSON.stringify(e)}\n`)
+        const e = SplError.from(err)
+        if (e.code === 'INTERNAL') ctx.logger.error({ err, thread }, 'sync once failed')
+        await s.write(`${JSON.stringify(e.toJSON())}\n`)
       }
     })
   })
@@ -89,7 +90,8 @@ async function resolvePeer(ctx: DaemonContext, ref: string): Promise<{ peerDid: 
     try {
       identity = await new SplClient(ref, undefined, 10_000).get<{ did?: unknown }>('/v1/identity')
     } catch (err) {
-      throw new SplError('PEER_UNREACHABLE', `cannot read ${ref}/v1/identity: ${err instanceof Error ? err.message : err}`, {
+      const why = SplError.from(err, { message: 'the request failed' }).message
+      throw new SplError('PEER_UNREACHABLE', `cannot read ${ref}/v1/identity: ${why}`, {
         status: 502,
         fix: 'check the URL and that the peer daemon is running',
       })
