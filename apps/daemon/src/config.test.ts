@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigError, envToCfg, homePaths, loadConfig, NotInitializedError, parseConfig, readEnv } from './config.js'
+import { ConfigError, envToCfg, homePaths, NotInitializedError, parseConfig, readEnv } from './config.js'
 import { initHome } from './home.js'
+import { loadConfig } from './load.js'
 
 const DID = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
 
@@ -243,8 +244,8 @@ describe('the config of a home', () => {
     initHome(home)
     const env = readEnv({ SYNCROPEL_HOME: home })
     expect(env.home).toBe(home)
-    expect(envToCfg(env).server).toEqual({ host: '127.0.0.1', port: 9100 })
-    expect(envToCfg(env, { host: '0.0.0.0', port: 9200 }).server).toEqual({ host: '0.0.0.0', port: 9200 })
-    expect(envToCfg(env, { port: 0 }).server.port).toBe(0)
+    expect(envToCfg(loadConfig(env.home)).server).toEqual({ host: '127.0.0.1', port: 9100 })
+    expect(envToCfg(loadConfig(env.home), { host: '0.0.0.0', port: 9200 }).server).toEqual({ host: '0.0.0.0', port: 9200 })
+    expect(envToCfg(loadConfig(env.home), { port: 0 }).server.port).toBe(0)
   })
 })

@@ -1,11 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { SplError } from '@spl/identity'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import { z } from 'zod'
 
-/** Environment variables spl reads; nothing else in the daemon or CLI reads process.env. */
+/** Environment variables spl reads; nothing else in the daemon reads process.env (the CLI hands it in). */
 export interface SplEnv {
   home: string
   daemonUrl: string | undefined
@@ -176,24 +175,16 @@ export function homePaths(home: string): HomePaths {
   }
 }
 
-/** Reads config.toml of `home`; throws NotInitializedError / ConfigError. */
-export function loadConfig(home: string): SplConfig {
-  const file = homePaths(home).config
-  if (!existsSync(file)) throw new NotInitializedError(home)
-  return parseConfig(readFileSync(file, 'utf8'), file)
-}
-
 /** Command-line flags that override the file. */
 export interface ConfigOverrides {
   host?: string | undefined
   port?: number | undefined
 }
 
-/** The config in force: the file, then flags on top. */
-export function envToCfg(env: SplEnv, overrides: ConfigOverrides = {}): SplConfig {
-  const cfg = loadConfig(env.home)
+/** The config in force: the file, then flags on top (pure: the file is read by loadConfig). */
+export function envToCfg(file: SplConfig, overrides: ConfigOverrides = {}): SplConfig {
   return {
-    ...cfg,
-    server: { host: overrides.host ?? cfg.server.host, port: overrides.port ?? cfg.server.port },
+    ...file,
+    server: { host: overrides.host ?? file.server.host, port: overrides.port ?? file.server.port },
   }
 }

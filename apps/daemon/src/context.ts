@@ -1,14 +1,26 @@
-import type { ConsentRegistry } from '@spl/consent'
+import { ConsentRegistry } from '@spl/consent'
 import type { Keypair } from '@spl/identity'
-import type { RecordStore } from '@spl/records'
-import type { ChangeFeed, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
+import { RecordStore, threadPoolVerifier } from '@spl/records'
+import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
+import { PeerClient } from '@spl/transport'
+import { carryRegistryOver } from './carry-over.js'
 import type { SplConfig } from './config.js'
+import type { OpenDatabase } from './db.js'
+import type { DaemonSecrets } from './load.js'
 import type { Logger } from './logger.js'
-import type { DaemonMetrics } from './metrics.js'
-import type { RecordService } from './records-service.js'
+import { DaemonMetrics } from './metrics.js'
+import { RecordService } from './records-service.js'
+import { VERSION } from './version.js'
 
-/** Everything the routes need, built once by the server. */
-export interface DaemonContext {
+/** What the context is built on besides the config and the secrets: the home, an open database, a logger. */
+export interface ContextDeps {
+  home: string
+  database: OpenDatabase
+  logger: Logger
+}
+
+/** The fields of a context, all of them built before the first request. */
+export interface DaemonContextFields {
   cfg: SplConfig
   home: string
   version: string
@@ -24,10 +36,113 @@ export interface DaemonContext {
   metrics: DaemonMetrics
   logger: Logger
   startedAt: number
-  /** The host the HTTP server is bound to (for the bind-host warning). */
   bindHost: string
-  /** The URL peers and the CLI reach this daemon at. */
-  url: string
-  /** Runs SQLite's quick_check (for doctor). */
   integrityCheck: () => string
+}
+
+/**
+ * Everything the routes need, built once by `fromConfig` and never changed afterwards: the
+ * listening address belongs to the server (SplDaemon.url), not to the context.
+ */
+export class DaemonContext implements Readonly<DaemonContextFields> {
+  readonly cfg: SplConfig
+  readonly home: string
+  readonly version: string
+  readonly keypair: Keypair
+  readonly adminToken: string
+  readonly store: RecordStore
+  readonly registry: ConsentRegistry
+  readonly records: RecordService
+  readonly engine: SyncEngine
+  readonly feed: ChangeFeed
+  readonly notifier: ThreadNotifier
+  readonly subscribers: SubscriberStats
+  readonly metrics: DaemonMetrics
+  readonly logger: Logger
+  readonly startedAt: number
+  /** The host the HTTP server is bound to (for the bind-host warning). */
+  readonly bindHost: string
+  /** Runs SQLite's quick_check (for doctor). */
+  readonly integrityCheck: () => string
+
+  constructor(fields: DaemonContextFields) {
+    this.cfg = fields.cfg
+    this.home = fields.home
+    this.version = fields.version
+    this.keypair = fields.keypair
+    this.adminToken = fields.adminToken
+    this.store = fields.store
+    this.registry = fields.registry
+    this.records = fields.records
+    this.engine = fields.engine
+    this.feed = fields.feed
+    this.notifier = fields.notifier
+    this.subscribers = fields.subscribers
+    this.metrics = fields.metrics
+    this.logger = fields.logger
+    this.startedAt = fields.startedAt
+    this.bindHost = fields.bindHost
+    this.integrityCheck = fields.integrityCheck
+  }
+
+  /** Migrates the database and builds every service: store, registry, records, engine, feed, metrics. */
+  static async fromConfig(cfg: SplConfig, secrets: DaemonSecrets, deps: ContextDeps): Promise<DaemonContext> {
+    const { keypair, adminToken } = secrets
+    const { database, logger } = deps
+    const store = await RecordStore.open(database.db)
+    const registry = await ConsentRegistry.load(store, keypair.did)
+    const syncStore = await KyselySyncStore.open(database.db, store)
+    const notifier = new ThreadNotifier()
+    const records = new RecordService(store, keypair, registry, notifier)
+    await carryRegistryOver(store, registry, records, keypair.did, logger)
+    const subscribers = new SubscriberStats()
+    const metrics = new DaemonMetrics()
+    const engine = new SyncEngine(
+      {
+        localDid: keypair.did,
+        pairs: syncStore,
+        sink: syncStore,
+        transport: new PeerClient(keypair),
+        verifier: threadPoolVerifier,
+        namespaces: registry,
+        logger: logger.child({ component: 'sync' }),
+        observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
+        onStored: (thread, ids) => {
+          records.storedIds(thread, ids).catch((err) => logger.error({ err }, 'post-store hook failed'))
+        },
+      },
+      { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
+    )
+    metrics.bind(engine, subscribers)
+    const feed = new ChangeFeed({
+      keypair,
+      store,
+      registry,
+      notifier,
+      subscribers,
+      servePolicy: cfg.sync.serve_policy,
+      pullsFrom: (did) => engine.listPairs().some((p) => p.peer_did === did),
+      isTokenRevoked: () => false,
+    })
+    const sqlite = database.sqlite
+    return new DaemonContext({
+      cfg,
+      home: deps.home,
+      version: VERSION,
+      keypair,
+      adminToken,
+      store,
+      registry,
+      records,
+      engine,
+      feed,
+      notifier,
+      subscribers,
+      metrics,
+      logger,
+      startedAt: Date.now(),
+      bindHost: cfg.server.host,
+      integrityCheck: () => String(sqlite.pragma('quick_check', { simple: true })),
+    })
+  }
 }

@@ -3,5 +3,6 @@
 export * from './config.js'
 export * from './home.js'
 export * from './lifecycle.js'
+export * from './load.js'
 export * from './runtime.js'
 export * from './version.js'

@@ -1,9 +1,10 @@
 import crypto from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { Keypair, SplError } from '@spl/identity'
+import { Keypair } from '@spl/identity'
 import { stringify as stringifyToml } from 'smol-toml'
-import { homePaths, loadConfig, type SplConfig } from './config.js'
+import { homePaths, type SplConfig } from './config.js'
+import { loadConfig } from './load.js'
 
 /**
  * The key file is a JWK of the Ed25519 key (RFC 8037 OKP): {"kty":"OKP","crv":"Ed25519",
@@ -18,39 +19,6 @@ export function writeKeyFile(file: string, keypair: Keypair): void {
   }
   writeFileSync(file, `${JSON.stringify(jwk)}\n`, { mode: 0o600 })
   chmodSync(file, 0o600)
-}
-
-/** The key file is missing, unreadable or not an Ed25519 JWK. */
-export class KeyFileError extends SplError {
-  override readonly name = 'KeyFileError'
-  constructor(file: string, reason: string) {
-    super('KEY_INVALID', `${file}: ${reason}`, {
-      status: 500,
-      fix: 'spl init --force (makes a new identity: peers must re-pair)',
-    })
-  }
-}
-
-/** Reads the instance key; checks it matches the DID in config. */
-export function readKeyFile(file: string, expectedDid?: string): Keypair {
-  let jwk: { kty?: unknown; crv?: unknown; d?: unknown }
-  try {
-    jwk = JSON.parse(readFileSync(file, 'utf8'))
-  } catch {
-    throw new KeyFileError(file, 'cannot be read as a JSON Web Key')
-  }
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new KeyFileError(file, 'is not an Ed25519 JWK')
-  const seed = Buffer.from(jwk.d, 'base64url')
-  if (seed.length !== 32) throw new KeyFileError(file, 'the private key is not 32 bytes')
-  const kp = Keypair.fromSeed(seed)
-  if (expectedDid && kp.did !== expectedDid) throw new KeyFileError(file, `holds ${kp.did}, but config.toml says ${expectedDid}`)
-  return kp
-}
-
-/** Reads the admin token of a home. */
-export function readAdminToken(home: string): string | undefined {
-  const file = homePaths(home).adminToken
-  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
 }
 
 /** What `spl init` did. */

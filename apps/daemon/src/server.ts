@@ -1,21 +1,13 @@
 import type { AddressInfo } from 'node:net'
-import path from 'node:path'
 import { serve } from '@hono/node-server'
-import { ConsentRegistry } from '@spl/consent'
 import { SplError } from '@spl/identity'
-import { RecordStore, threadPoolVerifier } from '@spl/records'
-import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
-import { PeerClient } from '@spl/transport'
 import { createApp } from './app.js'
-import { carryRegistryOver } from './carry-over.js'
-import { type ConfigOverrides, envToCfg, homePaths, readEnv } from './config.js'
-import type { DaemonContext } from './context.js'
+import { type ConfigOverrides, homePaths } from './config.js'
+import { DaemonContext } from './context.js'
 import { type OpenDatabase, openDatabase } from './db.js'
-import { readAdminToken, readKeyFile } from './home.js'
 import { acquireLock, writeDaemonInfo } from './lifecycle.js'
+import { loadDaemonStart, loadSecrets } from './load.js'
 import { createLogger, type Logger } from './logger.js'
-import { DaemonMetrics } from './metrics.js'
-import { RecordService } from './records-service.js'
 import { VERSION } from './version.js'
 
 export interface DaemonOptions extends ConfigOverrides {
@@ -28,6 +20,8 @@ type Server = ReturnType<typeof serve>
 /** The spl daemon: one hono app, the sync engine and the store, with a clean start and stop. */
 export class SplDaemon {
   #server: Server | null = null
+  /** Known once listening (port 0 picks the port then); kept here so that the context never changes. */
+  #url: string | undefined
   #destroyed = false
 
   private constructor(
@@ -36,76 +30,17 @@ export class SplDaemon {
     private readonly releaseLock: () => void,
   ) {}
 
-  /** Reads the home, takes its lock, opens and migrates the database, and wires everything. */
+  /** Reads the home, takes its lock, opens and migrates the database, and builds the context. */
   static async create(options: DaemonOptions = {}): Promise<SplDaemon> {
-    const env = readEnv()
-    const home = options.home ?? env.home
-    const cfg = envToCfg({ ...env, home }, options)
+    const { home, cfg, logLevel } = loadDaemonStart(options)
+    const secrets = loadSecrets(home, cfg)
+    const logger = options.logger ?? createLogger({ level: logLevel })
     const paths = homePaths(home)
-    const keypair = readKeyFile(path.resolve(home, cfg.identity.key_path), cfg.identity.did)
-    const adminToken = readAdminToken(home)
-    if (!adminToken) throw new Error(`${paths.adminToken} is missing: run spl init`)
-    const logger = options.logger ?? createLogger({ level: env.logLevel })
     const releaseLock = acquireLock(paths.runDir, home)
     let database: OpenDatabase | undefined
     try {
       database = openDatabase(paths.db)
-      const store = await RecordStore.open(database.db)
-      const registry = await ConsentRegistry.load(store, keypair.did)
-      const syncStore = await KyselySyncStore.open(database.db, store)
-      const notifier = new ThreadNotifier()
-      const records = new RecordService(store, keypair, registry, notifier)
-      await carryRegistryOver(store, registry, records, keypair.did, logger)
-      const subscribers = new SubscriberStats()
-      const metrics = new DaemonMetrics()
-      const engine = new SyncEngine(
-        {
-          localDid: keypair.did,
-          pairs: syncStore,
-          sink: syncStore,
-          transport: new PeerClient(keypair),
-          verifier: threadPoolVerifier,
-          namespaces: registry,
-          logger: logger.child({ component: 'sync' }),
-          observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
-          onStored: (thread, ids) => {
-            records.storedIds(thread, ids).catch((err) => logger.error({ err }, 'post-store hook failed'))
-          },
-        },
-        { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
-      )
-      metrics.bind(engine, subscribers)
-      const feed = new ChangeFeed({
-        keypair,
-        store,
-        registry,
-        notifier,
-        subscribers,
-        servePolicy: cfg.sync.serve_policy,
-        pullsFrom: (did) => engine.listPairs().some((p) => p.peer_did === did),
-        isTokenRevoked: () => false,
-      })
-      const sqlite = database.sqlite
-      const ctx: DaemonContext = {
-        cfg,
-        home,
-        version: VERSION,
-        keypair,
-        adminToken,
-        store,
-        registry,
-        records,
-        engine,
-        feed,
-        notifier,
-        subscribers,
-        metrics,
-        logger,
-        startedAt: Date.now(),
-        bindHost: cfg.server.host,
-        url: '',
-        integrityCheck: () => String(sqlite.pragma('quick_check', { simple: true })),
-      }
+      const ctx = await DaemonContext.fromConfig(cfg, secrets, { home, database, logger })
       return new SplDaemon(ctx, database, releaseLock)
     } catch (err) {
       database?.sqlite.close()
@@ -116,7 +51,8 @@ export class SplDaemon {
 
   /** This daemon's URL as a client on this machine reaches it. */
   get url(): string {
-    return this.ctx.url
+    if (this.#url === undefined) throw new Error('the daemon is not listening yet: call start() first')
+    return this.#url
   }
 
   get did(): string {
@@ -155,17 +91,18 @@ export class SplDaemon {
     const port = (server.address() as AddressInfo).port
     const host = cfg.server.host
     const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-    this.ctx.url = `http://${clientHost}:${port}`
+    const url = `http://${clientHost}:${port}`
+    this.#url = url
     writeDaemonInfo(homePaths(this.ctx.home).runDir, {
       pid: process.pid,
-      url: this.ctx.url,
+      url,
       host,
       port,
       started_at: this.ctx.startedAt,
       version: VERSION,
     })
     await this.ctx.engine.start()
-    this.ctx.logger.info({ did: this.did, url: this.ctx.url, host, port }, 'spl daemon listening')
+    this.ctx.logger.info({ did: this.did, url, host, port }, 'spl daemon listening')
     return this
   }
 
