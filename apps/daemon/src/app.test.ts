@@ -7,7 +7,6 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Answer, expectErrorEnvelope } from '../test/harness.js'
-import { createApp } from './app.js'
 import { homePaths } from './config.js'
 import { initHome } from './home.js'
 import { createLogger } from './logger.js'
@@ -362,54 +361,5 @@ describe('api.trust_loopback = false', () => {
     expectErrorEnvelope(await call(d.url, 'GET', '/v1/threads'), 401, 'AUTH_REQUIRED')
     expect((await postJson(d.url, '/v1/records', rec, { authorization: `Bearer ${d.token}` })).status).toBe(201)
     expect((await call(d.url, 'GET', '/health')).status).toBe(200)
-  })
-})
-
-describe('app.request() without a socket (the remote address is unknown: not trusted)', () => {
-  let d: Running
-  beforeAll(async () => {
-    d = await startDaemon()
-  })
-
-  it('open doors answer', async () => {
-    const app = createApp(d.daemon.ctx)
-    expect((await app.request('/health')).status).toBe(200)
-    const identity = await app.request('/v1/identity')
-    expect(identity.status).toBe(200)
-    expect(await identity.json()).toMatchObject({ object: 'identity', did: d.daemon.did, method: 'key' })
-    expect((await app.request('/openapi.json')).status).toBe(200)
-  })
-
-  it('admin doors need the token', async () => {
-    const app = createApp(d.daemon.ctx)
-    const denied = await app.request('/v1/records', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ act: 'INTEND', thread: 'th_nosock', body: {} }),
-    })
-    expectErrorEnvelope(
-      { status: denied.status, type: denied.headers.get('content-type') ?? '', json: await denied.json() },
-      401,
-      'AUTH_REQUIRED',
-    )
-    const ok = await app.request('/v1/records', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${d.token}` },
-      body: JSON.stringify({ act: 'INTEND', thread: 'th_nosock', body: {} }),
-    })
-    expect(ok.status).toBe(201)
-    expect(await ok.json()).toMatchObject({ object: 'record', thread: 'th_nosock', clock: 0 })
-  })
-
-  it('unknown routes and malformed JSON answer the envelope', async () => {
-    const app = createApp(d.daemon.ctx)
-    const nf = await app.request('/does/not/exist')
-    expectErrorEnvelope({ status: nf.status, type: nf.headers.get('content-type') ?? '', json: await nf.json() }, 404, 'NOT_FOUND')
-    const bad = await app.request('/v1/records', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
-      body: '{nope',
-    })
-    expectErrorEnvelope({ status: bad.status, type: bad.headers.get('content-type') ?? '', json: await bad.json() }, 400, 'INVALID_JSON')
   })
 })
