@@ -1,17 +1,18 @@
 // Shared helpers for the benchmarks: real `spl` daemons on temporary homes, a keep-alive HTTP
 // client for 127.0.0.1, /proc readers, record generation and printing. Benchmarks print figures;
 // none of them asserts a timing.
-import { execFile, execFileSync, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { spl, TestDaemon } from '../test-utils/test-daemon.js'
+
+export { spl }
 
 /** Repository root. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
-/** The built CLI. */
-export const SPL_BIN = path.join(ROOT, 'apps/cli/dist/bin.js')
 
 /** @param {string} rel a path under the repository root */
 export const dist = (rel) => import(pathToFileURL(path.join(ROOT, rel)).href)
@@ -55,10 +56,6 @@ function installHandlers() {
       cleanupAll().finally(() => process.exit(130))
     })
   }
-  // Last resort if the process exits without awaiting cleanup: kill what we started, synchronously.
-  process.once('exit', () => {
-    for (const d of Daemon.live) d.killSync()
-  })
 }
 
 /**
@@ -87,26 +84,6 @@ export function isMain(metaUrl) {
 
 // ---------------------------------------------------------------------------------------------
 // Processes
-
-/**
- * Runs `spl …` with SYNCROPEL_HOME = home.
- * @param {string} home
- * @param {string[]} args
- * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
- */
-export function spl(home, args, env = {}) {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [SPL_BIN, ...args],
-      { env: { ...process.env, SYNCROPEL_HOME: home, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) })
-      },
-    )
-  })
-}
 
 /** A fresh temporary home made by `spl init`, removed at cleanup. */
 export async function initHome(prefix = 'spl-bench-') {
@@ -175,45 +152,19 @@ export function request(method, url, opts = {}) {
   })
 }
 
-/** A real `spl serve --daemon` process on an initialised home. */
-export class Daemon {
-  /** @type {Set<Daemon>} */
-  static live = new Set()
-
-  /**
-   * @param {string} home
-   * @param {{ url: string, pid: number }} info
-   * @param {string} token
-   * @param {string} did
-   */
-  constructor(home, info, token, did) {
-    this.home = home
-    this.url = info.url
-    this.pid = info.pid
-    this.token = token
-    this.did = did
-    this.stopped = false
-  }
-
-  /**
-   * `spl serve --daemon --port 0` on `home` (an initialised home); stopped at cleanup. With
-   * BENCH_DAEMON_NODE_FLAGS set (e.g. "--optimize-for-size"), the daemon process is started by
-   * the benchmark itself as `node <flags> spl serve` (what `--daemon` does, plus the flags), to
-   * measure the effect of V8 flags that NODE_OPTIONS does not accept.
-   */
+/**
+ * The test harness's daemon on an initialised home, stopped at cleanup, with admin GET/POST over
+ * the keep-alive agent above. With BENCH_DAEMON_NODE_FLAGS set (e.g. "--optimize-for-size"), the
+ * daemon process is started as `node <flags> spl serve`, to measure the effect of V8 flags that
+ * NODE_OPTIONS does not accept.
+ */
+export class Daemon extends TestDaemon {
+  /** `spl serve --daemon --port 0 --host 127.0.0.1` on `home`. */
   static async start(home) {
     installHandlers()
-    const flags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
-    if (flags.length > 0) await startWithFlags(home, flags)
-    else {
-      const r = await spl(home, ['serve', '--daemon', '--port', '0', '--host', '127.0.0.1'])
-      if (r.code !== 0) throw new Error(`spl serve failed: ${r.stdout}${r.stderr}`)
-    }
-    const info = JSON.parse(readFileSync(path.join(home, 'run', 'daemon.json'), 'utf8'))
-    const token = readFileSync(path.join(home, 'admin.token'), 'utf8').trim()
-    const { json } = await request('GET', `${info.url}/v1/identity`)
-    const d = new Daemon(home, info, token, json.did)
-    Daemon.live.add(d)
+    const nodeFlags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
+    // `.call(Daemon)`: the harness builds `new this(…)`, so the daemon gets get/post below.
+    const d = await TestDaemon.start.call(Daemon, { home, host: '127.0.0.1', nodeFlags })
     onCleanup(() => d.stop())
     return d
   }
@@ -225,58 +176,6 @@ export class Daemon {
   async post(p, body = {}) {
     return (await request('POST', this.url + p, { token: this.token, body })).json
   }
-
-  /** `spl serve --stop`, then SIGKILL if it is still there. */
-  async stop() {
-    if (this.stopped) return
-    this.stopped = true
-    await spl(this.home, ['serve', '--stop'])
-    this.killSync()
-    Daemon.live.delete(this)
-  }
-
-  killSync() {
-    try {
-      process.kill(this.pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** Starts `node <flags> spl serve` detached on `home` and waits until it answers /health. */
-async function startWithFlags(home, flags) {
-  const log = openSync(path.join(home, 'logs', 'daemon.log'), 'a')
-  const child = spawn(process.execPath, [...flags, SPL_BIN, 'serve', '--port', '0', '--host', '127.0.0.1'], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: { ...process.env, SYNCROPEL_HOME: home, SPL_DAEMONIZED: '1' },
-  })
-  closeSync(log)
-  child.unref()
-  const info = path.join(home, 'run', 'daemon.json')
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if (existsSync(info)) {
-      const { url, pid } = JSON.parse(readFileSync(info, 'utf8'))
-      if (pid === child.pid) {
-        try {
-          await request('GET', `${url}/health`, { timeoutMs: 1000 })
-          return
-        } catch {
-          // not answering yet
-        }
-      }
-    }
-    if (child.exitCode !== null) break
-    await sleep(100)
-  }
-  try {
-    if (child.pid) process.kill(child.pid, 'SIGKILL')
-  } catch {
-    // gone
-  }
-  throw new Error(`node ${flags.join(' ')} spl serve did not answer /health; see ${path.join(home, 'logs', 'daemon.log')}`)
 }
 
 /** Two fresh homes, initialised in parallel. */

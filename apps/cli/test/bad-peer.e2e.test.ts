@@ -2,20 +2,10 @@ import { Keypair } from '@spl/identity'
 import { type RecordFields, recordIdOf } from '@spl/records'
 import { createRequestProof, PROOF_HEADER } from '@spl/transport'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type PairView, TestDaemon } from '../../../test-utils/test-daemon.js'
 import { type Behaviour, FakePeer, page, serveRecords, signedEnvelope } from './fake-peer.js'
-import { TestDaemon } from './helpers.js'
 
 /** A pair as `GET /v1/sync/pairs/{id}` shows it (the fields these tests read). */
-interface PairView {
-  pair_id: string
-  state: string
-  last_error: { code: string; message: string; at: number } | null
-  attempt: number
-  backoff_ms: number
-  poll_only: boolean
-  mode: string
-  totals: { rejected: Record<string, number>; records_stored: number; records_received: number }
-}
 
 interface Rejections {
   pair_id: string

@@ -4,7 +4,7 @@ import { Keypair } from '@spl/identity'
 import { canonicalRecord, sha256Hex, verifyRecordSignature } from '@spl/records'
 import { createRequestProof, PROOF_HEADER } from '@spl/transport'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RunResult, TestDaemon } from './helpers.js'
+import { ok, type PairView, TestDaemon } from '../../../test-utils/test-daemon.js'
 
 /**
  * Issue 4, consent across namespaces, end to end with real daemons:
@@ -12,14 +12,6 @@ import { type RunResult, TestDaemon } from './helpers.js'
  *   B — `spl init --namespace partner-team`, bound on A to partner-team, pulls a thread of A;
  *   C — `spl init --namespace acme/ops`, at first NOT bound on A.
  */
-
-interface PairView {
-  pair_id: string
-  cursor: string | null
-  state: string
-  last_error: { code: string; message: string } | null
-  totals: { pulls: number; records_received: number; records_stored: number; cursor_resets: number; rejected: Record<string, number> }
-}
 
 interface EnvelopeView {
   id: string
@@ -50,11 +42,6 @@ interface Subscriber {
 const SHARED = 'th_shared'
 const OPS = 'th_ops'
 const POLL = { timeout: 20_000, interval: 100 }
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r
-}
 
 /** The instance key of a daemon home (keys/primary.key is a JWK whose `d` is the seed). */
 function keyOf(d: TestDaemon): Keypair {

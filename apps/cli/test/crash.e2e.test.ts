@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
-import { spl, TestDaemon } from './helpers.js'
+import { spl, TestDaemon } from '../../../test-utils/test-daemon.js'
 import { Database, seedRecords } from './seed-records.js'
 
 // Issue 3, crash safety of the pull loop (SPEC 4.2, 11): `kill -9` of the pulling daemon at random
@@ -42,15 +42,6 @@ function livePid(home: string): number | undefined {
   } catch {
     return undefined
   }
-}
-
-async function waitGone(pid: number, timeoutMs = 15_000): Promise<number> {
-  const t0 = Date.now()
-  while (exists(pid)) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`pid ${pid} still exists ${timeoutMs} ms after SIGKILL`)
-    await sleep(10)
-  }
-  return Date.now() - t0
 }
 
 // Every daemon started here is stopped and every home removed, even when the test failed half way.
@@ -178,8 +169,7 @@ describe('issue 3: kill -9 during a catch-up', () => {
       const waitMs = 100 + Math.floor(random() * 1401)
       await sleep(waitMs)
       const pid = b.pid
-      process.kill(pid, 'SIGKILL')
-      const reapMs = await waitGone(pid)
+      const reapMs = await b.kill9()
       const s = checkB(`after kill ${k}`)
       expect.soft(s.cursorSeq, `kill ${k}: a committed cursor went backwards`).toBeGreaterThanOrEqual(lastCursor)
       lastCursor = s.cursorSeq

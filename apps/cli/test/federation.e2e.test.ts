@@ -3,18 +3,9 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RunResult, sh, spl, TestDaemon } from './helpers.js'
+import { ok, type PairView, sh, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
 
 /** A pair as `GET /v1/sync/pairs/{id}` shows it (the fields these tests read). */
-interface PairView {
-  pair_id: string
-  thread_id: string
-  state: string
-  last_error: { code: string; message: string; at: number } | null
-  attempt: number
-  backoff_ms: number
-  totals: { records_received: number; records_stored: number; duplicates: number }
-}
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -65,11 +56,6 @@ class ScriptHomes {
       rmSync(home, { recursive: true, force: true })
     }
   }
-}
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r
 }
 
 const THREAD = 'th_federation_demo'

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { isAlive } from '@spl/daemon/home'
 import { canonicalRecord, type RecordFields, sha256Hex, verifyRecordSignature } from '@spl/records'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RunResult, SPL_BIN, sh, spl } from './helpers.js'
+import { type RunResult, SPL_BIN, sh, spl } from '../../../test-utils/test-daemon.js'
 
 // Issue 2 "Foundation": the operator's first walk-through with real `spl` processes on a temp
 // SYNCROPEL_HOME, following SPEC 1, 2, 6.1, 7.1, 11 and 12.

@@ -5,25 +5,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { shortDid } from '@spl/identity'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ok, type PairView, SPL_BIN, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
 import { FakePeer, page, serveRecords, signedEnvelope } from './fake-peer.js'
-import { type RunResult, SPL_BIN, spl, TestDaemon } from './helpers.js'
 import { histogramSeries, type LibFamily, parsePrometheus, parseWithLibrary, sampleValue } from './prom-parse.js'
 
 // Issue 5, "Seeing the mesh": spl status, /v1/sync/health, pair stats, spl doctor, /metrics and
 // the daemon log, checked against real daemons (SPEC 4.2, 5; seed "Monitor mesh health at a
 // glance" and "Troubleshooting").
-
-interface PairView {
-  pair_id: string
-  thread_id: string
-  peer_did: string
-  state: string
-  mode: string
-  cursor: string | null
-  caught_up_at: number | null
-  last_error: { code: string; message: string; at: number } | null
-  totals: { pulls: number; records_stored: number; rejected: Record<string, number> }
-}
 
 interface PairStats {
   object: string
@@ -64,11 +52,6 @@ const LATENCY_BUCKETS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const now = () => performance.timeOrigin + performance.now()
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r
-}
 
 function tryJson(line: string): Record<string, unknown> | null {
   try {
