@@ -1,6 +1,6 @@
 import { ConsentRegistry } from '@spl/consent'
 import type { Keypair } from '@spl/identity'
-import { RecordStore, threadPoolVerifier } from '@spl/records'
+import { RecordStore, threadPoolChecker } from '@spl/records'
 import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { carryRegistryOver } from './carry-over.js'
@@ -103,7 +103,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         pairs: syncStore,
         sink: syncStore,
         transport: new PeerClient(keypair),
-        verifier: threadPoolVerifier,
+        verifier: threadPoolChecker,
         namespaces: registry,
         logger: logger.child({ component: 'sync' }),
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),

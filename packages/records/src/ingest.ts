@@ -117,8 +117,8 @@ export function checkEnvelopeAsync(raw: unknown, expectedThread: string | null):
   )
 }
 
-/** Something that runs checkEnvelope over many records at once (the costly part of ingest). */
-export interface SignatureVerifier {
+/** Runs every check of checkEnvelope (schema, canonical form, hash, signature) over many records at once. */
+export interface EnvelopeChecker {
   /** checkEnvelope on each raw envelope, in order. */
   checkMany(envelopes: readonly unknown[], expectedThread: string | null): Promise<Checked[]>
 }

@@ -7,9 +7,11 @@ import { Kysely, SqliteDialect, sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type Candidate, precheckEnvelope } from './ingest.js'
 import { migrateRecords } from './migrations.js'
+import { rowToEnvelope, rowToEnvelopeJson } from './rows.js'
 import type { RecordFields } from './schema.js'
 import { type SignedRecord, signRecord, toEnvelope, verifyRecordSignature } from './sign.js'
-import { RecordStore, type RecordsTables, rowToEnvelope, rowToEnvelopeJson } from './store.js'
+import { RecordStore } from './store.js'
+import type { RecordsTables } from './tables.js'
 
 const alice = Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => i))
 const bob = Keypair.fromSeed(Uint8Array.from({ length: 32 }, (_, i) => 0x20 + i))

@@ -1,38 +1,14 @@
-import type { Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import { CompiledQuery, sql } from 'kysely'
 import type { Candidate, Rejection } from './ingest.js'
 import { idKeyOf, migrateRecords } from './migrations.js'
-import { type Envelope, namespaceOf, type RecordFields } from './schema.js'
+import { type ClockOwner, type KnownId, planIngest } from './plan.js'
+import { namespaceOf } from './schema.js'
 import type { SignedRecord } from './sign.js'
-
-export interface RecordsTables {
-  spl_records: {
-    seq: Generated<number>
-    id: string
-    /** idKeyOf(id): the indexed lookup key. */
-    id_key: number
-    thread: string
-    actor: string
-    clock: number
-    act: string
-    namespace: string
-    record: string
-    sig: string | null
-    redacted: number
-    stored_at: number
-    origin: string | null
-  }
-  spl_meta: { key: string; value: string }
-}
-
-export type RecordsDb = Kysely<RecordsTables>
-export type StoredRow = Selectable<RecordsTables['spl_records']>
+import type { InsertRow, RecordsTables, StoredRow } from './tables.js'
 
 /** What happened to one verified candidate handed to `ingest`. */
 export type IngestOutcome = { status: 'stored'; seq: number } | { status: 'replaced'; seq: number } | { status: 'duplicate' } | Rejection
-
-/** A verified candidate: its signature checked (or redacted) and its namespace accepted. */
-export type VerifiedCandidate = Candidate
 
 /**
  * Rows per INSERT statement (12 variables each stays far below SQLite's limit). A batch is cut
@@ -56,7 +32,6 @@ const INSERT_COLUMNS = [
   'stored_at',
   'origin',
 ] as const
-type InsertRow = Insertable<RecordsTables['spl_records']>
 const insertSql = new Map<number, string>()
 
 /**
@@ -73,26 +48,6 @@ function insertQuery(rows: readonly InsertRow[]): CompiledQuery {
   const params: unknown[] = []
   for (const r of rows) for (const c of INSERT_COLUMNS) params.push(r[c] ?? null)
   return CompiledQuery.raw(text, params)
-}
-
-/** The envelope of a stored row, as JSON text. */
-export function rowToEnvelopeJson(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): string {
-  // The record column already holds JSON: splice it instead of parsing and re-serializing.
-  const sig = row.sig === null ? '' : `,"sig":"${row.sig}"`
-  const redacted = row.redacted ? ',"redacted":true' : ''
-  return `{"id":"${row.id}","record":${row.record}${sig},"stored_at":${row.stored_at}${redacted}}`
-}
-
-/** The envelope of a stored row. */
-export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'stored_at' | 'redacted'>): Envelope {
-  const env: Envelope = {
-    id: row.id,
-    record: JSON.parse(row.record) as RecordFields,
-    stored_at: row.stored_at,
-  }
-  if (row.sig !== null) env.sig = row.sig
-  if (row.redacted) env.redacted = true
-  return env
 }
 
 /**
@@ -204,8 +159,8 @@ export class RecordStore {
   }
 
   /** Which of `ids` are stored, and whether each stored one is a redacted stub. */
-  async findExisting(ids: readonly string[], db: Db = this.db): Promise<Map<string, { redacted: boolean }>> {
-    const found = new Map<string, { redacted: boolean }>()
+  async findExisting(ids: readonly string[], db: Db = this.db): Promise<Map<string, KnownId>> {
+    const found = new Map<string, KnownId>()
     const wanted = new Set(ids)
     for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) {
       const rows = await db
@@ -219,8 +174,8 @@ export class RecordStore {
     return found
   }
 
-  private async clockOwners(candidates: readonly Candidate[], db: Db): Promise<Map<string, { id: string; redacted: boolean }>> {
-    const owners = new Map<string, { id: string; redacted: boolean }>()
+  private async clockOwners(candidates: readonly Candidate[], db: Db): Promise<Map<string, ClockOwner>> {
+    const owners = new Map<string, ClockOwner>()
     const byKey = new Map<string, { actor: string; thread: string; clocks: number[] }>()
     for (const c of candidates) {
       const k = `${c.record.actor}\n${c.record.thread}`
@@ -278,107 +233,70 @@ export class RecordStore {
   }
 
   /**
-   * Stores verified candidates: duplicates are silent no-ops, a full record replaces its
-   * redacted stub, a second id for the same (actor, thread, clock) is CLOCK_CONFLICT. Run it
-   * inside the transaction that also moves the cursor.
+   * Stores verified candidates by the rules of planIngest (duplicates are no-ops, a full record
+   * replaces its redacted stub, a second id for a used clock is CLOCK_CONFLICT). Run it inside
+   * the transaction that also moves the cursor.
    */
   async ingest(
-    candidates: readonly VerifiedCandidate[],
+    candidates: readonly Candidate[],
     options: { origin: string | null; now: number },
     db: Db = this.db,
   ): Promise<IngestOutcome[]> {
-    if (candidates.length === 0) return []
-    const existing = await this.findExisting(
+    return (await this.ingestRows(candidates, options, db)).outcomes
+  }
+
+  /** `ingest`, also handing back the rows it inserted (for listeners, without reading them back). */
+  async ingestRows(
+    candidates: readonly Candidate[],
+    options: { origin: string | null; now: number },
+    db: Db = this.db,
+  ): Promise<{ outcomes: IngestOutcome[]; rows: StoredRow[] }> {
+    if (candidates.length === 0) return { outcomes: [], rows: [] }
+    const known = await this.findExisting(
       candidates.map((c) => c.id),
       db,
     )
-    const owners = await this.clockOwners(candidates, db)
-    const outcomes: IngestOutcome[] = new Array(candidates.length)
-    const rows: InsertRow[] = []
-    const rowIndex: number[] = []
-    const pending = new Map<string, number>() // id → its index in `rows`
-    const replaced: string[] = []
-    const dropped = new Set<number>() // indexes in `rows` of in-batch stubs evicted by a verified record
-    for (let i = 0; i < candidates.length; i++) {
-      const c = candidates[i]!
-      const have = existing.get(c.id)
-      const clockKey = `${c.record.actor}\n${c.record.thread}\n${c.record.clock}`
-      if (have && !(have.redacted && !c.redacted)) {
-        outcomes[i] = { status: 'duplicate' }
-        continue
-      }
-      const owner = owners.get(clockKey)
-      if (owner !== undefined && owner.id !== c.id) {
-        if (!(owner.redacted && !c.redacted)) {
-          outcomes[i] = {
-            ok: false,
-            code: 'CLOCK_CONFLICT',
-            message: `actor already signed clock ${c.record.clock} in ${c.record.thread} as ${owner.id.slice(0, 12)}`,
-            id: c.id,
-          }
-          continue
-        }
-        // An unverifiable stub never outranks a verified record: it gives the slot up.
-        const stubAt = pending.get(owner.id)
-        if (stubAt !== undefined) {
-          dropped.add(stubAt)
-          outcomes[rowIndex[stubAt]!] = { ok: false, code: 'CLOCK_CONFLICT', message: 'a verified record holds this clock', id: owner.id }
-          pending.delete(owner.id)
-        } else {
-          replaced.push(owner.id)
-        }
-        existing.delete(owner.id)
-      }
-      const row: InsertRow = {
-        id: c.id,
-        id_key: idKeyOf(c.id),
-        thread: c.record.thread,
-        actor: c.record.actor,
-        clock: c.record.clock,
-        act: c.record.act,
-        namespace: c.namespace,
-        record: recordText(c),
-        sig: c.sig,
-        redacted: c.redacted ? 1 : 0,
-        stored_at: options.now,
-        origin: options.origin,
-      }
-      existing.set(c.id, { redacted: c.redacted })
-      owners.set(clockKey, { id: c.id, redacted: c.redacted })
-      const pendingAt = pending.get(c.id)
-      if (pendingAt !== undefined) {
-        // Its stub came earlier in this batch and is not inserted yet: the full record takes that row.
-        outcomes[rowIndex[pendingAt]!] = { status: 'duplicate' }
-        rowIndex[pendingAt] = i
-        rows[pendingAt] = row
-        outcomes[i] = { status: 'stored', seq: 0 }
-        continue
-      }
-      if (have) replaced.push(c.id)
-      pending.set(c.id, rows.length)
-      rowIndex.push(i)
-      outcomes[i] = { status: have ? 'replaced' : 'stored', seq: 0 }
-      rows.push(row)
-    }
-    if (replaced.length > 0) {
+    const plan = planIngest(candidates, known, await this.clockOwners(candidates, db))
+    const outcomes = plan.outcomes as IngestOutcome[]
+    if (plan.deletes.length > 0) {
       // A stub is replaced by a new row so pullers downstream receive the full record too.
-      for (let i = 0; i < replaced.length; i += LOOKUP_CHUNK) {
-        const part = replaced.slice(i, i + LOOKUP_CHUNK)
+      for (let i = 0; i < plan.deletes.length; i += LOOKUP_CHUNK) {
+        const part = plan.deletes.slice(i, i + LOOKUP_CHUNK)
         await db.deleteFrom('spl_records').where('id_key', 'in', part.map(idKeyOf)).where('id', 'in', part).execute()
       }
     }
-    const keep = rows.map((_, k) => k).filter((k) => !dropped.has(k))
-    for (let i = 0; i < keep.length; ) {
-      const size = INSERT_SIZES.find((n) => n <= keep.length - i)!
-      const part = keep.slice(i, i + size)
-      i += size
-      const result = await db.executeQuery(insertQuery(part.map((k) => rows[k]!)))
+    // Rows are built with the shape they are stored as: the seq is filled in once inserted.
+    const rows: StoredRow[] = plan.inserts.map((k) => storedRowOf(candidates[k]!, options))
+    for (let i = 0; i < rows.length; ) {
+      const size = INSERT_SIZES.find((n) => n <= rows.length - i)!
+      const part = rows.slice(i, i + size)
+      const result = await db.executeQuery(insertQuery(part))
       const first = RecordStore.#firstInsertedSeq(result.insertId, part.length)
-      part.forEach((k, j) => {
-        const o = outcomes[rowIndex[k]!]
-        if (o && 'status' in o && o.status !== 'duplicate') o.seq = first + j
-      })
+      for (let j = 0; j < part.length; j++) {
+        part[j]!.seq = first + j
+        ;(outcomes[plan.inserts[i + j]!] as { seq: number }).seq = first + j
+      }
+      i += size
     }
-    return outcomes
+    return { outcomes, rows }
+  }
+}
+
+/** The row a candidate is stored as (seq 0 until inserted). */
+function storedRowOf(c: Candidate, options: { origin: string | null; now: number }): StoredRow {
+  return {
+    seq: 0,
+    id: c.id,
+    id_key: idKeyOf(c.id),
+    thread: c.record.thread,
+    actor: c.record.actor,
+    clock: c.record.clock,
+    act: c.record.act,
+    namespace: c.namespace,
+    record: recordText(c),
+    sig: c.sig,
+    redacted: c.redacted ? 1 : 0,
+    stored_at: options.now,
+    origin: options.origin,
   }
 }

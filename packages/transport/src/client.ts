@@ -2,7 +2,16 @@ import { type Keypair, SplError } from '@spl/identity'
 import { classifyHttpStatus, PullError } from './classify.js'
 import { httpGet } from './http-get.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
-import { CHANGES_PATH, type ChangesResponse, changesResponseSchema, errorEnvelopeSchema, type Feed } from './wire.js'
+import {
+  CHANGES_PATH,
+  type ChangesQuery,
+  type ChangesResponse,
+  changesResponseSchema,
+  DEFAULT_LONGPOLL_MS,
+  errorEnvelopeSchema,
+  type Feed,
+  toSearchParams,
+} from './wire.js'
 
 /** One change-feed request from a puller. */
 export interface ChangesRequest {
@@ -34,14 +43,17 @@ export class PeerClient {
 
   /** One request to `GET /v1/sync/changes`; throws PullError with a classified code. */
   async fetchChanges(req: ChangesRequest): Promise<ChangesPage> {
+    const waitMs = req.feed === 'longpoll' ? (req.timeoutMs ?? DEFAULT_LONGPOLL_MS) : 0
+    const query: ChangesQuery = {
+      thread: req.thread,
+      since: req.cursor || undefined,
+      limit: req.limit ? String(req.limit) : undefined,
+      feed: req.feed,
+      timeout: req.feed === 'longpoll' ? String(waitMs) : undefined,
+      target_namespace: req.targetNamespace || undefined,
+    }
     const url = new URL(CHANGES_PATH, req.peerUrl)
-    url.searchParams.set('thread', req.thread)
-    if (req.cursor) url.searchParams.set('since', req.cursor)
-    if (req.limit) url.searchParams.set('limit', String(req.limit))
-    url.searchParams.set('feed', req.feed)
-    const waitMs = req.feed === 'longpoll' ? (req.timeoutMs ?? 25_000) : 0
-    if (req.feed === 'longpoll') url.searchParams.set('timeout', String(waitMs))
-    if (req.targetNamespace) url.searchParams.set('target_namespace', req.targetNamespace)
+    url.search = toSearchParams(query).toString()
     const pathAndQuery = url.pathname + url.search
     // A fresh proof (and jti) for each attempt: see httpGet.
     let jti = ''

@@ -1,3 +1,5 @@
+import { isDidKey } from '@spl/identity'
+import { THREAD_RE } from '@spl/records'
 import { z } from 'zod'
 
 /** The error envelope every spl door answers with (SPEC 7.6). */
@@ -21,6 +23,9 @@ export type ChangesResponse = z.infer<typeof changesResponseSchema>
 
 export const FEEDS = ['normal', 'longpoll'] as const
 export type Feed = (typeof FEEDS)[number]
+/** How a pair pulls: long polls, or polls at its interval. */
+export const PAIR_MODES = ['longpoll', 'poll'] as const
+export type PairMode = (typeof PAIR_MODES)[number]
 export const CHANGES_PATH = '/v1/sync/changes'
 export const DEFAULT_CHANGES_LIMIT = 1000
 export const MAX_CHANGES_LIMIT = 10_000
@@ -28,3 +33,73 @@ export const MAX_CHANGES_BYTES = 8 * 1024 * 1024
 export const DEFAULT_LONGPOLL_MS = 25_000
 export const MAX_LONGPOLL_MS = 30_000
 export const MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+const THREAD_REQUIRED = 'a thread id (th_…) is required'
+
+/** An integer query parameter: empty or absent gives `dflt`, anything else must be in [min, max]. */
+function intParam(dflt: number, min: number, max: number) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return dflt
+      if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` })
+        return z.NEVER
+      }
+      return Number(v)
+    })
+}
+
+/**
+ * The change feed's query (SPEC 3), as URL parameters: the source parses it with this schema, the
+ * puller builds its `?query` from the same shape (`ChangesQuery`, `toSearchParams`).
+ */
+export const changesQuerySchema = z.object({
+  thread: z.string({ error: THREAD_REQUIRED }).regex(THREAD_RE, THREAD_REQUIRED),
+  since: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
+  limit: intParam(DEFAULT_CHANGES_LIMIT, 1, MAX_CHANGES_LIMIT),
+  feed: z.enum(FEEDS, { error: 'must be normal or longpoll' }).default('normal'),
+  timeout: intParam(DEFAULT_LONGPOLL_MS, 0, MAX_LONGPOLL_MS),
+  target_namespace: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
+  include_own: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .transform((v) => v === 'true'),
+})
+/** The change-feed query as the puller sends it (every value a URL parameter string). */
+export type ChangesQuery = z.input<typeof changesQuerySchema>
+/** The change-feed query as the source reads it (defaults applied). */
+export type ParsedChangesQuery = z.output<typeof changesQuerySchema>
+
+/** The URL parameters of a change-feed query, leaving out what is undefined. */
+export function toSearchParams(query: ChangesQuery): URLSearchParams {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, v)
+  return params
+}
+
+/** URL parameters as the object the query schema parses: the first value of each name. */
+export function searchParamsObject(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of params) if (!Object.hasOwn(out, k)) out[k] = v
+  return out
+}
+
+/** What creating a pair takes (HTTP body and CLI alike, SPEC 4.1). */
+export const pairInputSchema = z
+  .object({
+    peer_did: z.string().refine(isDidKey, 'must be a did:key (did:key:z6Mk…)'),
+    peer_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://localhost:9200' }).max(2000),
+    thread_id: z.string().regex(THREAD_RE, 'a thread id is th_ followed by 1-200 of [A-Za-z0-9_.:-]'),
+    mode: z.enum(PAIR_MODES).optional(),
+    poll_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+  })
+  .strict()
+export type PairInput = z.input<typeof pairInputSchema>

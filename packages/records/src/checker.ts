@@ -1,7 +1,7 @@
-import { checkEnvelope, checkEnvelopeAsync, type SignatureVerifier } from './ingest.js'
+import { checkEnvelope, checkEnvelopeAsync, type EnvelopeChecker } from './ingest.js'
 
 /** Checks every record on the calling thread: the simplest, and right for small batches. */
-export const inlineVerifier: SignatureVerifier = {
+export const inlineChecker: EnvelopeChecker = {
   async checkMany(envelopes, thread) {
     return envelopes.map((raw) => checkEnvelope(raw, thread))
   },
@@ -14,7 +14,7 @@ export const inlineVerifier: SignatureVerifier = {
  * Each record's verification starts as soon as its precheck passes, so the pool works while the
  * calling thread prechecks the rest of the page.
  */
-export const threadPoolVerifier: SignatureVerifier = {
+export const threadPoolChecker: EnvelopeChecker = {
   checkMany(envelopes, thread) {
     return Promise.all(envelopes.map((raw) => checkEnvelopeAsync(raw, thread)))
   },

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
+import { inlineChecker, threadPoolChecker } from './checker.js'
 import { signRecord, verifyRecordSignature, verifyRecordSignatureAsync } from './sign.js'
-import { inlineVerifier, threadPoolVerifier } from './verifier.js'
 
 type Item = { actor: string; canonical: string; sig: string }
 
@@ -74,7 +74,7 @@ function envelopesOf(items: Item[]): unknown[] {
   return out
 }
 
-describe('signature verifiers', () => {
+describe('envelope checkers', () => {
   const { items, truth } = mixedBatch()
 
   it('the batch is 100 valid and 100 forged', () => {
@@ -87,24 +87,24 @@ describe('signature verifiers', () => {
     expect(await Promise.all(items.map((i) => verifyRecordSignatureAsync(i.actor, i.canonical, i.sig)))).toEqual(truth)
   })
 
-  it('threadPoolVerifier gives exactly what inlineVerifier gives, in order', async () => {
+  it('threadPoolChecker gives exactly what inlineChecker gives, in order', async () => {
     const envelopes = envelopesOf(items)
-    const inline = await inlineVerifier.checkMany(envelopes, 'th_verify')
+    const inline = await inlineChecker.checkMany(envelopes, 'th_verify')
     const codes = inline.map((c) => (c.ok ? 'ok' : c.code))
     // The forged signatures are SIGNATURE_INVALID, the records whose actor or fields changed fail
     // earlier; the stub passes unverified and the broken envelope is INVALID_RECORD.
     expect(codes.filter((c) => c === 'ok')).toHaveLength(101)
     expect(codes.at(-1)).toBe('INVALID_RECORD')
     expect(codes).toContain('SIGNATURE_INVALID')
-    expect(await threadPoolVerifier.checkMany(envelopes, 'th_verify')).toEqual(inline)
+    expect(await threadPoolChecker.checkMany(envelopes, 'th_verify')).toEqual(inline)
     // Concurrent batches of odd sizes each come back whole and in order.
     const slices = [envelopes.slice(0, 7), envelopes.slice(7, 120), envelopes.slice(120), envelopes, envelopes.slice(3, 4)]
-    const results = await Promise.all(slices.map((s) => threadPoolVerifier.checkMany(s, 'th_verify')))
+    const results = await Promise.all(slices.map((s) => threadPoolChecker.checkMany(s, 'th_verify')))
     results.forEach((r, k) => {
       const start = envelopes.indexOf(slices[k]![0]!)
       expect(r).toEqual(inline.slice(start, start + slices[k]!.length))
     })
-    expect(await threadPoolVerifier.checkMany([], null)).toEqual([])
+    expect(await threadPoolChecker.checkMany([], null)).toEqual([])
   })
 
   it('a record whose signature is valid for its own fields but not its actor is SIGNATURE_INVALID', async () => {
@@ -112,7 +112,7 @@ describe('signature verifiers', () => {
     const s = signRecord(a, { parents: [], thread: 'th_x', actor: a.did, act: 'DO', body: {}, clock: 0, data_type: 'SCALAR' })
     const forged = signRecord(b, { ...s.record, actor: b.did })
     const envelope = { id: s.id, record: s.record, sig: forged.sig }
-    for (const v of [inlineVerifier, threadPoolVerifier]) {
+    for (const v of [inlineChecker, threadPoolChecker]) {
       const [checked] = await v.checkMany([envelope], 'th_x')
       expect(checked).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID', id: s.id })
     }
