@@ -1,11 +1,25 @@
 import { existsSync } from 'node:fs'
 import { homePaths, loadConfig, readAdminToken, readDaemonInfo, readEnv, type SplEnv } from '@spl/daemon/home'
-import { SplError } from '@spl/identity/errors'
 import { SplClient } from '@spl/transport/client'
+import { InternalError, SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 
 /** Exit codes scripts can trust. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2 } as const
+
+/**
+ * What a command prints for humans: one line, several lines, or a function that writes them
+ * itself (to stdout or stderr) and may return the exit code of the text mode.
+ */
+export type Human = string | readonly string[] | (() => number | undefined | Promise<number | undefined>)
+
+/** The error line of anything thrown: house errors keep their code and fix. */
+export function toSplError(err: unknown): SplError {
+  // The CLI's only SyntaxError is a malformed daemon stream, not a bad request body, and the
+  // user is the operator: it stays INTERNAL with its own message, like any other surprise.
+  const own = { message: err instanceof Error ? err.message : String(err) }
+  return err instanceof SyntaxError ? new InternalError(err, own) : SplError.from(err, own)
+}
 
 /** The base of every command: `--json`, the daemon URL and token, one-line errors. */
 export abstract class BaseCommand extends Command {
@@ -35,6 +49,11 @@ export abstract class BaseCommand extends Command {
     return new SplClient(this.daemonUrl(), readAdminToken(this.env.home))
   }
 
+  /** True when progress may be drawn: a terminal on stderr and no `--json`. */
+  protected get interactive(): boolean {
+    return Boolean(process.stderr.isTTY) && !this.json
+  }
+
   protected out(text: string): void {
     this.context.stdout.write(`${text}\n`)
   }
@@ -43,8 +62,24 @@ export abstract class BaseCommand extends Command {
     this.context.stderr.write(`${text}\n`)
   }
 
-  protected printJson(value: unknown): void {
-    this.out(JSON.stringify(value, null, 2))
+  /**
+   * Prints `value` as JSON with `--json`, else the human text; returns the exit code: `code`,
+   * or in text mode what the human function returns, if anything.
+   */
+  protected async render(value: unknown, human: Human, code: number = EXIT.OK): Promise<number> {
+    if (this.json) {
+      this.out(JSON.stringify(value, null, 2))
+      return code
+    }
+    if (typeof human === 'function') return (await human()) ?? code
+    this.lines(human)
+    return code
+  }
+
+  /** Prints each line on stdout (none for an empty list). */
+  protected lines(text: string | readonly string[]): undefined {
+    for (const line of typeof text === 'string' ? [text] : text) this.out(line)
+    return undefined
   }
 
   /** The command body; thrown errors are printed on one line with the code and the fix. */
@@ -59,16 +94,15 @@ export abstract class BaseCommand extends Command {
     }
   }
 
+  /** One line on stderr: the envelope with `--json` for house errors, else `Error: CODE: message Fix: …`. */
   protected printError(err: unknown): void {
-    if (err instanceof SplError) {
-      if (this.json) {
-        this.context.stderr.write(`${JSON.stringify(err.toJSON())}\n`)
-        return
-      }
-      const msg = err.message.startsWith(`${err.code}:`) ? err.message : `${err.code}: ${err.message}`
-      this.err(`Error: ${msg}${err.fix ? ` Fix: ${err.fix}` : ''}`)
+    const e = toSplError(err)
+    // Only errors that were already house errors have an envelope worth a script's parsing.
+    if (this.json && err instanceof SplError) {
+      this.err(JSON.stringify(e.toJSON()))
       return
     }
-    this.err(`Error: INTERNAL: ${err instanceof Error ? err.message : String(err)}`)
+    const msg = e.message.startsWith(`${e.code}:`) ? e.message : `${e.code}: ${e.message}`
+    this.err(`Error: ${msg}${e.fix ? ` Fix: ${e.fix}` : ''}`)
   }
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion'
+import { adminCommand } from '../admin-command.js'
 import { BaseCommand } from '../base.js'
 
 interface GrantOut {
@@ -64,9 +65,7 @@ export class ConsentGrantCommand extends BaseCommand {
     if (this.purpose !== undefined) body['purpose'] = this.purpose
     if (this.expires !== undefined) body['expires_at'] = this.expires
     const g = await this.client().post<GrantOut>('/v1/consent/grants', body)
-    if (this.json) this.printJson(g)
-    else this.out(grantLine(g))
-    return 0
+    return this.render(g, grantLine(g))
   }
 }
 
@@ -89,35 +88,30 @@ export class ConsentListCommand extends BaseCommand {
     const api = this.client()
     const grants = await api.get<{ data: GrantOut[] }>(`/v1/consent/grants?${q}`)
     const bindings = await api.get<{ data: { did: string; namespace: string }[] }>('/v1/consent/bindings')
-    if (this.json) {
-      this.printJson({ grants: grants.data, bindings: bindings.data })
-      return 0
-    }
-    if (grants.data.length === 0) this.out('no grants: records are visible only within their own namespace')
-    for (const g of grants.data) this.out(grantLine(g))
-    if (bindings.data.length > 0) {
-      this.out('bindings:')
-      for (const b of bindings.data) this.out(`  ${b.did} → ${b.namespace}`)
-    }
-    return 0
+    return this.render({ grants: grants.data, bindings: bindings.data }, () => {
+      if (grants.data.length === 0) this.out('no grants: records are visible only within their own namespace')
+      for (const g of grants.data) this.out(grantLine(g))
+      if (bindings.data.length > 0) {
+        this.out('bindings:')
+        for (const b of bindings.data) this.out(`  ${b.did} → ${b.namespace}`)
+      }
+      return undefined
+    })
   }
 }
 
-export class ConsentRevokeCommand extends BaseCommand {
-  static override paths = [['consent', 'revoke']]
-  static override usage = Command.Usage({
-    description: 'Revoke a grant (takes effect on the next pull)',
-    examples: [['Revoke', 'spl consent revoke cg_0123456789ab']],
-  })
-  grantId = Option.String({ name: 'grant_id' })
-
-  protected async run() {
-    const g = await this.client().delete<GrantOut>(`/v1/consent/grants/${encodeURIComponent(this.grantId)}`)
-    if (this.json) this.printJson(g)
-    else this.out(grantLine(g))
-    return 0
-  }
-}
+export const ConsentRevokeCommand = adminCommand(
+  {
+    path: ['consent', 'revoke'],
+    usage: {
+      description: 'Revoke a grant (takes effect on the next pull)',
+      examples: [['Revoke', 'spl consent revoke cg_0123456789ab']],
+    },
+    call: (api, id) => api.delete<GrantOut>(`/v1/consent/grants/${encodeURIComponent(id)}`),
+    human: grantLine,
+  },
+  'grant_id',
+)
 
 export class ConsentBindCommand extends BaseCommand {
   static override paths = [['consent', 'bind']]
@@ -137,24 +131,19 @@ export class ConsentBindCommand extends BaseCommand {
       did: this.did,
       namespace: this.namespace,
     })
-    if (this.json) this.printJson(b)
-    else this.out(`${b.did} → ${b.namespace}`)
-    return 0
+    return this.render(b, `${b.did} → ${b.namespace}`)
   }
 }
 
-export class ConsentUnbindCommand extends BaseCommand {
-  static override paths = [['consent', 'unbind']]
-  static override usage = Command.Usage({
-    description: 'Remove a caller binding',
-    examples: [['Unbind', 'spl consent unbind did:key:z6Mk…']],
-  })
-  did = Option.String({ name: 'DID' })
-
-  protected async run() {
-    const b = await this.client().delete<{ did: string }>(`/v1/consent/bindings/${encodeURIComponent(this.did)}`)
-    if (this.json) this.printJson(b)
-    else this.out(`${b.did} unbound`)
-    return 0
-  }
-}
+export const ConsentUnbindCommand = adminCommand(
+  {
+    path: ['consent', 'unbind'],
+    usage: {
+      description: 'Remove a caller binding',
+      examples: [['Unbind', 'spl consent unbind did:key:z6Mk…']],
+    },
+    call: (api, did) => api.delete<{ did: string }>(`/v1/consent/bindings/${encodeURIComponent(did)}`),
+    human: (b) => `${b.did} unbound`,
+  },
+  'DID',
+)

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { homePaths, loadConfig } from '@spl/daemon/home'
-import { SplError } from '@spl/identity/errors'
+import { SplError } from '@spl/transport/identity'
 import { Command } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
@@ -24,6 +24,23 @@ function modeCheck(name: string, file: string, allowed: number, kind: 'fail' | '
     }
   }
   return { name, status: 'pass', message: `${file} (${mode.toString(8).padStart(4, '0')})` }
+}
+
+const MARK = { pass: '✓', warn: '!', fail: '✗' }
+
+/** A check's lines: the mark, name and first sentence, then one sentence a line, then the fix. */
+function checkLines(c: Check): string[] {
+  const [first, ...rest] = c.message.split('. ')
+  const pad = `  ${''.padEnd(20)} `
+  return [
+    `${MARK[c.status]} ${c.name.padEnd(20)} ${rest.length ? `${first}.` : first}`,
+    ...rest
+      .join('. ')
+      .split(/(?<=\.) /)
+      .filter(Boolean)
+      .map((line) => `${pad}${line}`),
+    ...(c.fix && c.status !== 'pass' ? [`${pad}fix: ${c.fix}`] : []),
+  ]
 }
 
 export class DoctorCommand extends BaseCommand {
@@ -70,21 +87,6 @@ export class DoctorCommand extends BaseCommand {
       })
     }
     const worst = checks.some((c) => c.status === 'fail') ? 2 : checks.some((c) => c.status === 'warn') ? 1 : 0
-    if (this.json) {
-      this.printJson({ object: 'doctor', status: ['pass', 'warn', 'fail'][worst], checks })
-      return worst
-    }
-    const mark = { pass: '✓', warn: '!', fail: '✗' }
-    for (const c of checks) {
-      const [first, ...rest] = c.message.split('. ')
-      this.out(`${mark[c.status]} ${c.name.padEnd(20)} ${rest.length ? `${first}.` : first}`)
-      for (const line of rest
-        .join('. ')
-        .split(/(?<=\.) /)
-        .filter(Boolean))
-        this.out(`  ${''.padEnd(20)} ${line}`)
-      if (c.fix && c.status !== 'pass') this.out(`  ${''.padEnd(20)} fix: ${c.fix}`)
-    }
-    return worst
+    return this.render({ object: 'doctor', status: ['pass', 'warn', 'fail'][worst], checks }, checks.flatMap(checkLines), worst)
   }
 }

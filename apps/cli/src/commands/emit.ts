@@ -1,4 +1,4 @@
-import { SplError } from '@spl/identity/errors'
+import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
@@ -49,9 +49,7 @@ abstract class EmitBase extends BaseCommand {
         .filter(Boolean)
     if (this.dataType) req['data_type'] = this.dataType
     const rec = await this.client().post<EmittedRecord>('/v1/records', req)
-    if (this.json) this.printJson(rec)
-    else this.out(rec.id)
-    return 0
+    return this.render(rec, rec.id)
   }
 }
 

@@ -1,6 +1,7 @@
-import { shortDid } from '@spl/identity/did-key'
+import { shortDid } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
+import { adminCommand } from '../admin-command.js'
 import { BaseCommand } from '../base.js'
 
 interface PairOut {
@@ -80,13 +81,11 @@ export class FleetSyncAddCommand extends BaseCommand {
     if (this.mode) body['mode'] = this.mode
     if (this.interval !== undefined) body['poll_interval_ms'] = this.interval
     const pair = await this.client().post<PairOut>('/v1/sync/pairs', body)
-    if (this.json) {
-      this.printJson(pair)
-      return 0
-    }
-    this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
-    if (pair.warning) this.err(`warning: ${pair.warning}`)
-    return 0
+    return this.render(pair, () => {
+      this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
+      if (pair.warning) this.err(`warning: ${pair.warning}`)
+      return undefined
+    })
   }
 }
 
@@ -103,58 +102,50 @@ export class FleetSyncListCommand extends BaseCommand {
 
   protected async run() {
     const res = await this.client().get<{ data: PairOut[] }>(`/v1/sync/pairs${this.all ? '?all=true' : ''}`)
-    if (this.json) this.printJson(res.data)
-    else if (res.data.length === 0) this.err('no pairs (create one with spl fleet sync add)')
-    else for (const p of res.data) this.out(pairLine(p))
-    return 0
+    return this.render(res.data, () => {
+      if (res.data.length === 0) this.err('no pairs (create one with spl fleet sync add)')
+      return this.lines(res.data.map(pairLine))
+    })
   }
 }
 
-export class FleetSyncStatusCommand extends BaseCommand {
-  static override paths = [['fleet', 'sync', 'status']]
-  static override usage = Command.Usage({
-    description: 'Show one pair: state, cursor, last error, backoff and counters',
-    examples: [['By id prefix', 'spl fleet sync status abc1']],
-  })
-  id = Option.String({ name: 'pair_id' })
+const pairPath = (id: string) => `/v1/sync/pairs/${encodeURIComponent(id)}`
+const stateLine = (p: PairOut) => `${p.pair_id}  ${p.state}`
 
-  protected async run() {
-    const p = await this.client().get<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}`)
-    if (this.json) {
-      this.printJson(p)
-      return 0
-    }
-    this.out(`pair       ${p.pair_id}`)
-    this.out(`state      ${p.state}`)
-    this.out(`peer       ${p.peer_did}`)
-    this.out(`peer_url   ${p.peer_url}`)
-    this.out(`thread     ${p.thread_id}`)
-    this.out(
+export const FleetSyncStatusCommand = adminCommand(
+  {
+    path: ['fleet', 'sync', 'status'],
+    usage: {
+      description: 'Show one pair: state, cursor, last error, backoff and counters',
+      examples: [['By id prefix', 'spl fleet sync status abc1']],
+    },
+    call: (api, id) => api.get<PairOut>(pairPath(id)),
+    human: (p) => [
+      `pair       ${p.pair_id}`,
+      `state      ${p.state}`,
+      `peer       ${p.peer_did}`,
+      `peer_url   ${p.peer_url}`,
+      `thread     ${p.thread_id}`,
       `mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`,
-    )
-    this.out(`cursor     ${p.cursor ?? '(start)'}`)
-    if (p.last_error) this.out(`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`)
-    if (p.state === 'failing') this.out(`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`)
-    this.out(`totals     ${JSON.stringify(p.totals)}`)
-    return 0
-  }
-}
+      `cursor     ${p.cursor ?? '(start)'}`,
+      ...(p.last_error ? [`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`] : []),
+      ...(p.state === 'failing' ? [`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`] : []),
+      `totals     ${JSON.stringify(p.totals)}`,
+    ],
+  },
+  'pair_id',
+)
 
 function pairAction(action: 'pause' | 'resume' | 'kick' | 'reset', description: string) {
-  return class extends BaseCommand {
-    static override paths = [['fleet', 'sync', action]]
-    static override usage = Command.Usage({
-      description,
-      examples: [[description, `spl fleet sync ${action} abc1`]],
-    })
-    id = Option.String({ name: 'pair_id' })
-    protected async run() {
-      const p = await this.client().post<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}/${action}`)
-      if (this.json) this.printJson(p)
-      else this.out(`${p.pair_id}  ${p.state}`)
-      return 0
-    }
-  }
+  return adminCommand(
+    {
+      path: ['fleet', 'sync', action],
+      usage: { description, examples: [[description, `spl fleet sync ${action} abc1`]] },
+      call: (api, id) => api.post<PairOut>(`${pairPath(id)}/${action}`),
+      human: stateLine,
+    },
+    'pair_id',
+  )
 }
 
 export const FleetSyncPauseCommand = pairAction('pause', 'Pause a pair (keeps its cursor)')
@@ -162,43 +153,42 @@ export const FleetSyncResumeCommand = pairAction('resume', 'Resume a paused pair
 export const FleetSyncKickCommand = pairAction('kick', 'Pull now, clearing any backoff wait')
 export const FleetSyncResetCommand = pairAction('reset', 'Move the cursor back to the start (re-pull; duplicates are no-ops)')
 
-export class FleetSyncRemoveCommand extends BaseCommand {
-  static override paths = [['fleet', 'sync', 'remove']]
-  static override usage = Command.Usage({
-    description: 'Stop and remove a pair (kept as a stopped tombstone)',
-    examples: [['Remove', 'spl fleet sync remove abc1']],
-  })
-  id = Option.String({ name: 'pair_id' })
-  protected async run() {
-    const p = await this.client().delete<PairOut>(`/v1/sync/pairs/${encodeURIComponent(this.id)}`)
-    if (this.json) this.printJson(p)
-    else this.out(`${p.pair_id}  ${p.state}`)
-    return 0
-  }
+export const FleetSyncRemoveCommand = adminCommand(
+  {
+    path: ['fleet', 'sync', 'remove'],
+    usage: {
+      description: 'Stop and remove a pair (kept as a stopped tombstone)',
+      examples: [['Remove', 'spl fleet sync remove abc1']],
+    },
+    call: (api, id) => api.delete<PairOut>(pairPath(id)),
+    human: stateLine,
+  },
+  'pair_id',
+)
+
+interface RejectionsOut {
+  pair_id: string
+  totals: Record<string, number>
+  data: { record_id: string | null; code: string; message: string; at: number }[]
 }
 
-export class FleetSyncRejectionsCommand extends BaseCommand {
-  static override paths = [['fleet', 'sync', 'rejections']]
-  static override usage = Command.Usage({
-    description: 'List records a pair refused, with the reason code',
-    examples: [['Show', 'spl fleet sync rejections abc1']],
-  })
-  id = Option.String({ name: 'pair_id' })
-  protected async run() {
-    const res = await this.client().get<{
-      pair_id: string
-      totals: Record<string, number>
-      data: { record_id: string | null; code: string; message: string; at: number }[]
-    }>(`/v1/sync/pairs/${encodeURIComponent(this.id)}/rejections`)
-    if (this.json) {
-      this.printJson(res)
-      return 0
-    }
-    const totals = Object.entries(res.totals)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')
-    this.out(`${res.pair_id}: ${totals || 'no rejections'}`)
-    for (const r of res.data) this.out(`${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`)
-    return 0
-  }
-}
+export const FleetSyncRejectionsCommand = adminCommand(
+  {
+    path: ['fleet', 'sync', 'rejections'],
+    usage: {
+      description: 'List records a pair refused, with the reason code',
+      examples: [['Show', 'spl fleet sync rejections abc1']],
+    },
+    call: (api, id) => api.get<RejectionsOut>(`${pairPath(id)}/rejections`),
+    human: (res) => {
+      const totals = Object.entries(res.totals)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+      return [
+        `${res.pair_id}: ${totals || 'no rejections'}`,
+        ...res.data.map((r) => `${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`),
+      ]
+    },
+  },
+  'pair_id',
+)

@@ -28,23 +28,15 @@ export class InitCommand extends BaseCommand {
       ...(this.handle ? { handle: this.handle } : {}),
       ...(this.namespace ? { namespace: this.namespace } : {}),
     })
-    if (this.json) {
-      this.printJson({ object: 'init', ...r })
-      return 0
-    }
-    if (!r.created) {
-      this.out(`Already initialised at ${r.home}; nothing changed (use --force for a new key).`)
-      this.out(r.did)
-      return 0
-    }
-    if (r.previousDid) {
-      this.err(`warning: new identity replaces ${r.previousDid}; peers that paired with it must re-pair.`)
-      this.err(
-        'warning: restart a running daemon (spl serve --stop, then spl serve --daemon) to use the new key; at that start it re-signs your namespaces, grants and bindings with it.',
-      )
-    }
-    this.out(`Initialised ${r.home}`)
-    this.out(r.did)
-    return 0
+    return this.render({ object: 'init', ...r }, () => {
+      if (!r.created) return this.lines([`Already initialised at ${r.home}; nothing changed (use --force for a new key).`, r.did])
+      if (r.previousDid) {
+        this.err(`warning: new identity replaces ${r.previousDid}; peers that paired with it must re-pair.`)
+        this.err(
+          'warning: restart a running daemon (spl serve --stop, then spl serve --daemon) to use the new key; at that start it re-signs your namespaces, grants and bindings with it.',
+        )
+      }
+      return this.lines([`Initialised ${r.home}`, r.did])
+    })
   }
 }

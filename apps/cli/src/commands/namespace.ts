@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion'
+import { adminCommand } from '../admin-command.js'
 import { BaseCommand } from '../base.js'
 
 interface NamespaceOut {
@@ -8,6 +9,8 @@ interface NamespaceOut {
 }
 
 const path = (ns: string) => `/v1/namespaces/${encodeURIComponent(ns)}`
+const nsLine = (n: NamespaceOut) => `${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`
+const statusLine = (n: NamespaceOut) => `${n.namespace} is ${n.status}`
 
 export class NamespaceCreateCommand extends BaseCommand {
   static override paths = [['namespace', 'create']]
@@ -28,26 +31,20 @@ export class NamespaceCreateCommand extends BaseCommand {
       namespace: this.namespace,
       ...(this.description === undefined ? {} : { description: this.description }),
     })
-    if (this.json) this.printJson(res)
-    else this.out(res.created ? `created ${res.namespace}` : `${res.namespace} is already active`)
-    return 0
+    return this.render(res, res.created ? `created ${res.namespace}` : `${res.namespace} is already active`)
   }
 }
 
-export class NamespaceListCommand extends BaseCommand {
-  static override paths = [['namespace', 'list']]
-  static override usage = Command.Usage({
+export const NamespaceListCommand = adminCommand({
+  path: ['namespace', 'list'],
+  usage: {
     description: 'List registered namespaces',
     examples: [['List', 'spl namespace list']],
-  })
-
-  protected async run() {
-    const res = await this.client().get<{ data: NamespaceOut[] }>('/v1/namespaces')
-    if (this.json) this.printJson(res.data)
-    else for (const n of res.data) this.out(`${n.namespace}  ${n.status}${n.description ? `  ${n.description}` : ''}`)
-    return 0
-  }
-}
+  },
+  call: (api) => api.get<{ data: NamespaceOut[] }>('/v1/namespaces'),
+  json: (res) => res.data,
+  human: (res) => res.data.map(nsLine),
+})
 
 export class NamespaceShowCommand extends BaseCommand {
   static override paths = [['namespace', 'show']]
@@ -61,45 +58,38 @@ export class NamespaceShowCommand extends BaseCommand {
     const res = await this.client().get<
       NamespaceOut & { usable: boolean; chain: { namespace: string; status: string; active: boolean }[] }
     >(path(this.namespace))
-    if (this.json) {
-      this.printJson(res)
-      return 0
-    }
-    this.out(`${res.namespace}  ${res.status}${res.description ? `  ${res.description}` : ''}`)
-    for (const a of res.chain) this.out(`  ${a.active ? '✓' : '✗'} ${a.namespace}  ${a.status}`)
-    this.out(res.usable ? 'usable: records may be emitted in it' : 'not usable: create the ✗ ancestors first')
-    return res.usable ? 0 : 1
+    // Only the text mode says "not usable" through the exit code; the JSON carries `usable`.
+    return this.render(res, () => {
+      this.out(nsLine(res))
+      for (const a of res.chain) this.out(`  ${a.active ? '✓' : '✗'} ${a.namespace}  ${a.status}`)
+      this.out(res.usable ? 'usable: records may be emitted in it' : 'not usable: create the ✗ ancestors first')
+      return res.usable ? 0 : 1
+    })
   }
 }
 
-export class NamespaceArchiveCommand extends BaseCommand {
-  static override paths = [['namespace', 'archive']]
-  static override usage = Command.Usage({
-    description: 'Archive a namespace (new records in it are refused)',
-    examples: [['Archive', 'spl namespace archive acme/ops']],
-  })
-  namespace = Option.String({ name: 'namespace' })
+export const NamespaceArchiveCommand = adminCommand(
+  {
+    path: ['namespace', 'archive'],
+    usage: {
+      description: 'Archive a namespace (new records in it are refused)',
+      examples: [['Archive', 'spl namespace archive acme/ops']],
+    },
+    call: (api, ns) => api.post<NamespaceOut>(`${path(ns)}/archive`),
+    human: statusLine,
+  },
+  'namespace',
+)
 
-  protected async run() {
-    const res = await this.client().post<NamespaceOut>(`${path(this.namespace)}/archive`)
-    if (this.json) this.printJson(res)
-    else this.out(`${res.namespace} is ${res.status}`)
-    return 0
-  }
-}
-
-export class NamespaceDeleteCommand extends BaseCommand {
-  static override paths = [['namespace', 'delete']]
-  static override usage = Command.Usage({
-    description: 'Mark a namespace deleted (records stay; new ones are refused)',
-    examples: [['Delete', 'spl namespace delete acme/ops']],
-  })
-  namespace = Option.String({ name: 'namespace' })
-
-  protected async run() {
-    const res = await this.client().delete<NamespaceOut>(path(this.namespace))
-    if (this.json) this.printJson(res)
-    else this.out(`${res.namespace} is ${res.status}`)
-    return 0
-  }
-}
+export const NamespaceDeleteCommand = adminCommand(
+  {
+    path: ['namespace', 'delete'],
+    usage: {
+      description: 'Mark a namespace deleted (records stay; new ones are refused)',
+      examples: [['Delete', 'spl namespace delete acme/ops']],
+    },
+    call: (api, ns) => api.delete<NamespaceOut>(path(ns)),
+    human: statusLine,
+  },
+  'namespace',
+)

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
 import { DAEMON_NODE_FLAGS, daemonEnv, homePaths, isAlive, readDaemonInfo, tuneDaemonProcess } from '@spl/daemon/home'
-import { SplError } from '@spl/identity/errors'
+import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
 import { BaseCommand } from '../base.js'
@@ -102,9 +102,7 @@ export class ServeCommand extends BaseCommand {
         try {
           const res = await fetch(`${info.url}/health`, { signal: AbortSignal.timeout(1000) })
           if (res.ok) {
-            if (this.json) this.printJson({ object: 'daemon', running: true, ...info })
-            else this.out(`spl daemon started (pid ${info.pid}) at ${info.url}`)
-            return 0
+            return this.render({ object: 'daemon', running: true, ...info }, `spl daemon started (pid ${info.pid}) at ${info.url}`)
           }
         } catch {
           // not answering yet
@@ -144,16 +142,13 @@ export class ServeCommand extends BaseCommand {
 
   private async doStatus(): Promise<number> {
     const info = readDaemonInfo(homePaths(this.env.home).runDir)
-    if (this.json) {
-      this.printJson({ object: 'daemon', running: Boolean(info), ...(info ?? {}) })
-      return info ? 0 : 1
-    }
-    if (!info) {
-      this.out('not running')
-      return 1
-    }
-    this.out(`running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`)
-    return 0
+    return this.render(
+      { object: 'daemon', running: Boolean(info), ...(info ?? {}) },
+      info
+        ? `running (pid ${info.pid}) at ${info.url}, bound to ${info.host}, up ${Math.round((Date.now() - info.started_at) / 1000)} s`
+        : 'not running',
+      info ? 0 : 1,
+    )
   }
 
   private async doLogs(file: string): Promise<number> {

@@ -1,6 +1,6 @@
 import { homePaths, readDaemonInfo } from '@spl/daemon/home'
-import { shortDid } from '@spl/identity/did-key'
 import { SplClient } from '@spl/transport/client'
+import { shortDid } from '@spl/transport/identity'
 import { Command } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
@@ -57,9 +57,12 @@ export class StatusCommand extends BaseCommand {
     try {
       health = await api.get('/health')
     } catch {
-      if (this.json) this.printJson({ object: 'status', running: false, url: this.daemonUrl() })
-      else this.out(`spl daemon is not running (expected at ${this.daemonUrl()}). Start it with: spl serve --daemon`)
-      return 1
+      const url = this.daemonUrl()
+      return this.render(
+        { object: 'status', running: false, url },
+        `spl daemon is not running (expected at ${url}). Start it with: spl serve --daemon`,
+        1,
+      )
     }
     const [identity, threads, pairs, mesh] = await Promise.all([
       api.get<{ handle: string | null; namespace: string }>('/v1/identity'),
@@ -124,21 +127,16 @@ export class StatusCommand extends BaseCommand {
       uptime_s: health.uptime_s,
       records_stored: records,
     }
-    if (this.json) {
-      this.printJson({
-        object: 'status',
-        running: true,
-        daemon,
-        federation: { pairs: lines.length, by_state: counts, lines },
-      })
-      return 0
-    }
-    const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
-    this.out(`spl ${health.version}  ${health.did}${identity.handle ? ` (${identity.handle})` : ''}`)
-    this.out(`daemon ${daemon.url}${bind ? ` bound to ${bind}` : ''}, up ${health.uptime_s}s, ${records} record(s) stored`)
-    this.out('')
-    this.out(`Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`)
-    for (const l of lines) this.out(`  ${l.id} ${l.direction} ${l.peer}  thread:${l.thread}  ${l.what}`)
-    return 0
+    const json = { object: 'status', running: true, daemon, federation: { pairs: lines.length, by_state: counts, lines } }
+    return this.render(json, () => {
+      const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
+      return this.lines([
+        `spl ${health.version}  ${health.did}${identity.handle ? ` (${identity.handle})` : ''}`,
+        `daemon ${daemon.url}${bind ? ` bound to ${bind}` : ''}, up ${health.uptime_s}s, ${records} record(s) stored`,
+        '',
+        `Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`,
+        ...lines.map((l) => `  ${l.id} ${l.direction} ${l.peer}  thread:${l.thread}  ${l.what}`),
+      ])
+    })
   }
 }

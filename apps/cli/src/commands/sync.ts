@@ -1,6 +1,6 @@
 import { readAdminToken } from '@spl/daemon/home'
-import { SplError } from '@spl/identity/errors'
 import { RemoteError } from '@spl/transport/client'
+import { SplError } from '@spl/transport/identity'
 import { Command, Option, UsageError } from 'clipanion'
 import { BaseCommand } from '../base.js'
 
@@ -50,7 +50,7 @@ export class SyncCommand extends BaseCommand {
       const env = (await res.json().catch(() => ({}))) as { code?: string; message?: string; fix?: string }
       throw new RemoteError(env.code ?? `HTTP_${res.status}`, env.message ?? 'sync failed', env.fix ? { fix: env.fix } : {})
     }
-    const tty = Boolean(process.stderr.isTTY) && !this.json
+    const tty = this.interactive
     const started = Date.now()
     let last: Progress | undefined
     let buf = ''
@@ -81,11 +81,9 @@ export class SyncCommand extends BaseCommand {
       throw new SplError('SYNC_FAILED', 'the daemon closed the stream without a result.', {
         fix: 'spl serve --logs',
       })
-    if (this.json) this.printJson(last)
-    else
-      this.out(
-        `pulled ${last.received} record(s): ${last.stored} new, ${last.duplicates} duplicate(s), ${last.rejected} rejected; cursor ${last.cursor ?? '(start)'}`,
-      )
-    return 0
+    return this.render(
+      last,
+      `pulled ${last.received} record(s): ${last.stored} new, ${last.duplicates} duplicate(s), ${last.rejected} rejected; cursor ${last.cursor ?? '(start)'}`,
+    )
   }
 }

@@ -1,5 +1,6 @@
-import { shortDid } from '@spl/identity/did-key'
+import { shortDid } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
+import { adminCommand } from '../admin-command.js'
 import { BaseCommand } from '../base.js'
 
 interface EnvelopeOut {
@@ -42,35 +43,33 @@ export class ThreadRecordsCommand extends BaseCommand {
       if (!page.next) break
       after = page.next
     }
-    if (this.json) {
-      this.printJson(all.map(({ seq: _seq, ...env }) => env))
-      return 0
-    }
-    if (all.length === 0) {
-      this.err(`no records in ${this.thread}`)
-      return 0
-    }
-    const me = await api.get<{ did: string; handle: string | null }>('/v1/identity')
-    for (const e of all) {
-      const who = e.record.actor === me.did && me.handle ? me.handle : shortDid(e.record.actor)
-      const text = e.redacted ? '[redacted]' : compactBody(e.record.body)
-      this.out(`${e.id.slice(0, 12)}  ${who}  ${e.record.act}  ${e.record.clock}  ${text}`)
-    }
-    return 0
+    return this.render(
+      all.map(({ seq: _seq, ...env }) => env),
+      async () => {
+        if (all.length === 0) {
+          this.err(`no records in ${this.thread}`)
+          return undefined
+        }
+        // Only the text names the actors, so only it asks who this instance is.
+        const me = await api.get<{ did: string; handle: string | null }>('/v1/identity')
+        for (const e of all) {
+          const who = e.record.actor === me.did && me.handle ? me.handle : shortDid(e.record.actor)
+          const text = e.redacted ? '[redacted]' : compactBody(e.record.body)
+          this.out(`${e.id.slice(0, 12)}  ${who}  ${e.record.act}  ${e.record.clock}  ${text}`)
+        }
+        return undefined
+      },
+    )
   }
 }
 
-export class ThreadListCommand extends BaseCommand {
-  static override paths = [['thread', 'list']]
-  static override usage = Command.Usage({
+export const ThreadListCommand = adminCommand({
+  path: ['thread', 'list'],
+  usage: {
     description: 'List threads with their record counts',
     examples: [['List', 'spl thread list']],
-  })
-
-  protected async run() {
-    const res = await this.client().get<{ data: { thread: string; records: number }[] }>('/v1/threads')
-    if (this.json) this.printJson(res.data)
-    else for (const t of res.data) this.out(`${t.thread}  ${t.records} record(s)`)
-    return 0
-  }
-}
+  },
+  call: (api) => api.get<{ data: { thread: string; records: number }[] }>('/v1/threads'),
+  json: (res) => res.data,
+  human: (res) => res.data.map((t) => `${t.thread}  ${t.records} record(s)`),
+})

@@ -10,8 +10,6 @@ export class VersionCommand extends BaseCommand {
   })
 
   protected async run() {
-    if (this.json) this.printJson({ object: 'version', version: VERSION, node: process.version })
-    else this.out(`spl ${VERSION}`)
-    return 0
+    return this.render({ object: 'version', version: VERSION, node: process.version }, `spl ${VERSION}`)
   }
 }
