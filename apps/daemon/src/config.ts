@@ -25,7 +25,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): SplEnv {
 const staticPeer = z.object({ did: z.string(), url: z.url(), handle: z.string().optional() }).strict()
 
 /** The schema of config.toml (SPEC 1); unknown keys are errors. */
-export const configSchema = z
+const configSchema = z
   .object({
     identity: z
       .object({

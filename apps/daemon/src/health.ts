@@ -37,7 +37,7 @@ export function pairStats(ctx: DaemonContext, pair: PairView, now = Date.now()) 
 }
 
 /** Drift alerts of one pair (SPEC 5.1). */
-export function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
+function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
   const alerts: { pair_id: string; kind: 'stalled' | 'lagging' | 'rejecting'; detail: string }[] = []
   if (pair.state === 'paused' || pair.state === 'stopped') return alerts
   const m = ctx.engine.metricsOf(pair.pair_id)

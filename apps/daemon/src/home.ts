@@ -10,7 +10,7 @@ import { loadConfig } from './load.js'
  * The key file is a JWK of the Ed25519 key (RFC 8037 OKP): {"kty":"OKP","crv":"Ed25519",
  * "d": seed, "x": public key}, both base64url. Mode 0600.
  */
-export function writeKeyFile(file: string, keypair: Keypair): void {
+function writeKeyFile(file: string, keypair: Keypair): void {
   const jwk = {
     kty: 'OKP',
     crv: 'Ed25519',

@@ -121,7 +121,7 @@ function isHttpException(err: unknown): err is Error & { status: number } {
  * HTTPException its status (413: PAYLOAD_TOO_LARGE); anything else INTERNAL, whose message is
  * `internal` and never the error's own.
  */
-export function splErrorFrom(err: unknown, internal: InternalDescription = DAEMON_INTERNAL): SplError {
+function splErrorFrom(err: unknown, internal: InternalDescription = DAEMON_INTERNAL): SplError {
   if (err instanceof SplError) return err
   if (isZodError(err)) {
     const issue = err.issues[0]

@@ -1,15 +1,7 @@
 import { SplError } from '@spl/identity'
 
 /** The `last_error.code` values of a failing pair (seed: "Pair error codes"). */
-export const PULL_ERROR_CODES = [
-  'CONNECT_REFUSED',
-  'TIMEOUT',
-  'DNS_FAILURE',
-  'HTTP_4XX',
-  'HTTP_5XX',
-  'PARSE_ERROR',
-  'IDENTITY_MISMATCH',
-] as const
+const PULL_ERROR_CODES = ['CONNECT_REFUSED', 'TIMEOUT', 'DNS_FAILURE', 'HTTP_4XX', 'HTTP_5XX', 'PARSE_ERROR', 'IDENTITY_MISMATCH'] as const
 export type PullErrorCode = (typeof PULL_ERROR_CODES)[number]
 
 const FIXES: Record<PullErrorCode, string> = {

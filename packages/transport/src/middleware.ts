@@ -58,7 +58,7 @@ export const notFoundHandler: NotFoundHandler = (c) =>
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 
 /** True for 127.0.0.0/8 and ::1 (also IPv4-mapped). */
-export function isLoopbackAddress(address: string | undefined): boolean {
+function isLoopbackAddress(address: string | undefined): boolean {
   return address !== undefined && LOOPBACK.test(address)
 }
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto'
 import { JwtInvalidError, type Keypair, SplError, signJwt, verifyDidJwt } from '@spl/identity'
 
-export const PEER_TOKEN_TYP = 'spl-peer+jwt'
+const PEER_TOKEN_TYP = 'spl-peer+jwt'
 export const PEER_TOKEN_SCOPE = 'federation:sync'
 const NINETY_DAYS_S = 90 * 24 * 3600
 

@@ -2,8 +2,8 @@ import crypto from 'node:crypto'
 import { JwtInvalidError, type Keypair, SplError, signJwt, verifyDidJwt } from '@spl/identity'
 
 export const PROOF_HEADER = 'SPL-Proof'
-export const PROOF_TYP = 'spl-proof+jwt'
-export const PROOF_RESPONSE_TYP = 'spl-proof-response+jwt'
+const PROOF_TYP = 'spl-proof+jwt'
+const PROOF_RESPONSE_TYP = 'spl-proof-response+jwt'
 const MAX_LIFETIME_S = 60
 const SKEW_S = 120
 
@@ -99,7 +99,7 @@ export async function verifyRequestProof(
 }
 
 /** base64url SHA-256 of a response body. */
-export function bodyDigest(body: string | Uint8Array): string {
+function bodyDigest(body: string | Uint8Array): string {
   return crypto.createHash('sha256').update(body).digest('base64url')
 }
 

@@ -13,7 +13,7 @@ export interface DoctorCheck {
 const SKEW_LIMIT_MS = 30_000
 
 /** The checks only the running daemon can make: bind host, pairs, rejections, database, clocks. */
-export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
+async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = []
   const pairs = ctx.engine.listPairs()
   const host = ctx.bindHost
@@ -92,6 +92,7 @@ export async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
   return checks
 }
 
+/** GET /v1/doctor: the checks only the running daemon can make. */
 export function doctorRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/v1/doctor', async (c) => c.json({ object: 'doctor', checks: await daemonChecks(ctx) }))
 }
