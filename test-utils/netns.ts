@@ -104,6 +104,8 @@ export function createNetNs(): NetNs {
 
 export interface NsHttpResponse {
   status: number
+  /** The Content-Type header ('' when none). */
+  type: string
   body: string
 }
 
@@ -113,12 +115,15 @@ export async function nsFetch(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},
 ): Promise<NsHttpResponse> {
-  const args = ['-sS', '--max-time', '20', '-o', '-', '-w', '\n%{http_code}', '-X', init.method ?? 'GET']
+  // The status and content type come after the body, one per line.
+  const args = ['-sS', '--max-time', '20', '-o', '-', '-w', '\n%{content_type}\n%{http_code}', '-X', init.method ?? 'GET']
   for (const [k, v] of Object.entries(init.headers ?? {})) args.push('-H', `${k}: ${v}`)
   if (init.body !== undefined) args.push('--data-binary', init.body)
   args.push(url)
   const r = await ns.exec('curl', args)
   if (r.code !== 0) throw new Error(`curl ${url} from ${ns.name} failed (${r.code}): ${r.stderr}`)
-  const cut = r.stdout.lastIndexOf('\n')
-  return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) }
+  const lines = r.stdout.split('\n')
+  const status = Number(lines.pop())
+  const type = lines.pop() ?? ''
+  return { status, type, body: lines.join('\n') }
 }

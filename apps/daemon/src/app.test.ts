@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createNetNs, type NetNs, nsFetch } from '../../../test-utils/netns.js'
 import { type Answer, expectErrorEnvelope } from '../test/harness.js'
 import { homePaths } from './config.js'
 import { initHome } from './home.js'
@@ -61,14 +62,6 @@ afterAll(async () => {
     rmSync(path.dirname(r.home), { recursive: true, force: true })
   }
 })
-
-/** The machine's first non-internal IPv4 address (a connection to it does not come from loopback). */
-function nonLoopbackIPv4(): string | undefined {
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
-  }
-  return undefined
-}
 
 async function call(
   base: string,
@@ -192,27 +185,49 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
   })
 
   describe('SPEC 7.1 admin doors', () => {
-    const ip = nonLoopbackIPv4()
-    const skipMsg = ip ? '' : ' (SKIPPED: this machine has no non-loopback IPv4 address)'
-    const remote = () => `http://${ip}:${d.port}`
+    // The non-loopback caller is another host: a network namespace reaching the daemon (on
+    // 0.0.0.0) over a veth pair, its requests made with curl inside the namespace.
+    let ns: NetNs
+    beforeAll(() => {
+      ns = createNetNs()
+    })
+    afterAll(() => ns?.remove())
+    const remote = () => `http://${ns.hostAddr}:${d.port}`
+    const remoteCall = async (
+      base: string,
+      method: string,
+      p: string,
+      init: { body?: string; headers?: Record<string, string> } = {},
+    ): Promise<Answer> => {
+      const headers = { ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers }
+      const res = await nsFetch(ns, base + p, { method, headers, ...(init.body === undefined ? {} : { body: init.body }) })
+      let json: unknown = res.body
+      try {
+        json = JSON.parse(res.body)
+      } catch {
+        // left as text: the envelope check fails on it
+      }
+      return { status: res.status, type: res.type, json }
+    }
+    const remotePost = (base: string, p: string, value: unknown, headers: Record<string, string> = {}) =>
+      remoteCall(base, 'POST', p, { body: JSON.stringify(value), headers })
 
-    it(`a POST /v1/records from a non-loopback address without the token is 401 AUTH_REQUIRED${skipMsg}`, async ({ skip }) => {
-      if (!ip) skip('this machine has no non-loopback IPv4 address')
+    it(`a POST /v1/records from a non-loopback address without the token is 401 AUTH_REQUIRED`, async () => {
       const before = await d.daemon.ctx.store.count()
-      const a = await postJson(remote(), '/v1/records', {
+      const a = await remotePost(remote(), '/v1/records', {
         act: 'INTEND',
         thread: 'th_remote',
         body: { text: 'no token' },
       })
       expectErrorEnvelope(a, 401, 'AUTH_REQUIRED')
-      const wrong = await postJson(
+      const wrong = await remotePost(
         remote(),
         '/v1/records',
         { act: 'INTEND', thread: 'th_remote', body: { text: 'wrong token' } },
         { authorization: `Bearer ${d.token.slice(0, -2)}xx` },
       )
       expectErrorEnvelope(wrong, 401, 'AUTH_REQUIRED')
-      const notBearer = await postJson(
+      const notBearer = await remotePost(
         remote(),
         '/v1/records',
         { act: 'INTEND', thread: 'th_remote', body: { text: 'basic' } },
@@ -222,9 +237,8 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       expect(await d.daemon.ctx.store.count()).toBe(before)
     })
 
-    it(`a POST /v1/records from a non-loopback address with Authorization: Bearer <admin.token> works${skipMsg}`, async ({ skip }) => {
-      if (!ip) skip('this machine has no non-loopback IPv4 address')
-      const a = await postJson(
+    it(`a POST /v1/records from a non-loopback address with Authorization: Bearer <admin.token> works`, async () => {
+      const a = await remotePost(
         remote(),
         '/v1/records',
         { act: 'INTEND', thread: 'th_remote', body: { text: 'with token' } },
@@ -232,27 +246,25 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
       )
       expect(a.status, JSON.stringify(a.json)).toBe(201)
       const id = (a.json as RecordOut).id
-      const back = await call(remote(), 'GET', `/v1/records/${id}`, {
+      const back = await remoteCall(remote(), 'GET', `/v1/records/${id}`, {
         headers: { authorization: `Bearer ${d.token}` },
       })
       expect(back.status).toBe(200)
     })
 
-    it(`reads of the local store are admin doors too from a non-loopback address${skipMsg}`, async ({ skip }) => {
-      if (!ip) skip('this machine has no non-loopback IPv4 address')
+    it(`reads of the local store are admin doors too from a non-loopback address`, async () => {
       for (const p of ['/v1/threads', '/v1/threads/th_remote/records', '/v1/namespaces', '/v1/sync/pairs', '/v1/sync/health', '/metrics']) {
-        expectErrorEnvelope(await call(remote(), 'GET', p), 401, 'AUTH_REQUIRED')
+        expectErrorEnvelope(await remoteCall(remote(), 'GET', p), 401, 'AUTH_REQUIRED')
       }
-      expectErrorEnvelope(await postJson(remote(), '/v1/namespaces', { namespace: 'evil' }), 401, 'AUTH_REQUIRED')
+      expectErrorEnvelope(await remotePost(remote(), '/v1/namespaces', { namespace: 'evil' }), 401, 'AUTH_REQUIRED')
       expect(d.daemon.ctx.registry.namespace('evil')).toBeUndefined()
     })
 
-    it(`open doors (/health, /v1/identity, /openapi.json) need no token from a non-loopback address${skipMsg}`, async ({ skip }) => {
-      if (!ip) skip('this machine has no non-loopback IPv4 address')
-      const health = await call(remote(), 'GET', '/health')
+    it(`open doors (/health, /v1/identity, /openapi.json) need no token from a non-loopback address`, async () => {
+      const health = await remoteCall(remote(), 'GET', '/health')
       expect(health.status).toBe(200)
       expect(health.json).toMatchObject({ status: 'ok', did: d.daemon.did })
-      const identity = await call(remote(), 'GET', '/v1/identity')
+      const identity = await remoteCall(remote(), 'GET', '/v1/identity')
       expect(identity.status).toBe(200)
       expect(identity.json).toEqual({
         object: 'identity',
@@ -262,7 +274,7 @@ describe('the daemon over HTTP (real socket, temp home)', () => {
         method: 'key',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       })
-      const openapi = await call(remote(), 'GET', '/openapi.json')
+      const openapi = await remoteCall(remote(), 'GET', '/openapi.json')
       expect(openapi.status).toBe(200)
       expect(openapi.json).toMatchObject({
         openapi: expect.stringMatching(/^3\./),
