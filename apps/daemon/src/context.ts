@@ -103,12 +103,16 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         pairs: syncStore,
         sink: syncStore,
         transport: new PeerClient(keypair),
-        verifier: threadPoolChecker,
+        checker: threadPoolChecker,
         namespaces: registry,
         logger: logger.child({ component: 'sync' }),
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
-        onStored: (thread, ids) => {
-          records.storedIds(thread, ids).catch((err) => logger.error({ err }, 'post-store hook failed'))
+        onStored: (thread, rows) => {
+          try {
+            records.stored(thread, rows)
+          } catch (err) {
+            logger.error({ err }, 'post-store hook failed')
+          }
         },
       },
       { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },

@@ -98,15 +98,4 @@ export class RecordService {
     }
     this.notifier.notify(thread)
   }
-
-  /** Called by the sync engine with ids only. */
-  async storedIds(thread: string, ids: readonly string[]): Promise<void> {
-    if (ConsentRegistry.concerns(thread)) {
-      for (const id of ids) {
-        const row = await this.store.getById(id)
-        if (row && !row.redacted) this.registry.apply(rowToEnvelope(row))
-      }
-    }
-    this.notifier.notify(thread)
-  }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Keypair } from '@spl/identity'
-import { inlineVerifier, signRecord } from '@spl/records'
+import { inlineChecker, signRecord } from '@spl/records'
 import { ChangeFeed, changeFeedHandler, MemorySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { Hono } from 'hono'
@@ -53,7 +53,7 @@ it('the README example: two in-process engines sync over HTTP with in-memory sto
     pairs: b.store,
     sink: b.store,
     transport: new PeerClient(b.keypair),
-    verifier: inlineVerifier,
+    checker: inlineChecker,
     namespaces: { namespaceGate: () => null }, // every namespace is usable here
   })
   await engine.start()

@@ -1,13 +1,11 @@
 import crypto from 'node:crypto'
-import { isDidKey, SplError } from '@spl/identity'
-import { THREAD_RE } from '@spl/records'
-import type { PullErrorCode } from '@spl/transport'
-import { z } from 'zod'
+import { SplError } from '@spl/identity'
+import type { PairMode, PullErrorCode } from '@spl/transport'
 
 export const PAIR_STATES = ['starting', 'running', 'paused', 'failing', 'stopped'] as const
 export type PairState = (typeof PAIR_STATES)[number]
-export const PAIR_MODES = ['longpoll', 'poll'] as const
-export type PairMode = (typeof PAIR_MODES)[number]
+// The pair body is a wire shape: its schema lives in @spl/transport with the other ones.
+export { PAIR_MODES, type PairInput, type PairMode, pairInputSchema } from '@spl/transport'
 
 /** Counters of a pair that survive restarts (SPEC 5.2 `totals`). */
 export interface PairTotals {
@@ -83,18 +81,6 @@ export function newPair(pairId: string, peerDid: string, peerUrl: string, thread
 export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
   return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
 }
-
-/** What creating a pair takes (HTTP body and CLI alike). */
-export const pairInputSchema = z
-  .object({
-    peer_did: z.string().refine(isDidKey, 'must be a did:key (did:key:z6Mk…)'),
-    peer_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://localhost:9200' }).max(2000),
-    thread_id: z.string().regex(THREAD_RE, 'a thread id is th_ followed by 1-200 of [A-Za-z0-9_.:-]'),
-    mode: z.enum(PAIR_MODES).optional(),
-    poll_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
-  })
-  .strict()
-export type PairInput = z.input<typeof pairInputSchema>
 
 /** No pair matches the id or prefix. */
 export class PairNotFoundError extends SplError {

@@ -1,5 +1,16 @@
-import type { Candidate, Rejection, RejectionCode } from '@spl/records'
+import type { Candidate, Rejection, RejectionCode, StoredRow } from '@spl/records'
 import type { Pair } from './pair.js'
+
+/** A row the feed can serve: what the record store keeps per record (record as JSON text). */
+export type FeedRow = Pick<StoredRow, 'seq' | 'id' | 'namespace' | 'origin' | 'redacted' | 'record' | 'sig' | 'stored_at'>
+
+/** Where the feed reads records (RecordStore fits; so does MemorySyncStore). */
+export interface ChangeSource {
+  /** Random id of this store, made with it: cursors from another store reset. */
+  readonly epoch: string
+  headSeq(): Promise<number>
+  listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]>
+}
 
 /** One rejected record, as kept in a pair's rejection log. */
 export interface RejectionEntry {
@@ -16,7 +27,7 @@ export interface PullCommit {
   /** Verified candidates whose namespace is usable: to store (duplicates are dropped there). */
   accepted: Candidate[]
   rejected: Rejection[]
-  /** The pair after this page: cursor, counters, state. */
+  /** The pair after this page (cursor, counters, state), before what storing finds is folded in. */
   next: Pair
   now: number
 }
@@ -26,8 +37,10 @@ export interface CommitResult {
   duplicates: number
   /** CLOCK_CONFLICT and other rejections found while storing. */
   rejected: Rejection[]
-  /** Ids that were stored (new or replacing a stub). */
-  storedIds: string[]
+  /** The rows stored (new or replacing a stub), in store order. */
+  storedRows: StoredRow[]
+  /** The pair as committed: `next` with stored, duplicates and clock conflicts counted. */
+  pair: Pair
 }
 
 /** Pairs, persisted. */
@@ -46,11 +59,12 @@ export interface PairStore {
 export interface RecordSink {
   /** Which ids are stored already, and whether each is a redacted stub. */
   known(ids: readonly string[]): Promise<Map<string, { redacted: boolean }>>
+  /** Stores the page, folds its outcome into the pair's counters, and returns the committed pair. */
   commit(batch: PullCommit): Promise<CommitResult>
 }
 
-/** Folds what storing found (stored, duplicates, clock conflicts) into the pair's counters. */
-export function foldCommit(next: Pair, result: CommitResult): Pair {
+/** Folds what storing found into the pair's counters: for a sink's `commit`, once, inside its transaction. */
+export function foldCommit(next: Pair, result: Pick<CommitResult, 'stored' | 'duplicates' | 'rejected'>): Pair {
   const out = structuredClone(next)
   out.totals.records_stored += result.stored
   out.totals.duplicates += result.duplicates

@@ -1,7 +1,7 @@
 import { migrateWith, type RecordStore, type Rejection } from '@spl/records'
 import { type Kysely, type Migration, sql } from 'kysely'
-import type { Pair, PairError, PairMode, PairState, PairTotals } from './pair.js'
-import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from './stores.js'
+import type { Pair, PairError, PairMode, PairState, PairTotals } from '../pair.js'
+import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from '../stores.js'
 
 interface PairsTables {
   spl_pairs: {
@@ -163,20 +163,16 @@ export class KyselySyncStore implements PairStore, RecordSink {
 
   async commit(batch: PullCommit): Promise<CommitResult> {
     return this.db.transaction().execute(async (trx) => {
-      const outcomes = await this.records.ingest(
+      const { outcomes, rows } = await this.records.ingestRows(
         batch.accepted,
         { origin: batch.pair.peer_did, now: batch.now },
         trx as unknown as Parameters<RecordStore['ingest']>[2],
       )
-      const result: CommitResult = { stored: 0, duplicates: 0, rejected: [], storedIds: [] }
-      outcomes.forEach((o, i) => {
+      const result: Omit<CommitResult, 'pair'> = { stored: rows.length, duplicates: 0, rejected: [], storedRows: rows }
+      for (const o of outcomes) {
         if ('ok' in o) result.rejected.push(o)
         else if (o.status === 'duplicate') result.duplicates++
-        else {
-          result.stored++
-          result.storedIds.push(batch.accepted[i]!.id)
-        }
-      })
+      }
       const rejected: Rejection[] = [...batch.rejected, ...result.rejected]
       if (rejected.length > 0) {
         await trx
@@ -197,10 +193,10 @@ export class KyselySyncStore implements PairStore, RecordSink {
           trx,
         )
       }
-      const next = foldCommit(batch.next, result)
-      const row = toRow(next)
-      await trx.updateTable('spl_pairs').set(row).where('pair_id', '=', next.pair_id).execute()
-      return result
+      // The counters are folded here, once, in the transaction that writes them.
+      const pair = foldCommit(batch.next, result)
+      await trx.updateTable('spl_pairs').set(toRow(pair)).where('pair_id', '=', pair.pair_id).execute()
+      return { ...result, pair }
     })
   }
 }

@@ -6,10 +6,10 @@ import { Keypair } from '@spl/identity'
 import { type Candidate, precheckEnvelope, RecordStore, type Rejection, type SignedRecord, signRecord, toEnvelope } from '@spl/records'
 import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { SyncEngine } from './engine.js'
+import { newPair, type Pair } from '../pair.js'
+import { SyncEngine } from '../puller/engine.js'
+import type { PullCommit } from '../stores.js'
 import { KyselySyncStore } from './kysely-store.js'
-import { newPair, type Pair } from './pair.js'
-import type { PullCommit } from './stores.js'
 
 /**
  * better-sqlite3 is a native module the engine never depends on (SPEC 4.2). These tests borrow
@@ -98,7 +98,10 @@ describe.skipIf(Database === null)('KyselySyncStore on a SQLite file', () => {
     const result = await sync.commit(
       pageCommit(pair, [candidate(a), candidate(b), candidate(equivocation)], [forged], 'c1.0000000000000000.3'),
     )
-    expect(result).toMatchObject({ stored: 2, duplicates: 0, storedIds: [a.id, b.id] })
+    expect(result).toMatchObject({ stored: 2, duplicates: 0 })
+    expect(result.storedRows.map((r) => r.id)).toEqual([a.id, b.id])
+    // The sink folded the counters itself: the pair it returns is the row it wrote.
+    expect(result.pair).toEqual(await sync.getPair(pair.pair_id))
     expect(result.rejected.map((r) => r.code)).toEqual(['CLOCK_CONFLICT'])
     const after = await sync.getPair(pair.pair_id)
     expect(after?.cursor).toBe('c1.0000000000000000.3')
@@ -214,14 +217,14 @@ describe.skipIf(Database === null)('KyselySyncStore on a SQLite file', () => {
       },
     }
     const { sync, records, db } = await open()
-    const { inlineVerifier } = await import('@spl/records')
+    const { inlineChecker } = await import('@spl/records')
     const mk = (s: KyselySyncStore) =>
       new SyncEngine({
         localDid: local.did,
         pairs: s,
         sink: s,
         transport,
-        verifier: inlineVerifier,
+        checker: inlineChecker,
         namespaces: { namespaceGate: () => null },
       })
     const engine = mk(sync)

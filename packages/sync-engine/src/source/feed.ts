@@ -1,33 +1,22 @@
 import { type CallerContext, consentFilter, type GrantState, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
-import { rowToEnvelopeJson, type StoredRow, THREAD_RE } from '@spl/records'
+import { rowToEnvelopeJson } from '@spl/records'
 import {
+  changesQuerySchema,
   createResponseProof,
-  DEFAULT_CHANGES_LIMIT,
-  DEFAULT_LONGPOLL_MS,
   InvalidRequestError,
   MAX_CHANGES_BYTES,
-  MAX_CHANGES_LIMIT,
-  MAX_LONGPOLL_MS,
+  type ParsedChangesQuery,
   type PeerTokenClaims,
   PROOF_HEADER,
   ReplayCache,
+  searchParamsObject,
   verifyPeerToken,
   verifyRequestProof,
 } from '@spl/transport'
+import type { ChangeSource, FeedRow } from '../stores.js'
 import type { ThreadNotifier } from './notifier.js'
 import type { SubscriberStats } from './subscribers.js'
-
-/** A row the feed can serve: what the record store keeps per record (record as JSON text). */
-export type FeedRow = Pick<StoredRow, 'seq' | 'id' | 'namespace' | 'origin' | 'redacted' | 'record' | 'sig' | 'stored_at'>
-
-/** Where the feed reads records (RecordStore fits; so does MemorySyncStore). */
-export interface ChangeSource {
-  /** Random id of this store, made with it: cursors from another store reset. */
-  readonly epoch: string
-  headSeq(): Promise<number>
-  listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]>
-}
 
 /** The consent state the feed needs (ConsentRegistry fits). */
 export interface ConsentView {
@@ -60,44 +49,13 @@ export function decodeCursor(cursor: string): { epoch: string; seq: number } {
   return { epoch: m[1]!, seq: Number(m[2]) }
 }
 
-interface FeedQuery {
-  thread: string
-  since: string | undefined
-  limit: number
-  feed: 'normal' | 'longpoll'
-  timeout: number
-  targetNamespace: string | undefined
-  includeOwn: boolean
-}
-
-function parseQuery(q: URLSearchParams): FeedQuery {
-  const thread = q.get('thread')
-  if (!thread || !THREAD_RE.test(thread)) {
-    throw new InvalidRequestError('query.thread: a thread id (th_…) is required', 'add ?thread=th_…')
-  }
-  const int = (name: string, dflt: number, min: number, max: number): number => {
-    const v = q.get(name)
-    if (v === null || v === '') return dflt
-    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) {
-      throw new InvalidRequestError(`query.${name}: must be an integer from ${min} to ${max}`)
-    }
-    return Number(v)
-  }
-  const feed = q.get('feed') ?? 'normal'
-  if (feed !== 'normal' && feed !== 'longpoll') throw new InvalidRequestError('query.feed: must be normal or longpoll')
-  const includeOwn = q.get('include_own')
-  if (includeOwn !== null && includeOwn !== 'true' && includeOwn !== 'false') {
-    throw new InvalidRequestError('query.include_own: must be true or false')
-  }
-  return {
-    thread,
-    since: q.get('since') || undefined,
-    limit: int('limit', DEFAULT_CHANGES_LIMIT, 1, MAX_CHANGES_LIMIT),
-    feed,
-    timeout: int('timeout', DEFAULT_LONGPOLL_MS, 0, MAX_LONGPOLL_MS),
-    targetNamespace: q.get('target_namespace') || undefined,
-    includeOwn: includeOwn === 'true',
-  }
+/** The query of a request, parsed with the schema the puller builds it from; INVALID_REQUEST names the field. */
+function parseQuery(q: URLSearchParams): ParsedChangesQuery {
+  const parsed = changesQuerySchema.safeParse(searchParamsObject(q))
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]
+  const field = String(issue?.path[0] ?? 'query')
+  throw new InvalidRequestError(`query.${field}: ${issue?.message ?? 'invalid'}`, field === 'thread' ? 'add ?thread=th_…' : undefined)
 }
 
 /** What the feed needs from the rest of the daemon. */
@@ -157,7 +115,7 @@ export class ChangeFeed {
     const namespace = resolveCallerNamespace(
       {
         did: caller,
-        claimed: q.targetNamespace,
+        claimed: q.target_namespace,
         boundNamespace: bound,
         known: bound !== null || token !== null || this.d.pullsFrom(caller),
       },
@@ -212,7 +170,7 @@ export class ChangeFeed {
     }
   }
 
-  async #page(q: FeedQuery, ctx: CallerContext, caller: string, afterSeq: number) {
+  async #page(q: ParsedChangesQuery, ctx: CallerContext, caller: string, afterSeq: number) {
     const rows = await this.d.store.listAfter(q.thread, afterSeq, q.limit + 1)
     const more = rows.length > q.limit
     if (more) rows.length = q.limit
@@ -226,7 +184,7 @@ export class ChangeFeed {
     let redactedCount = 0
     let hiddenCount = 0
     for (const row of rows) {
-      if (!q.includeOwn && row.origin === caller) {
+      if (!q.include_own && row.origin === caller) {
         lastSeq = row.seq
         continue
       }
@@ -281,7 +239,7 @@ export function changeFeedHandler(feed: ChangeFeed): (req: Request) => Promise<R
       )
       return new Response(answer.body, { status: answer.status, headers: answer.headers })
     } catch (err) {
-      const e = err instanceof SplError ? err : new SplError('INTERNAL', 'the change feed failed', { status: 500 })
+      const e = SplError.from(err, { message: 'the change feed failed' })
       return Response.json(e.toJSON(), { status: e.status })
     }
   }

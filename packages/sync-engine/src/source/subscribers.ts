@@ -1,4 +1,4 @@
-import { RollingCounter } from './metrics.js'
+import { RollingCounter } from '../rolling-counter.js'
 
 /** What the source served one caller on one thread. */
 export interface SubscriberEntry {

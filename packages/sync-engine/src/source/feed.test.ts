@@ -2,18 +2,11 @@ import { Keypair } from '@spl/identity'
 import { type Envelope, precheckEnvelope, type RecordFields, type SignedRecord, signRecord, toEnvelope } from '@spl/records'
 import { type ChangesResponse, createRequestProof, PROOF_HEADER, ProofInvalidError, verifyResponseProof } from '@spl/transport'
 import { describe, expect, it } from 'vitest'
-import {
-  ChangeFeed,
-  type ChangeFeedDeps,
-  type ChangeSource,
-  changeFeedHandler,
-  decodeCursor,
-  encodeCursor,
-  InvalidCursorError,
-} from './feed.js'
-import { MemorySyncStore } from './memory-store.js'
+import { emptyTotals, type Pair } from '../pair.js'
+import { MemorySyncStore } from '../stores/memory-store.js'
+import type { ChangeSource } from '../stores.js'
+import { ChangeFeed, type ChangeFeedDeps, changeFeedHandler, decodeCursor, encodeCursor, InvalidCursorError } from './feed.js'
 import { ThreadNotifier } from './notifier.js'
-import { emptyTotals, type Pair } from './pair.js'
 import { SubscriberStats } from './subscribers.js'
 
 const source = Keypair.fromSeed(new Uint8Array(32).fill(21))

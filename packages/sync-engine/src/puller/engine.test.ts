@@ -2,7 +2,7 @@ import { Keypair } from '@spl/identity'
 import {
   canonicalRecord,
   type Envelope,
-  inlineVerifier,
+  inlineChecker,
   namespaceOf,
   type RecordFields,
   type SignedRecord,
@@ -12,10 +12,11 @@ import {
 } from '@spl/records'
 import { type ChangesPage, type ChangesRequest, classifyHttpStatus, PullError } from '@spl/transport'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { prng as seeded } from '../../../test-utils/prng.js'
-import { type PeerTransport, SyncEngine, type SyncEngineComponents, type SyncOptions } from './engine.js'
-import { MemorySyncStore } from './memory-store.js'
-import { PairNotFoundError, pairIdFor } from './pair.js'
+import { prng as seeded } from '../../../../test-utils/prng.js'
+import { PairNotFoundError, pairIdFor } from '../pair.js'
+import { MemorySyncStore } from '../stores/memory-store.js'
+import type { PeerTransport, SyncEngineComponents, SyncOptions } from './components.js'
+import { SyncEngine } from './engine.js'
 
 const local = Keypair.fromSeed(new Uint8Array(32).fill(11))
 const peerKey = Keypair.fromSeed(new Uint8Array(32).fill(12))
@@ -114,9 +115,9 @@ function setup(opts: { store?: MemorySyncStore; options?: SyncOptions; component
       pairs: store,
       sink: store,
       transport: peer,
-      verifier: inlineVerifier,
+      checker: inlineChecker,
       namespaces: { namespaceGate: () => null },
-      onStored: (_thread, ids) => stored.push(...ids),
+      onStored: (_thread, rows) => stored.push(...rows.map((r) => r.id)),
       ...opts.components,
     },
     { random: seeded(7), ...opts.options },

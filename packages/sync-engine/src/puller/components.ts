@@ -1,0 +1,43 @@
+import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
+import type { ChangesPage, ChangesRequest } from '@spl/transport'
+import type { Logger } from '../logger.js'
+import type { PairStore, RecordSink } from '../stores.js'
+
+/** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
+export interface PeerTransport {
+  fetchChanges(req: ChangesRequest): Promise<ChangesPage>
+}
+
+/** The engine's collaborators, handed in rather than imported. */
+export interface SyncEngineComponents {
+  /** This instance's DID (pair ids derive from it). */
+  localDid: string
+  pairs: PairStore
+  sink: RecordSink
+  transport: PeerTransport
+  /** Runs every check of a record (schema, hash, signature): inlineChecker or threadPoolChecker. */
+  checker: EnvelopeChecker
+  /** Namespace check of SPEC 7.2: the first inactive ancestor for a record, or null when usable. */
+  namespaces: { namespaceGate(record: Candidate['record']): string | null }
+  clock?: { now(): number }
+  logger?: Logger
+  /** The bearer token of a peer link towards `peerDid`, when there is one. */
+  credentials?: (peerDid: string) => string | null
+  /** Called with the rows just stored (wake long polls, refresh registries), in store order. */
+  onStored?: (thread: string, rows: readonly StoredRow[]) => void
+  /** Called with each stored record's delivery latency (for exporters such as Prometheus). */
+  observeLatency?: (pairId: string, ms: number) => void
+}
+
+export interface SyncOptions {
+  /** The namespace this instance reads as (its identity.namespace). */
+  targetNamespace?: string
+  pageLimit?: number
+  longpollTimeoutMs?: number
+  defaultPollIntervalMs?: number
+  random?: () => number
+}
+
+/** The components with their defaults filled in. */
+export type ResolvedComponents = Required<Omit<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>> &
+  Pick<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>

@@ -1,0 +1,344 @@
+import { PullError } from '@spl/transport'
+import { silentLogger } from '../logger.js'
+import {
+  backoffMs,
+  emptyTotals,
+  newPair,
+  type Pair,
+  type PairInput,
+  PairNotFoundError,
+  pairIdFor,
+  pairInputSchema,
+  resolvePairRef,
+} from '../pair.js'
+import type { RejectionEntry } from '../stores.js'
+import type { ResolvedComponents, SyncEngineComponents, SyncOptions } from './components.js'
+import type { PairMetrics } from './metrics.js'
+import { catchUp, type PullContext } from './pull-loop.js'
+import { newRuntime, type PairView, type PullProgress, type Runtime } from './runtime.js'
+import { Scheduler } from './scheduler.js'
+import { lagSecondsOf } from './skew.js'
+
+/** The sync engine: one loop per pair, driven by one scheduler. */
+export class SyncEngine {
+  readonly #c: ResolvedComponents
+  readonly #o: Required<SyncOptions>
+  readonly #pairs = new Map<string, Pair>()
+  readonly #rt = new Map<string, Runtime>()
+  readonly #scheduler: Scheduler
+  readonly #pull: PullContext
+  #started = false
+
+  constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
+    this.#c = { clock: { now: Date.now }, logger: silentLogger, ...components }
+    this.#o = {
+      targetNamespace: 'default',
+      pageLimit: 1000,
+      longpollTimeoutMs: 30_000,
+      defaultPollIntervalMs: 5000,
+      random: Math.random,
+      ...options,
+    }
+    this.#scheduler = new Scheduler((id) => this.#cycle(id), this.#c.clock)
+    this.#pull = { c: this.#c, o: this.#o, pairs: this.#pairs, runtime: (id) => this.#runtime(id) }
+  }
+
+  #now(): number {
+    return this.#c.clock.now()
+  }
+
+  #runtime(id: string): Runtime {
+    let rt = this.#rt.get(id)
+    if (!rt) {
+      rt = newRuntime()
+      this.#rt.set(id, rt)
+    }
+    return rt
+  }
+
+  /** Loads pairs and starts every live one. */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    for (const p of await this.#c.pairs.listPairs()) {
+      this.#pairs.set(p.pair_id, p)
+      if (p.state !== 'paused' && p.state !== 'stopped') this.#scheduler.schedule(p.pair_id, this.#now())
+    }
+  }
+
+  /** Stops every loop; an open commit finishes first. */
+  async stop(): Promise<void> {
+    this.#started = false
+    this.#scheduler.clear()
+    const running: Promise<void>[] = []
+    for (const rt of this.#rt.values()) {
+      rt.abort?.abort()
+      if (rt.running) running.push(rt.running)
+    }
+    await Promise.allSettled(running)
+  }
+
+  /** Creates a pair (or returns the live one for that peer and thread). */
+  async addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
+    const data = pairInputSchema.parse(input)
+    const id = pairIdFor(this.#c.localDid, data.peer_did, data.thread_id)
+    const existing = this.#pairs.get(id)
+    if (existing && existing.state !== 'stopped') return { pair: this.#view(existing), created: false }
+    const now = this.#now()
+    const pair: Pair = {
+      ...newPair(id, data.peer_did, data.peer_url, data.thread_id, now),
+      mode: data.mode ?? 'longpoll',
+      poll_interval_ms: data.poll_interval_ms ?? this.#o.defaultPollIntervalMs,
+      // A removed pair that comes back keeps where it was.
+      cursor: existing?.cursor ?? null,
+      created_at: existing?.created_at ?? now,
+      totals: existing?.totals ?? emptyTotals(),
+    }
+    await this.#save(pair)
+    const rt = this.#runtime(id)
+    rt.attempt = 0
+    rt.backoffMs = 0
+    if (this.#started) this.#scheduler.schedule(id, now)
+    return { pair: this.#view(pair), created: true }
+  }
+
+  /** Every pair; stopped ones only with `all`. */
+  listPairs(options: { all?: boolean } = {}): PairView[] {
+    return [...this.#pairs.values()].filter((p) => options.all || p.state !== 'stopped').map((p) => this.#view(p))
+  }
+
+  /** One pair by id or unique prefix. */
+  getPair(ref: string): PairView {
+    return this.#view(resolvePairRef([...this.#pairs.values()], ref))
+  }
+
+  /** The live pair pulling `thread` from `peerDid`, if any. */
+  findPair(peerDid: string, thread: string): PairView | undefined {
+    const p = this.#pairs.get(pairIdFor(this.#c.localDid, peerDid, thread))
+    return p && p.state !== 'stopped' ? this.#view(p) : undefined
+  }
+
+  /** Stops pulling and keeps the cursor. */
+  async pausePair(ref: string): Promise<PairView> {
+    return this.#transition(ref, 'paused')
+  }
+
+  /** Resumes a paused (or failing) pair now. */
+  async resumePair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    if (pair.state === 'paused')
+      await this.#save({
+        ...pair,
+        state: pair.last_success_at ? 'running' : 'starting',
+        updated_at: this.#now(),
+      })
+    return this.kickPair(pair.pair_id)
+  }
+
+  /** Stops and removes a pair; the row stays as a `stopped` tombstone. */
+  async removePair(ref: string): Promise<PairView> {
+    return this.#transition(ref, 'stopped')
+  }
+
+  /** Pulls now, clearing any backoff wait. */
+  async kickPair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'paused' || pair.state === 'stopped') return this.#view(pair)
+    const rt = this.#runtime(pair.pair_id)
+    rt.backoffMs = 0
+    rt.nextAttemptAt = null
+    if (rt.running) {
+      // A long poll is waiting: end it so the next cycle pulls at once.
+      rt.abort?.abort(new Error('kick'))
+      await rt.running.catch(() => {})
+    }
+    if (this.#started) this.#scheduler.schedule(pair.pair_id, this.#now())
+    return this.#view(this.#pairs.get(pair.pair_id)!)
+  }
+
+  /** Moves the cursor back to the start (after fixing what made records be rejected). */
+  async resetPair(ref: string): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    const rt = this.#runtime(pair.pair_id)
+    rt.abort?.abort(new Error('reset'))
+    await rt.running?.catch(() => {})
+    const current = this.#pairs.get(pair.pair_id)!
+    await this.#save({ ...current, cursor: null, caught_up_at: null, updated_at: this.#now() })
+    return this.kickPair(pair.pair_id)
+  }
+
+  /** The most recent rejected records of a pair. */
+  async rejections(ref: string, limit = 100): Promise<RejectionEntry[]> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    return this.#c.pairs.listRejections(pair.pair_id, limit)
+  }
+
+  /** Live figures of a pair (rolling windows, latency), for stats and health. */
+  metricsOf(pairId: string): PairMetrics {
+    return this.#runtime(pairId).metrics
+  }
+
+  /** Estimated clock offset of the pair's peer (peer − local, ms), null before the first answer. */
+  skewOf(pairId: string): number | null {
+    const s = this.#rt.get(pairId)?.skewMs
+    return s === undefined || s === null ? null : Math.round(s)
+  }
+
+  /** Resolves when the pair's next cycle has finished (caught up or failed). */
+  waitForCycle(ref: string): Promise<void> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    return new Promise((resolve) => this.#runtime(pair.pair_id).waiters.push(resolve))
+  }
+
+  /**
+   * One catch-up pull of `thread` from a peer without a pair (`spl sync … from …`): pages until
+   * the peer has nothing more, storing as it goes. The cursor is not kept.
+   */
+  async pullOnce(
+    peer: { peerDid: string; peerUrl: string },
+    thread: string,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullProgress> {
+    const live = this.findPair(peer.peerDid, thread)
+    if (live && live.state !== 'paused') {
+      // A pair already pulls this: make it pull now and report what that cycle did.
+      const before = live.totals
+      await this.kickPair(live.pair_id)
+      // After the kick: the aborted long poll's cycle has ended, so this waits for the new one.
+      await this.waitForCycle(live.pair_id)
+      const after = this.#pairs.get(live.pair_id)!
+      const p: PullProgress = {
+        pages: after.totals.pulls - before.pulls,
+        received: after.totals.records_received - before.records_received,
+        stored: after.totals.records_stored - before.records_stored,
+        duplicates: after.totals.duplicates - before.duplicates,
+        rejected: sumValues(after.totals.rejected) - sumValues(before.rejected),
+        cursor: after.cursor,
+        hasMore: false,
+      }
+      if (after.state === 'failing' && after.last_error) throw new PullError(after.last_error.code as never, after.last_error.message)
+      onProgress?.(p)
+      return p
+    }
+    const now = this.#now()
+    const pair: Pair = {
+      // Not a pair: an id of its own so the one-off pull never touches a pair row.
+      ...newPair(pairIdFor(this.#c.localDid, peer.peerDid, `once:${thread}`), peer.peerDid, peer.peerUrl, thread, now),
+      state: 'running',
+      mode: 'poll',
+      poll_interval_ms: this.#o.defaultPollIntervalMs,
+      poll_only: true,
+    }
+    return catchUp(this.#pull, pair, new AbortController().signal, 'normal', onProgress, true)
+  }
+
+  #view(p: Pair): PairView {
+    const rt = this.#runtime(p.pair_id)
+    return {
+      ...structuredClone(p),
+      backoff_ms: rt.backoffMs,
+      attempt: rt.attempt,
+      next_attempt_at: rt.nextAttemptAt,
+    }
+  }
+
+  async #save(pair: Pair): Promise<void> {
+    await this.#c.pairs.savePair(pair)
+    this.#pairs.set(pair.pair_id, pair)
+  }
+
+  async #transition(ref: string, state: 'paused' | 'stopped'): Promise<PairView> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    if (pair.state === 'stopped') throw new PairNotFoundError(ref)
+    this.#scheduler.cancel(pair.pair_id)
+    const rt = this.#runtime(pair.pair_id)
+    rt.abort?.abort(new Error(state))
+    await rt.running?.catch(() => {})
+    rt.nextAttemptAt = null
+    const current = this.#pairs.get(pair.pair_id)!
+    await this.#save({ ...current, state, updated_at: this.#now() })
+    return this.#view(this.#pairs.get(pair.pair_id)!)
+  }
+
+  /** One scheduled cycle of a pair: catch up, then schedule the next one. */
+  #cycle(id: string): void {
+    const rt = this.#runtime(id)
+    if (rt.running || !this.#started) return
+    const pair = this.#pairs.get(id)
+    if (!pair || pair.state === 'paused' || pair.state === 'stopped') return
+    const abort = new AbortController()
+    rt.abort = abort
+    rt.nextAttemptAt = null
+    const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    rt.running = catchUp(this.#pull, pair, abort.signal, longpoll ? 'longpoll' : 'normal')
+      .then(
+        () => this.#onSuccess(id),
+        (err: unknown) => this.#onFailure(id, err, abort.signal),
+      )
+      .finally(() => {
+        rt.running = null
+        rt.abort = null
+        for (const w of rt.waiters.splice(0)) w()
+      })
+  }
+
+  #onSuccess(id: string): void {
+    const rt = this.#runtime(id)
+    rt.attempt = 0
+    rt.backoffMs = 0
+    const pair = this.#pairs.get(id)
+    if (!pair || !this.#started) return
+    const longpoll = pair.mode === 'longpoll' && !pair.poll_only
+    const at = longpoll ? this.#now() : this.#now() + pair.poll_interval_ms
+    rt.nextAttemptAt = longpoll ? null : at
+    this.#scheduler.schedule(id, at)
+  }
+
+  async #onFailure(id: string, err: unknown, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) {
+      // Paused, removed, reset, kicked or stopping: whoever aborted decides what happens next.
+      return
+    }
+    const pair = this.#pairs.get(id)
+    if (!pair) return
+    const rt = this.#runtime(id)
+    const now = this.#now()
+    const pe = err instanceof PullError ? err : null
+    if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
+    // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
+    if (pe?.httpStatus === 400 && pe.remoteCode !== 'INVALID_CURSOR' && !pair.poll_only && pair.mode === 'longpoll') {
+      await this.#save({ ...pair, poll_only: true, updated_at: now })
+      this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
+      if (this.#started) this.#scheduler.schedule(id, now)
+      return
+    }
+    rt.attempt++
+    rt.backoffMs = backoffMs(rt.attempt, this.#o.random)
+    rt.nextAttemptAt = now + rt.backoffMs
+    rt.metrics.errors.add(1, now)
+    const last_error = {
+      code: pe ? pe.pullCode : ('INTERNAL' as const),
+      message: pe ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '') : err instanceof Error ? err.message : String(err),
+      at: now,
+    }
+    try {
+      await this.#save({ ...this.#pairs.get(id)!, state: 'failing', last_error, updated_at: now })
+    } catch (saveErr) {
+      this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
+    }
+    this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
+    if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
+  }
+
+  /** Lag in seconds (SPEC 4.2): 0 while caught up within the last interval, else time since caught up. */
+  lagSeconds(pairId: string): number | null {
+    const p = this.#pairs.get(pairId)
+    return p ? lagSecondsOf(p, this.#now(), this.#o.longpollTimeoutMs) : null
+  }
+}
+
+function sumValues(o: Record<string, number>): number {
+  return Object.values(o).reduce((a, b) => a + b, 0)
+}

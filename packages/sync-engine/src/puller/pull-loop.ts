@@ -1,0 +1,176 @@
+import type { Checked, KnownId } from '@spl/records'
+import { type ChangesPage, PullError } from '@spl/transport'
+import type { Pair } from '../pair.js'
+import type { CommitResult } from '../stores.js'
+import type { ResolvedComponents, SyncOptions } from './components.js'
+import { type ClassifiedPage, claimedId, classifyPage, type PageHead, pairAfterPage } from './page.js'
+import type { PullProgress, Runtime } from './runtime.js'
+import { sampleSkew } from './skew.js'
+
+/** What the pull loop shares with the engine that runs it. */
+export interface PullContext {
+  c: ResolvedComponents
+  o: Required<SyncOptions>
+  /** The engine's live pairs: a committed page updates its pair here. */
+  pairs: Map<string, Pair>
+  runtime(pairId: string): Runtime
+}
+
+/** A change-feed page with the outcome of the store-free checks of its records. */
+interface CheckedPage {
+  page: PageHead
+  feed: 'normal' | 'longpoll'
+  checked: Checked[]
+  known: Map<string, KnownId>
+}
+
+/** Pages requested ahead of the one being committed. */
+const LOOKAHEAD = 1
+
+function request(
+  ctx: PullContext,
+  pair: Pair,
+  cursor: string | null,
+  feed: 'normal' | 'longpoll',
+  signal: AbortSignal,
+): Promise<ChangesPage> {
+  return ctx.c.transport.fetchChanges({
+    peerUrl: pair.peer_url,
+    peerDid: pair.peer_did,
+    thread: pair.thread_id,
+    cursor,
+    limit: ctx.o.pageLimit,
+    feed,
+    timeoutMs: ctx.o.longpollTimeoutMs,
+    targetNamespace: ctx.o.targetNamespace,
+    bearer: ctx.c.credentials?.(pair.peer_did) ?? null,
+    signal,
+  })
+}
+
+/**
+ * Pages until the peer has nothing more. The next page is requested while the current one
+ * is verified and committed, so the network and the CPU work overlap.
+ */
+export async function catchUp(
+  ctx: PullContext,
+  start: Pair,
+  signal: AbortSignal,
+  firstFeed: 'normal' | 'longpoll',
+  onProgress?: (p: PullProgress) => void,
+  transient = false,
+): Promise<PullProgress> {
+  const progress: PullProgress = {
+    pages: 0,
+    received: 0,
+    stored: 0,
+    duplicates: 0,
+    rejected: 0,
+    cursor: start.cursor,
+    hasMore: true,
+  }
+  let pair = start
+  // Pages stream in ahead of the commits: as soon as a page arrives, the next one is requested
+  // (up to LOOKAHEAD pages ahead), and each page's records are checked (schema, hash, and the
+  // signature on the checker's threads) while earlier pages commit: network, verification and
+  // SQLite overlap.
+  const queue: Promise<CheckedPage>[] = []
+  let stopFetching = false
+  // A cursor the source has more after, not requested yet because the queue was full.
+  let paused: string | null = null
+  const fetchNext = (cursor: string | null, feed: 'normal' | 'longpoll') => {
+    const p = request(ctx, pair, cursor, feed, signal).then(async (page) => {
+      if (page.has_more && !stopFetching && !(page.next_cursor === cursor && page.records.length === 0)) {
+        if (queue.length < LOOKAHEAD) fetchNext(page.next_cursor, 'normal')
+        else paused = page.next_cursor
+      }
+      const ids = page.records.map(claimedId).filter((id): id is string => id !== null)
+      const [checked, known] = await Promise.all([ctx.c.checker.checkMany(page.records, pair.thread_id), ctx.c.sink.known(ids)])
+      // The parsed page can go now, while young: only the checked records wait for the commit.
+      const { records: _, ...head } = page
+      return { page: head, feed, checked, known }
+    })
+    p.catch(() => {}) // surfaced when awaited
+    queue.push(p)
+  }
+  fetchNext(pair.cursor, firstFeed)
+  try {
+    while (queue.length > 0) {
+      const { page, feed, checked, known }: CheckedPage = await queue.shift()!
+      if (signal.aborted) throw signal.reason ?? new Error('aborted')
+      if (page.has_more && page.next_cursor === pair.cursor && checked.length === 0) {
+        // A source that always says "more" without moving would make us spin: treat it as an error.
+        throw new PullError('PARSE_ERROR', 'the peer answered has_more without moving the cursor')
+      }
+      if (paused !== null && queue.length < LOOKAHEAD) {
+        const cursor = paused
+        paused = null
+        fetchNext(cursor, 'normal')
+      }
+      const classified = classifyPage(checked, known, (r) => ctx.c.namespaces.namespaceGate(r))
+      const result = await ingestPage(ctx, pair, page, feed, checked.length, classified, transient)
+      pair = result.pair
+      progress.pages++
+      progress.received += checked.length
+      progress.stored += result.stored
+      progress.duplicates += classified.duplicates + result.duplicates
+      progress.rejected += classified.rejected.length + result.rejected.length
+      progress.cursor = page.next_cursor
+      progress.hasMore = page.has_more
+      onProgress?.({ ...progress })
+    }
+  } finally {
+    stopFetching = true
+  }
+  return progress
+}
+
+/** Commits one classified page (or, for an idle answer, only what changed) and updates metrics and listeners. */
+async function ingestPage(
+  ctx: PullContext,
+  pair: Pair,
+  page: PageHead,
+  feed: 'normal' | 'longpoll',
+  received: number,
+  classified: ClassifiedPage,
+  transient: boolean,
+): Promise<CommitResult> {
+  const rt = ctx.runtime(pair.pair_id)
+  const now = ctx.c.clock.now()
+  sampleSkew(rt, page, feed)
+  const next = pairAfterPage(pair, page, received, classified, now)
+  // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
+  // counters ride along with the next commit. A state change is still written at once.
+  const idle = received === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
+  let result: CommitResult
+  if (!idle) result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
+  else {
+    if (!transient && (pair.state !== 'running' || pair.last_error !== null)) await ctx.c.pairs.savePair(next)
+    result = { stored: 0, duplicates: 0, rejected: [], storedRows: [], pair: next }
+  }
+  const committed = result.pair
+  const m = rt.metrics
+  const committedAt = ctx.c.clock.now()
+  if (result.stored > 0 || page.next_cursor !== pair.cursor) m.lastProgressAt = committedAt
+  m.sourceHadMore = page.has_more
+  m.stored.add(result.stored, committedAt)
+  m.rejections.add(classified.rejected.length + result.rejected.length, committedAt)
+  if (result.storedRows.length > 0) {
+    const storedSet = new Set(result.storedRows.map((r) => r.id))
+    const skew = rt.skewMs ?? 0
+    for (const c of classified.accepted) {
+      if (!storedSet.has(c.id) || c.storedAt === null) continue
+      const latency = Math.max(0, committedAt - (c.storedAt - skew))
+      m.latency.add(latency, committedAt)
+      ctx.c.observeLatency?.(pair.pair_id, latency)
+    }
+    ctx.c.onStored?.(pair.thread_id, result.storedRows)
+  }
+  if (!transient) {
+    const live = ctx.pairs.get(pair.pair_id)
+    // Only a live pair's row changes; a pause that raced with this page keeps its state.
+    if (live && live.state !== 'paused' && live.state !== 'stopped') ctx.pairs.set(pair.pair_id, committed)
+    else if (live) ctx.pairs.set(pair.pair_id, { ...committed, state: live.state })
+  }
+  return result
+}
