@@ -38,6 +38,15 @@ export interface SyncOptions {
   random?: () => number
 }
 
+/** The options a SyncEngine takes when none are given. */
+export const DEFAULT_OPTIONS: Required<SyncOptions> = {
+  targetNamespace: 'default',
+  pageLimit: 1000,
+  longpollTimeoutMs: 30_000,
+  defaultPollIntervalMs: 5000,
+  random: Math.random,
+}
+
 /** The components with their defaults filled in. */
 export type ResolvedComponents = Required<Omit<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>> &
   Pick<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>

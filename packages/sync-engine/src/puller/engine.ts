@@ -12,10 +12,11 @@ import {
   resolvePairRef,
 } from '../pair.js'
 import type { RejectionEntry } from '../stores.js'
-import type { ResolvedComponents, SyncEngineComponents, SyncOptions } from './components.js'
+import { DEFAULT_OPTIONS, type ResolvedComponents, type SyncEngineComponents, type SyncOptions } from './components.js'
+import { pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
 import type { PairMetrics } from './metrics.js'
 import { catchUp, type PullContext } from './pull-loop.js'
-import { newRuntime, type PairView, type PullProgress, type Runtime } from './runtime.js'
+import { newRuntime, type PairView, type PullProgress, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
 
@@ -31,14 +32,7 @@ export class SyncEngine {
 
   constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
     this.#c = { clock: { now: Date.now }, logger: silentLogger, ...components }
-    this.#o = {
-      targetNamespace: 'default',
-      pageLimit: 1000,
-      longpollTimeoutMs: 30_000,
-      defaultPollIntervalMs: 5000,
-      random: Math.random,
-      ...options,
-    }
+    this.#o = { ...DEFAULT_OPTIONS, ...options }
     this.#scheduler = new Scheduler((id) => this.#cycle(id), this.#c.clock)
     this.#pull = { c: this.#c, o: this.#o, pairs: this.#pairs, runtime: (id) => this.#runtime(id) }
   }
@@ -209,15 +203,7 @@ export class SyncEngine {
       // After the kick: the aborted long poll's cycle has ended, so this waits for the new one.
       await this.waitForCycle(live.pair_id)
       const after = this.#pairs.get(live.pair_id)!
-      const p: PullProgress = {
-        pages: after.totals.pulls - before.pulls,
-        received: after.totals.records_received - before.records_received,
-        stored: after.totals.records_stored - before.records_stored,
-        duplicates: after.totals.duplicates - before.duplicates,
-        rejected: sumValues(after.totals.rejected) - sumValues(before.rejected),
-        cursor: after.cursor,
-        hasMore: false,
-      }
+      const p = progressBetween(before, after)
       if (after.state === 'failing' && after.last_error) throw new PullError(after.last_error.code as never, after.last_error.message)
       onProgress?.(p)
       return p
@@ -235,13 +221,7 @@ export class SyncEngine {
   }
 
   #view(p: Pair): PairView {
-    const rt = this.#runtime(p.pair_id)
-    return {
-      ...structuredClone(p),
-      backoff_ms: rt.backoffMs,
-      attempt: rt.attempt,
-      next_attempt_at: rt.nextAttemptAt,
-    }
+    return viewOf(p, this.#runtime(p.pair_id))
   }
 
   async #save(pair: Pair): Promise<void> {
@@ -305,10 +285,9 @@ export class SyncEngine {
     if (!pair) return
     const rt = this.#runtime(id)
     const now = this.#now()
-    const pe = err instanceof PullError ? err : null
-    if (!pe) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
-    // A peer that answers feed=longpoll with 400 only does `normal`: remember, retry at once.
-    if (pe?.httpStatus === 400 && pe.remoteCode !== 'INVALID_CURSOR' && !pair.poll_only && pair.mode === 'longpoll') {
+    if (!(err instanceof PullError)) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
+    // A peer that only does `normal`: remember, retry at once.
+    if (refusesLongpoll(err, pair)) {
       await this.#save({ ...pair, poll_only: true, updated_at: now })
       this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
       if (this.#started) this.#scheduler.schedule(id, now)
@@ -318,11 +297,7 @@ export class SyncEngine {
     rt.backoffMs = backoffMs(rt.attempt, this.#o.random)
     rt.nextAttemptAt = now + rt.backoffMs
     rt.metrics.errors.add(1, now)
-    const last_error = {
-      code: pe ? pe.pullCode : ('INTERNAL' as const),
-      message: pe ? `${pe.message}; ${pe.fix ?? ''}`.replace(/; $/, '') : err instanceof Error ? err.message : String(err),
-      at: now,
-    }
+    const last_error = pairErrorOf(err, now)
     try {
       await this.#save({ ...this.#pairs.get(id)!, state: 'failing', last_error, updated_at: now })
     } catch (saveErr) {
@@ -337,8 +312,4 @@ export class SyncEngine {
     const p = this.#pairs.get(pairId)
     return p ? lagSecondsOf(p, this.#now(), this.#o.longpollTimeoutMs) : null
   }
-}
-
-function sumValues(o: Record<string, number>): number {
-  return Object.values(o).reduce((a, b) => a + b, 0)
 }

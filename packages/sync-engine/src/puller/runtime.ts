@@ -37,6 +37,11 @@ export interface PairView extends Pair {
   next_attempt_at: number | null
 }
 
+/** The view of a pair with its runtime. */
+export function viewOf(p: Pair, rt: Runtime): PairView {
+  return { ...structuredClone(p), backoff_ms: rt.backoffMs, attempt: rt.attempt, next_attempt_at: rt.nextAttemptAt }
+}
+
 /** Progress of a catch-up, page by page. */
 export interface PullProgress {
   pages: number
