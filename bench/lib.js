@@ -9,8 +9,6 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { spl, TestDaemon } from '../test-utils/test-daemon.js'
 
-export { spl }
-
 /** Repository root. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { isAlive } from '@spl/daemon/home'
 import { canonicalRecord, type RecordFields, sha256Hex, verifyRecordSignature } from '@spl/records'
 import { afterAll, describe, expect, it } from 'vitest'
+import { createNetNs, nsFetch } from '../../../test-utils/netns.js'
 import { type RunResult, SPL_BIN, sh, spl } from '../../../test-utils/test-daemon.js'
 
 // Issue 2 "Foundation": the operator's first walk-through with real `spl` processes on a temp
@@ -74,13 +75,6 @@ async function freePort(): Promise<number> {
   const { port } = srv.address() as AddressInfo
   await new Promise<void>((resolve) => srv.close(() => resolve()))
   return port
-}
-
-function nonLoopbackIPv4(): string | undefined {
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
-  }
-  return undefined
 }
 
 const mode = (file: string) => statSync(file).mode & 0o777
@@ -238,23 +232,24 @@ describe('issue 2: the foundation walk-through', () => {
     expect(r.stdout).not.toContain('✗')
   })
 
-  it('admin doors: from a non-loopback address POST /v1/records needs the admin token (SPEC 7.1)', async ({ skip }) => {
-    const ip = nonLoopbackIPv4()
-    if (!ip) skip('SKIPPED: this machine has no non-loopback IPv4 address to connect from')
-    const url = `http://${ip}:${port}`
+  it('admin doors: from a non-loopback address POST /v1/records needs the admin token (SPEC 7.1)', async () => {
+    // The caller is another host: a network namespace reaching the daemon (on 0.0.0.0) over a veth.
+    await using ns = createNetNs()
+    const url = `http://${ns.hostAddr}:${port}`
     const rec = JSON.stringify({ act: 'INTEND', thread: 'th_remote', body: { text: 'from afar' } })
-    const denied = await fetch(`${url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: rec })
+    const json = { 'content-type': 'application/json' }
+    const denied = await nsFetch(ns, `${url}/v1/records`, { method: 'POST', headers: json, body: rec })
     expect(denied.status).toBe(401)
-    expect(await denied.json()).toMatchObject({ object: 'error', code: 'AUTH_REQUIRED', message: expect.any(String) })
+    expect(JSON.parse(denied.body)).toMatchObject({ object: 'error', code: 'AUTH_REQUIRED', message: expect.any(String) })
     const token = readFileSync(path.join(home, 'admin.token'), 'utf8').trim()
-    const allowed = await fetch(`${url}/v1/records`, {
+    const allowed = await nsFetch(ns, `${url}/v1/records`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { ...json, authorization: `Bearer ${token}` },
       body: rec,
     })
     expect(allowed.status).toBe(201)
     for (const open of ['/health', '/v1/identity', '/openapi.json']) {
-      expect((await fetch(`${url}${open}`)).status, open).toBe(200)
+      expect((await nsFetch(ns, `${url}${open}`)).status, open).toBe(200)
     }
     // A loopback request that came through a proxy is not trusted either.
     const proxied = await fetch(`http://127.0.0.1:${port}/v1/threads`, { headers: { 'x-forwarded-for': '203.0.113.9' } })
