@@ -13,8 +13,10 @@ import { initHome } from './home.js'
 import { createLogger } from './logger.js'
 import { SplDaemon } from './server.js'
 
-// Route tests against a real SplDaemon listening on port 0 with a temporary home made by
-// initHome(), as `spl serve` runs it (plus a few `app.request()` tests without a socket).
+// What needs a socket, against a real SplDaemon listening on port 0 with a temporary home made
+// by initHome(), as `spl serve` runs it: who the caller is (loopback, proxy headers, another
+// address) and how a connection ends after a 413. Everything else goes through app.request()
+// in routes/*.test.ts.
 
 interface Running {
   daemon: SplDaemon
