@@ -1,6 +1,7 @@
 import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
 import type { ChangesPage, ChangesRequest } from '@spl/transport'
 import type { Logger } from '../logger.js'
+import type { Pair } from '../pair.js'
 import type { PairStore, RecordSink } from '../stores.js'
 
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
@@ -50,3 +51,21 @@ export const DEFAULT_OPTIONS: Required<SyncOptions> = {
 /** The components with their defaults filled in. */
 export type ResolvedComponents = Required<Omit<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>> &
   Pick<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>
+
+/** A pair as the API shows it: the stored pair plus its live scheduling state. */
+export interface PairView extends Pair {
+  backoff_ms: number
+  attempt: number
+  next_attempt_at: number | null
+}
+
+/** Progress of a catch-up, page by page. */
+export interface PullProgress {
+  pages: number
+  received: number
+  stored: number
+  duplicates: number
+  rejected: number
+  cursor: string | null
+  hasMore: boolean
+}

@@ -12,11 +12,18 @@ import {
   resolvePairRef,
 } from '../pair.js'
 import type { RejectionEntry } from '../stores.js'
-import { DEFAULT_OPTIONS, type ResolvedComponents, type SyncEngineComponents, type SyncOptions } from './components.js'
+import {
+  DEFAULT_OPTIONS,
+  type PairView,
+  type PullProgress,
+  type ResolvedComponents,
+  type SyncEngineComponents,
+  type SyncOptions,
+} from './components.js'
 import { pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
 import type { PairMetrics } from './metrics.js'
 import { catchUp, type PullContext } from './pull-loop.js'
-import { newRuntime, type PairView, type PullProgress, type Runtime, viewOf } from './runtime.js'
+import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
 

@@ -1,6 +1,6 @@
 import { PullError } from '@spl/transport'
 import type { Pair, PairError, PairTotals } from '../pair.js'
-import type { PullProgress } from './runtime.js'
+import type { PullProgress } from './components.js'
 
 /** A peer that answers feed=longpoll with 400 (other than a bad cursor) only does `normal`. */
 export function refusesLongpoll(err: unknown, pair: Pair): boolean {

@@ -2,9 +2,9 @@ import type { Checked, KnownId } from '@spl/records'
 import { type ChangesPage, PullError } from '@spl/transport'
 import type { Pair } from '../pair.js'
 import type { CommitResult } from '../stores.js'
-import type { ResolvedComponents, SyncOptions } from './components.js'
+import type { PullProgress, ResolvedComponents, SyncOptions } from './components.js'
 import { type ClassifiedPage, claimedId, classifyPage, type PageHead, pairAfterPage } from './page.js'
-import type { PullProgress, Runtime } from './runtime.js'
+import type { Runtime } from './runtime.js'
 import { sampleSkew } from './skew.js'
 
 /** What the pull loop shares with the engine that runs it. */

@@ -1,4 +1,5 @@
 import type { Pair } from '../pair.js'
+import type { PairView } from './components.js'
 import { PairMetrics } from './metrics.js'
 
 /** The live, unpersisted state of one pair's loop. */
@@ -30,25 +31,7 @@ export function newRuntime(): Runtime {
   }
 }
 
-/** A pair as the API shows it: the stored pair plus its live scheduling state. */
-export interface PairView extends Pair {
-  backoff_ms: number
-  attempt: number
-  next_attempt_at: number | null
-}
-
 /** The view of a pair with its runtime. */
 export function viewOf(p: Pair, rt: Runtime): PairView {
   return { ...structuredClone(p), backoff_ms: rt.backoffMs, attempt: rt.attempt, next_attempt_at: rt.nextAttemptAt }
-}
-
-/** Progress of a catch-up, page by page. */
-export interface PullProgress {
-  pages: number
-  received: number
-  stored: number
-  duplicates: number
-  rejected: number
-  cursor: string | null
-  hasMore: boolean
 }
