@@ -14,7 +14,7 @@ export const EXIT = { OK: 0, ERROR: 1, USAGE: 2 } as const
 export type Human = string | readonly string[] | (() => number | undefined | Promise<number | undefined>)
 
 /** The error line of anything thrown: house errors keep their code and fix. */
-export function toSplError(err: unknown): SplError {
+function toSplError(err: unknown): SplError {
   // The CLI's only SyntaxError is a malformed daemon stream, not a bad request body, and the
   // user is the operator: it stays INTERNAL with its own message, like any other surprise.
   const own = { message: err instanceof Error ? err.message : String(err) }
