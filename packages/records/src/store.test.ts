@@ -169,6 +169,9 @@ describe('appendLocal and nextClock', () => {
       thread: 'th_a',
       clock: 0,
     })
+    // The row handed back for a new record is the row as stored (it is not read back).
+    expect(first.row).toEqual(await store.getById(r.id))
+    expect(second.row).toEqual(first.row)
     expect(await store.count()).toBe(1)
   })
 
@@ -448,5 +451,18 @@ describe('reading', () => {
       ...toEnvelope(records[0]!, 1_700_000_000_123),
       record: expect.any(Object),
     })
+  })
+})
+
+describe('ingestRows', () => {
+  it('hands back the inserted rows as stored, in store order, and nothing for duplicates', async () => {
+    const store = await RecordStore.open(openDb())
+    const a = sign(alice, { clock: 0 })
+    const b = sign(alice, { clock: 1 })
+    const first = await store.ingestRows([candidate(a), candidate(b)], opts(500))
+    expect(first.rows.map((r) => r.id)).toEqual([a.id, b.id])
+    expect(first.rows).toEqual(await store.listAfter('th_a', 0, 10))
+    const again = await store.ingestRows([candidate(a)], opts(600))
+    expect(again).toEqual({ outcomes: [{ status: 'duplicate' }], rows: [] })
   })
 })

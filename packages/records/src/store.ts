@@ -200,7 +200,10 @@ export class RecordStore {
 
   /** Stores a record signed here. Returns whether it was new (the same record twice is a no-op). */
   async appendLocal(signed: SignedRecord, storedAt: number, db: Db = this.db): Promise<{ created: boolean; row: StoredRow } | Rejection> {
-    const [outcome] = await this.ingest(
+    const {
+      outcomes: [outcome],
+      rows: [inserted],
+    } = await this.ingestRows(
       [
         {
           ok: true,
@@ -218,7 +221,8 @@ export class RecordStore {
     )
     if (!outcome) throw new Error('unreachable: one candidate gives one outcome')
     if ('ok' in outcome) return outcome
-    const row = await this.getById(signed.id, db)
+    // A new record's row is the one just inserted; a duplicate's is read.
+    const row = inserted ?? (await this.getById(signed.id, db))
     if (!row) throw new Error(`record ${signed.id} vanished after insert`)
     return { created: outcome.status === 'stored', row }
   }
