@@ -1,6 +1,14 @@
 import { Keypair } from '@spl/identity'
 import { type Envelope, precheckEnvelope, type RecordFields, type SignedRecord, signRecord, toEnvelope } from '@spl/records'
-import { type ChangesResponse, createRequestProof, PROOF_HEADER, ProofInvalidError, verifyResponseProof } from '@spl/transport'
+import {
+  type ChangesResponse,
+  changesResponseSchema,
+  createRequestProof,
+  PROOF_HEADER,
+  ProofInvalidError,
+  toSearchParams,
+  verifyResponseProof,
+} from '@spl/transport'
 import { describe, expect, it } from 'vitest'
 import { emptyTotals, type Pair } from '../pair.js'
 import { MemorySyncStore } from '../stores/memory-store.js'
@@ -136,6 +144,17 @@ describe('cursors', () => {
 })
 
 describe('ChangeFeed', () => {
+  it('reads the query the puller builds (toSearchParams) and answers what changesResponseSchema parses', async () => {
+    const { feed, store } = makeFeed()
+    const records = await emit(store, 3)
+    const url = new URL(`http://source.test/v1/sync/changes?${toSearchParams({ thread: THREAD, limit: '2', feed: 'normal' })}`)
+    const { token } = await createRequestProof(caller, { method: 'GET', pathAndQuery: url.pathname + url.search, aud: source.did })
+    const answer = await feed.handle(url, { proof: token, authorization: undefined })
+    const page = changesResponseSchema.parse(JSON.parse(answer.body))
+    expect((page.records as Envelope[]).map((r) => r.id)).toEqual(records.slice(0, 2).map((r) => r.id))
+    expect(page.has_more).toBe(true)
+  })
+
   it('serves a thread in store order, at most `limit` a page, with has_more and a cursor to follow', async () => {
     const { feed, store } = makeFeed()
     const records = await emit(store, 5)
