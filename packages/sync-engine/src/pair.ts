@@ -1,11 +1,10 @@
-import crypto from 'node:crypto'
 import { SplError } from '@spl/identity'
 import type { PairMode, PullErrorCode } from '@spl/transport'
 
 export const PAIR_STATES = ['starting', 'running', 'paused', 'failing', 'stopped'] as const
 export type PairState = (typeof PAIR_STATES)[number]
 // The pair body is a wire shape: its schema lives in @spl/transport with the other ones.
-export { PAIR_MODES, type PairInput, type PairMode, pairInputSchema } from '@spl/transport'
+export { PAIR_MODES, type PairInput, type PairMode, pairIdFor, pairInputSchema } from '@spl/transport'
 
 /** Counters of a pair that survive restarts (SPEC 5.2 `totals`). */
 export interface PairTotals {
@@ -75,11 +74,6 @@ export function newPair(pairId: string, peerDid: string, peerUrl: string, thread
     caught_up_at: null,
     totals: emptyTotals(),
   }
-}
-
-/** The pair id: first 16 hex of sha256(local DID ‖ "\n" ‖ peer DID ‖ "\n" ‖ thread). */
-export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
-  return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
 }
 
 /** No pair matches the id or prefix. */

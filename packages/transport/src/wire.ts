@@ -1,3 +1,4 @@
+import crypto from 'node:crypto'
 import { isDidKey } from '@spl/identity'
 import { THREAD_RE } from '@spl/records'
 import { z } from 'zod'
@@ -103,3 +104,8 @@ export const pairInputSchema = z
   })
   .strict()
 export type PairInput = z.input<typeof pairInputSchema>
+
+/** The pair id (SPEC 4.1), the same on every side that names the pair: first 16 hex of sha256(local DID ‖ "\n" ‖ peer DID ‖ "\n" ‖ thread). */
+export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
+  return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
+}

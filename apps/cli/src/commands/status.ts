@@ -98,7 +98,7 @@ export class StatusCommand extends BaseCommand {
       }
     })
     const subs = mesh.subscribers.filter((s) => now - s.last_pull_at < SUBSCRIBER_LIVE_MS)
-    const { pairIdFor } = subs.length ? await import('@spl/sync-engine') : { pairIdFor: () => '' }
+    const { pairIdFor } = subs.length ? await import('@spl/transport') : { pairIdFor: () => '' }
     for (const s of subs) {
       lines.push({
         id: pairIdFor(s.peer_did, health.did, s.thread_id).slice(0, 8),
