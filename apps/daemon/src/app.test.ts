@@ -7,7 +7,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNetNs, type NetNs, nsFetch } from '../../../test-utils/netns.js'
-import { type Answer, expectErrorEnvelope } from '../test/harness.js'
+import { type Answer, answerOf, expectErrorEnvelope } from '../test/harness.js'
 import { homePaths } from './config.js'
 import { initHome } from './home.js'
 import { createLogger } from './logger.js'
@@ -76,14 +76,7 @@ async function call(
     headers: { ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers },
     ...(init.body === undefined ? {} : { body: init.body }),
   })
-  const text = await res.text()
-  let json: unknown = text
-  try {
-    json = JSON.parse(text)
-  } catch {
-    // left as text: the envelope check below fails on it
-  }
-  return { status: res.status, type: res.headers.get('content-type') ?? '', json }
+  return answerOf(res)
 }
 
 /** One request on its own connection (node:http, agent: false); a string body or chunks written in turn. */

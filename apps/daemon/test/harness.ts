@@ -20,6 +20,18 @@ export interface Answer {
 }
 
 /** A daemon's app in process; admin requests carry the admin token (app.request() has no loopback peer). */
+/** A response read whole: JSON when it parses, else the text (the envelope checks then fail on it). */
+export async function answerOf(res: Response): Promise<Answer> {
+  const text = await res.text()
+  let json: unknown = text
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // left as text
+  }
+  return { status: res.status, type: res.headers.get('content-type') ?? '', json }
+}
+
 export interface AppUnderTest {
   daemon: SplDaemon
   app: Hono
@@ -47,14 +59,7 @@ export async function appUnderTest(): Promise<AppUnderTest> {
       },
       ...(init.body === undefined ? {} : { body: init.body }),
     })
-    const text = await res.text()
-    let json: unknown = text
-    try {
-      json = JSON.parse(text)
-    } catch {
-      // left as text: the envelope check fails on it
-    }
-    return { status: res.status, type: res.headers.get('content-type') ?? '', json }
+    return answerOf(res)
   }
   return {
     daemon,

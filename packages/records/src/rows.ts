@@ -1,3 +1,5 @@
+import type { Candidate } from './ingest.js'
+import { idKeyOf } from './migrations.js'
 import type { Envelope, RecordFields } from './schema.js'
 import type { StoredRow } from './tables.js'
 
@@ -19,4 +21,32 @@ export function rowToEnvelope(row: Pick<StoredRow, 'id' | 'record' | 'sig' | 'st
   if (row.sig !== null) env.sig = row.sig
   if (row.redacted) env.redacted = true
   return env
+}
+
+/**
+ * The record as stored: its canonical form (already computed for the id and the signature, so not
+ * serialized a second time), with `judged_by`, the one field outside it, added at the end.
+ */
+function recordText(c: Candidate): string {
+  const judged = c.record.judged_by
+  return judged === undefined ? c.canonical : `${c.canonical.slice(0, -1)},"judged_by":${JSON.stringify(judged)}}`
+}
+
+/** The row a candidate is stored as (seq 0 until inserted). */
+export function storedRowOf(c: Candidate, options: { origin: string | null; now: number }): StoredRow {
+  return {
+    seq: 0,
+    id: c.id,
+    id_key: idKeyOf(c.id),
+    thread: c.record.thread,
+    actor: c.record.actor,
+    clock: c.record.clock,
+    act: c.record.act,
+    namespace: c.namespace,
+    record: recordText(c),
+    sig: c.sig,
+    redacted: c.redacted ? 1 : 0,
+    stored_at: options.now,
+    origin: options.origin,
+  }
 }

@@ -3,6 +3,7 @@ import { CompiledQuery, sql } from 'kysely'
 import type { Candidate, Rejection } from './ingest.js'
 import { idKeyOf, migrateRecords } from './migrations.js'
 import { type ClockOwner, type KnownId, planIngest } from './plan.js'
+import { storedRowOf } from './rows.js'
 import { namespaceOf } from './schema.js'
 import type { SignedRecord } from './sign.js'
 import type { InsertRow, RecordsTables, StoredRow } from './tables.js'
@@ -48,15 +49,6 @@ function insertQuery(rows: readonly InsertRow[]): CompiledQuery {
   const params: unknown[] = []
   for (const r of rows) for (const c of INSERT_COLUMNS) params.push(r[c] ?? null)
   return CompiledQuery.raw(text, params)
-}
-
-/**
- * The record as stored: its canonical form (already computed for the id and the signature, so not
- * serialized a second time), with `judged_by`, the one field outside it, added at the end.
- */
-function recordText(c: Candidate): string {
-  const judged = c.record.judged_by
-  return judged === undefined ? c.canonical : `${c.canonical.slice(0, -1)},"judged_by":${JSON.stringify(judged)}}`
 }
 
 type Db = Kysely<RecordsTables> | Transaction<RecordsTables>
@@ -283,24 +275,5 @@ export class RecordStore {
       i += size
     }
     return { outcomes, rows }
-  }
-}
-
-/** The row a candidate is stored as (seq 0 until inserted). */
-function storedRowOf(c: Candidate, options: { origin: string | null; now: number }): StoredRow {
-  return {
-    seq: 0,
-    id: c.id,
-    id_key: idKeyOf(c.id),
-    thread: c.record.thread,
-    actor: c.record.actor,
-    clock: c.record.clock,
-    act: c.record.act,
-    namespace: c.namespace,
-    record: recordText(c),
-    sig: c.sig,
-    redacted: c.redacted ? 1 : 0,
-    stored_at: options.now,
-    origin: options.origin,
   }
 }

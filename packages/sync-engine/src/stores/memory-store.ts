@@ -3,12 +3,12 @@ import {
   type Candidate,
   type ClockOwner,
   clockKeyOf,
-  idKeyOf,
   type KnownId,
   namespaceOf,
   planIngest,
   type SignedRecord,
   type StoredRow,
+  storedRowOf,
 } from '@spl/records'
 import type { Pair } from '../pair.js'
 import {
@@ -21,24 +21,6 @@ import {
   type RecordSink,
   type RejectionEntry,
 } from '../stores.js'
-
-function rowOf(c: Candidate, seq: number, origin: string | null, now: number): StoredRow {
-  return {
-    seq,
-    id: c.id,
-    id_key: idKeyOf(c.id),
-    thread: c.record.thread,
-    actor: c.record.actor,
-    clock: c.record.clock,
-    act: c.record.act,
-    namespace: c.namespace,
-    origin,
-    redacted: c.redacted ? 1 : 0,
-    record: JSON.stringify(c.record),
-    sig: c.sig,
-    stored_at: now,
-  }
-}
 
 /**
  * Pairs and records in memory, for embedding and tests: a pair store, a record sink and a change
@@ -126,7 +108,7 @@ export class MemorySyncStore implements PairStore, RecordSink, ChangeSource {
     for (const id of plan.deletes) this.#remove(id)
     const rows = plan.inserts.map((k) => {
       const c = candidates[k]!
-      const row = rowOf(c, ++this.#seq, origin, now)
+      const row = { ...storedRowOf(c, { origin, now }), seq: ++this.#seq }
       this.#rows.push(row)
       this.#byId.set(c.id, row)
       this.#clocks.set(clockKeyOf(c.record), c.id)
