@@ -2,16 +2,7 @@ import crypto from 'node:crypto'
 import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
 import { prng as seeded } from '../../../test-utils/prng.js'
-import {
-  backoffMs,
-  emptyTotals,
-  type Pair,
-  PairAmbiguousError,
-  PairNotFoundError,
-  pairIdFor,
-  pairInputSchema,
-  resolvePairRef,
-} from './pair.js'
+import { backoffMs, newPair, type Pair, PairAmbiguousError, PairNotFoundError, pairIdFor, pairInputSchema, resolvePairRef } from './pair.js'
 
 describe('backoffMs', () => {
   it('is 1 s, doubling, with random = 0.5 (no jitter)', () => {
@@ -83,23 +74,7 @@ describe('pairIdFor', () => {
 })
 
 function pair(id: string): Pair {
-  return {
-    pair_id: id,
-    peer_did: 'did:key:z6MkPeer',
-    peer_url: 'http://127.0.0.1:1',
-    thread_id: 'th_x',
-    cursor: null,
-    state: 'running',
-    last_error: null,
-    mode: 'longpoll',
-    poll_interval_ms: 5000,
-    poll_only: false,
-    created_at: 0,
-    updated_at: 0,
-    last_success_at: null,
-    caught_up_at: null,
-    totals: emptyTotals(),
-  }
+  return { ...newPair(id, 'did:key:z6MkPeer', 'http://127.0.0.1:1', 'th_x', 0), state: 'running' }
 }
 
 describe('resolvePairRef', () => {

@@ -10,7 +10,7 @@ import {
   verifyResponseProof,
 } from '@spl/transport'
 import { describe, expect, it } from 'vitest'
-import { emptyTotals, type Pair } from '../pair.js'
+import { newPair, type Pair } from '../pair.js'
 import { MemorySyncStore } from '../stores/memory-store.js'
 import type { ChangeSource } from '../stores.js'
 import { ChangeFeed, type ChangeFeedDeps, changeFeedHandler, decodeCursor, encodeCursor, InvalidCursorError } from './feed.js'
@@ -64,23 +64,7 @@ async function emit(store: MemorySyncStore, n: number, over: Partial<RecordField
 }
 
 function pairTowards(peerDid: string): Pair {
-  return {
-    pair_id: 'feedfeedfeedfeed',
-    peer_did: peerDid,
-    peer_url: 'http://peer.test',
-    thread_id: THREAD,
-    cursor: null,
-    state: 'running',
-    last_error: null,
-    mode: 'longpoll',
-    poll_interval_ms: 5000,
-    poll_only: false,
-    created_at: 0,
-    updated_at: 0,
-    last_success_at: null,
-    caught_up_at: null,
-    totals: emptyTotals(),
-  }
+  return { ...newPair('feedfeedfeedfeed', peerDid, 'http://peer.test', THREAD, 0), state: 'running' }
 }
 
 /** Stores `signed` as if it had been pulled from `fromDid` (its origin). */
