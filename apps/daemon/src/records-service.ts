@@ -4,6 +4,7 @@ import {
   ACTS,
   CanonicalFormError,
   DATA_TYPES,
+  jsonObjectSchema,
   MAX_CLOCK,
   type RecordFields,
   type RecordStore,
@@ -21,7 +22,7 @@ export const emitSchema = z
   .object({
     act: z.enum(ACTS, { error: `act must be one of ${ACTS.join(', ')}` }),
     thread: threadId,
-    body: z.record(z.string(), z.unknown()).default({}),
+    body: jsonObjectSchema.default({}),
     parents: z.array(recordId).max(1000).default([]),
     data_type: z.enum(DATA_TYPES).default('SCALAR'),
     clock: z.number().int().min(0).max(MAX_CLOCK).optional(),

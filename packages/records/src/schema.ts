@@ -12,7 +12,15 @@ export const MAX_CLOCK = Number.MAX_SAFE_INTEGER
 
 export const threadId = z.string().regex(THREAD_RE, 'a thread id is th_ followed by 1-200 of [A-Za-z0-9_.:-]')
 export const recordId = z.string().regex(RECORD_ID_RE, 'a record id is 64 lowercase hex characters')
-const jsonObject = z.record(z.string(), z.unknown())
+/**
+ * A JSON object, passed through as the very object that was parsed. Bodies are data: a copy made
+ * key by key (what `z.record` does) would run `__proto__` through the prototype setter and lose
+ * it, so the record would no longer hash to its id. JSON.parse keeps `__proto__` as an own key.
+ */
+export const jsonObjectSchema = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+  error: 'expected a JSON object',
+})
+const jsonObject = jsonObjectSchema
 
 /** The eight fields of a record (SPEC 2.1); `judged_by` is the only one not hashed. */
 export const recordSchema = z

@@ -181,3 +181,28 @@ describe('SPEC 2.5 the store through POST /v1/records', () => {
     expect(a.status).toBe(201)
   })
 })
+
+describe('a body with __proto__ keys (bodies are data)', () => {
+  let d: AppUnderTest
+  beforeAll(async () => {
+    d = await appUnderTest()
+  })
+  afterAll(async () => {
+    await d.close()
+  })
+
+  it('emits and stores every key exactly, top level and nested', async () => {
+    const text = '{"act":"KNOW","thread":"th_proto","body":{"__proto__":{"admin":true},"nested":{"__proto__":1},"text":"x"}}'
+    const a = await d.call('POST', '/v1/records', { body: text })
+    expect(a.status).toBe(201)
+    const r = a.json as RecordOut
+    const canonical = canonicalRecord(r)
+    expect(canonical).toContain('"body":{"__proto__":{"admin":true},"nested":{"__proto__":1},"text":"x"}')
+    expect(sha256Hex(canonical)).toBe(r.id)
+    expect(verifyRecordSignature(r.actor, canonical, r.sig)).toBe(true)
+    const back = await d.call('GET', `/v1/records/${r.id}`)
+    const env = back.json as { record: RecordFields }
+    expect(Object.hasOwn(env.record.body, '__proto__')).toBe(true)
+    expect(canonicalRecord(env.record)).toBe(canonical)
+  })
+})
