@@ -1,6 +1,9 @@
 import crypto, { type KeyObject } from 'node:crypto'
 
-/** One implementation of Ed25519; both give byte-identical signatures (Ed25519 is deterministic). */
+/**
+ * One implementation of Ed25519; both give byte-identical signatures (Ed25519 is deterministic)
+ * and the same verdict on every (key, message, signature): the strict rule of `strictEncodings`.
+ */
 export interface Ed25519Backend {
   readonly name: 'node' | 'noble'
   publicKeyFromSeed(seed: Uint8Array): Uint8Array
@@ -8,6 +11,51 @@ export interface Ed25519Backend {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
   /** The same answer as `verify`, computed off the calling thread where the backend can. */
   verifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>
+}
+
+/** The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian. */
+const ORDER_LE = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex')
+/** p = 2^255 - 19, little-endian. */
+const P_LE = Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex')
+/**
+ * The y coordinates (little-endian, sign bit clear) of the eight points of small order: the
+ * identity (1), the point of order 2 (p - 1), the two of order 4 (0) and the four of order 8
+ * (y8 and p - y8). With a canonical y, a point is of small order exactly when its y is one of these.
+ */
+const SMALL_ORDER_Y = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+].map((h) => Buffer.from(h, 'hex'))
+
+/** a < b for two 32-byte little-endian integers. */
+function lessThanLE(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if (a[i]! !== b[i]!) return a[i]! < b[i]!
+  }
+  return false
+}
+
+/** A point encoding whose y is canonical (< p) and which is not one of the eight small-order points. */
+function strictPoint(bytes: Uint8Array): boolean {
+  const y = Buffer.from(bytes)
+  y[31]! &= 0x7f
+  if (!lessThanLE(y, P_LE)) return false
+  return !SMALL_ORDER_Y.some((small) => small.equals(y))
+}
+
+/**
+ * The part of the one verification rule (docs/decisions.md, "One rule for signatures") that is
+ * about encodings, checked before either backend runs the equation: 32-byte key, 64-byte
+ * signature, S < L, A and R canonical and not of small order. The equation itself is the
+ * cofactorless [S]B = R + [k]A with k = SHA-512(R ‖ A ‖ M) mod L, which OpenSSL checks and the
+ * noble backend checks the same way.
+ */
+export function strictEncodings(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64 || publicKey.length !== 32) return false
+  return lessThanLE(signature.subarray(32), ORDER_LE) && strictPoint(publicKey) && strictPoint(signature.subarray(0, 32))
 }
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -55,7 +103,7 @@ export const nodeBackend: Ed25519Backend = {
     return new Uint8Array(crypto.sign(null, message, key))
   },
   verify(publicKey, message, signature) {
-    if (signature.length !== 64 || publicKey.length !== 32) return false
+    if (!strictEncodings(publicKey, signature)) return false
     try {
       return crypto.verify(null, message, cachedPublicKey(publicKey), signature)
     } catch {
@@ -64,7 +112,7 @@ export const nodeBackend: Ed25519Backend = {
   },
   // With a callback, node:crypto verifies on libuv's threadpool: parallel, with no second isolate.
   verifyAsync(publicKey, message, signature) {
-    if (signature.length !== 64 || publicKey.length !== 32) return Promise.resolve(false)
+    if (!strictEncodings(publicKey, signature)) return Promise.resolve(false)
     return new Promise((resolve) => {
       try {
         crypto.verify(null, message, cachedPublicKey(publicKey), signature, (err, ok) => resolve(!err && ok))
