@@ -14,6 +14,7 @@ export default defineConfig({
           include: ['test/crash.e2e.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 60_000,
+          env: { SPL_MDNS: 'off' },
           // A group of its own (groups run one after another), so no other file shares its cores;
           // the cli files (no file parallelism) run as vitest's last, sequential group.
           sequence: { groupOrder: 1 },

@@ -19,7 +19,7 @@ export function spl(home, args, env = {}) {
     execFile(
       process.execPath,
       [SPL_BIN, ...args],
-      { env: { ...process.env, SYNCROPEL_HOME: home, ...env }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+      { env: { SPL_MDNS: 'off', ...process.env, SYNCROPEL_HOME: home, ...env }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
         resolve({ code, stdout: String(stdout), stderr: String(stderr) })
@@ -35,7 +35,7 @@ export function sh(script, env = {}) {
     // A wrapper, not a symlink: it works whether or not dist/bin.js has its exec bit.
     writeFileSync(path.join(binDir, 'spl'), `#!/bin/sh\nexec "${process.execPath}" "${SPL_BIN}" "$@"\n`, { mode: 0o755 })
     const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
-      env: { ...process.env, PATH: `${binDir}:${process.env['PATH']}`, ...env },
+      env: { SPL_MDNS: 'off', ...process.env, PATH: `${binDir}:${process.env['PATH']}`, ...env },
     })
     let stdout = ''
     let stderr = ''
@@ -177,7 +177,7 @@ async function startWithFlags(home, flags, listen) {
   const child = spawn(process.execPath, [...flags, SPL_BIN, 'serve', ...listen], {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, SYNCROPEL_HOME: home, SPL_DAEMONIZED: '1' },
+    env: { SPL_MDNS: 'off', ...process.env, SYNCROPEL_HOME: home, SPL_DAEMONIZED: '1' },
   })
   closeSync(log)
   child.unref()

@@ -10,5 +10,7 @@ export default defineProject({
     hookTimeout: 60_000,
     // End-to-end files start real daemons: run them one at a time on this 2-core machine.
     fileParallelism: false,
+    // No mDNS packets from tests on this machine's own network: discovery tests run in namespaces.
+    env: { SPL_MDNS: 'off' },
   },
 })

@@ -72,9 +72,12 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
           mdns_listen: true,
           mdns_broadcast: false,
           directory_url: '',
+          advertise_url: '',
           static: [{ did: 'did:key:z6Mk...', url: 'http://10.0.0.5:9100', handle: 'bob' }],
         },
       },
+      federation: { accept_pair_requests: 'invite' },
+      directory: { enabled: false },
     })
   })
 
@@ -98,6 +101,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
       mdns_listen: true,
       mdns_broadcast: false,
       directory_url: '',
+      advertise_url: '',
       static: [],
     })
   })
@@ -230,8 +234,8 @@ describe('the config of a home', () => {
     initHome(home)
     const file = homePaths(home).config
     const withPeers = readFileSync(file, 'utf8').replace(/\n*$/, '\n') + SPEC_CONFIG.slice(SPEC_CONFIG.indexOf('[[sync'))
-    // The init config already has a `static = []`: drop it so the table array is the only definition.
-    writeFileSync(file, withPeers.replace(/^static = \[\]\n/m, ''))
+    // Appended as an operator would: the init config has no `static = []` to clash with.
+    writeFileSync(file, withPeers)
     expect(loadConfig(home).sync.discovery.static).toHaveLength(1)
     const r = initHome(home, { force: true })
     const cfg = loadConfig(home)

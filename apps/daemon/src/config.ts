@@ -10,6 +10,8 @@ export interface SplEnv {
   daemonUrl: string | undefined
   logLevel: string | undefined
   daemonized: boolean
+  /** `SPL_MDNS=off`: no mDNS at all, whatever config.toml says (test suites, CI). */
+  mdnsOff: boolean
 }
 
 /** Reads the environment once. */
@@ -19,6 +21,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): SplEnv {
     daemonUrl: env['SPL_DAEMON_URL'] || undefined,
     logLevel: env['SPL_LOG_LEVEL'] || undefined,
     daemonized: env['SPL_DAEMONIZED'] === '1',
+    mdnsOff: env['SPL_MDNS'] === 'off',
   }
 }
 
@@ -33,6 +36,8 @@ const configSchema = z
         key_path: z.string().default('keys/primary.key'),
         namespace: z.string().default('default'),
         handle: z.string().max(64).optional(),
+        /** The domain this instance publishes a did:web document for (served at /.well-known/did.json). */
+        web_domain: z.string().max(253).optional(),
       })
       .strict(),
     server: z
@@ -55,17 +60,30 @@ const configSchema = z
             mdns_listen: z.boolean().default(true),
             mdns_broadcast: z.boolean().default(false),
             directory_url: z.string().default(''),
+            /** The URL this instance announces instead of its own address (NAT, containers). */
+            advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
             static: z.array(staticPeer).default([]),
           })
           .strict()
-          .default({ mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] }),
+          .default({ mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] }),
       })
       .strict()
       .default({
         poll_interval_ms: 5000,
         serve_policy: 'open',
-        discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] },
+        discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] },
       }),
+    federation: z
+      .object({ accept_pair_requests: z.enum(['manual', 'invite', 'auto', 'never']).default('invite') })
+      .strict()
+      .default({ accept_pair_requests: 'invite' }),
+    directory: z
+      .object({
+        /** Serve a did:sync directory (/directory/*) from this daemon. */
+        enabled: z.boolean().default(false),
+      })
+      .strict()
+      .default({ enabled: false }),
   })
   .strict()
 
@@ -179,12 +197,16 @@ export function homePaths(home: string): HomePaths {
 export interface ConfigOverrides {
   host?: string | undefined
   port?: number | undefined
+  /** false: neither listen nor broadcast on mDNS (from SPL_MDNS=off). */
+  mdns?: boolean | undefined
 }
 
 /** The config in force: the file, then flags on top (pure: the file is read by loadConfig). */
 export function envToCfg(file: SplConfig, overrides: ConfigOverrides = {}): SplConfig {
+  const discovery = file.sync.discovery
   return {
     ...file,
     server: { host: overrides.host ?? file.server.host, port: overrides.port ?? file.server.port },
+    sync: overrides.mdns === false ? { ...file.sync, discovery: { ...discovery, mdns_listen: false, mdns_broadcast: false } } : file.sync,
   }
 }

@@ -1,11 +1,13 @@
 import { ConsentRegistry } from '@spl/consent'
+import type { Discovery, ManifestSigner } from '@spl/discovery'
 import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolChecker } from '@spl/records'
-import { ChangeFeed, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
+import { ChangeFeed, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { carryRegistryOver } from './carry-over.js'
 import type { SplConfig } from './config.js'
 import type { OpenDatabase } from './db.js'
+import { buildDiscovery } from './discovery.js'
 import type { DaemonSecrets } from './load.js'
 import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
@@ -34,6 +36,8 @@ export interface DaemonContextFields {
   notifier: ThreadNotifier
   subscribers: SubscriberStats
   metrics: DaemonMetrics
+  discovery: Discovery
+  manifests: ManifestSigner
   logger: Logger
   startedAt: number
   bindHost: string
@@ -58,6 +62,10 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly notifier: ThreadNotifier
   readonly subscribers: SubscriberStats
   readonly metrics: DaemonMetrics
+  /** Every discovery source the config turns on, merged by DID (SPEC 8). */
+  readonly discovery: Discovery
+  /** Signs /.well-known/syncropel. */
+  readonly manifests: ManifestSigner
   readonly logger: Logger
   readonly startedAt: number
   /** The host the HTTP server is bound to (for the bind-host warning). */
@@ -79,6 +87,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.notifier = fields.notifier
     this.subscribers = fields.subscribers
     this.metrics = fields.metrics
+    this.discovery = fields.discovery
+    this.manifests = fields.manifests
     this.logger = fields.logger
     this.startedAt = fields.startedAt
     this.bindHost = fields.bindHost
@@ -127,7 +137,10 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       servePolicy: cfg.sync.serve_policy,
       pullsFrom: (did) => engine.listPairs().some((p) => p.peer_did === did),
       isTokenRevoked: () => false,
+      // Used proof ids survive a restart (SPEC 7.4).
+      replayStore: await KyselyReplayStore.open(database.db),
     })
+    const { discovery, manifests } = buildDiscovery(cfg, keypair, VERSION, logger)
     const sqlite = database.sqlite
     return new DaemonContext({
       cfg,
@@ -143,6 +156,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       notifier,
       subscribers,
       metrics,
+      discovery,
+      manifests,
       logger,
       startedAt: Date.now(),
       bindHost: cfg.server.host,

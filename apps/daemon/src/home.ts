@@ -58,15 +58,20 @@ export function initHome(home: string, options: { force?: boolean; handle?: stri
   }
   const handle = options.handle ?? existing?.identity.handle
   if (handle) identity['handle'] = handle
+  if (existing?.identity.web_domain) identity['web_domain'] = existing.identity.web_domain
+  const sync = existing?.sync ?? {
+    poll_interval_ms: 5000,
+    serve_policy: 'open',
+    discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] },
+  }
+  // No `static = []`: an operator appends [[sync.discovery.static]] tables, which an empty array would clash with.
+  const { static: statics, ...discovery } = sync.discovery
   const doc = {
     identity,
     server: existing?.server ?? { host: '127.0.0.1', port: 9100 },
     api: existing?.api ?? { trust_loopback: true },
-    sync: existing?.sync ?? {
-      poll_interval_ms: 5000,
-      serve_policy: 'open',
-      discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', static: [] },
-    },
+    sync: { ...sync, discovery: statics.length > 0 ? { ...discovery, static: statics } : discovery },
+    ...(existing ? { federation: existing.federation, directory: existing.directory } : {}),
   }
   writeFileSync(p.config, `# spl instance configuration (see docs/configuration.md)\n${stringifyToml(doc)}\n`, { mode: 0o600 })
   return {

@@ -70,5 +70,5 @@ export interface DaemonStart {
 export function loadDaemonStart(options: ConfigOverrides & { home?: string | undefined } = {}): DaemonStart {
   const env = readEnv()
   const home = options.home ?? env.home
-  return { home, cfg: envToCfg(loadConfig(home), options), logLevel: env.logLevel }
+  return { home, cfg: envToCfg(loadConfig(home), { ...options, ...(env.mdnsOff ? { mdns: false } : {}) }), logLevel: env.logLevel }
 }

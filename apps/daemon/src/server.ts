@@ -102,6 +102,7 @@ export class SplDaemon {
       version: VERSION,
     })
     await this.ctx.engine.start()
+    await this.ctx.discovery.start({ port, url })
     this.ctx.logger.info({ did: this.did, url, host, port }, 'spl daemon listening')
     return this
   }
@@ -110,6 +111,8 @@ export class SplDaemon {
   async destroy(): Promise<void> {
     if (this.#destroyed) return
     this.#destroyed = true
+    // Goodbye on mDNS first, while the network is still up.
+    await this.ctx.discovery.stop()
     await this.ctx.engine.stop()
     this.ctx.notifier.close()
     const server = this.#server

@@ -1,8 +1,9 @@
+import { MANIFEST_PATH } from '@spl/discovery'
 import type { Hono } from 'hono'
 import type { DaemonContext } from '../context.js'
 import { openApiDocument } from '../openapi.js'
 
-/** Doors anyone may call: health, identity, the API description. */
+/** Doors anyone may call: health, identity, the manifest, the API description. */
 export function publicRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/health', (c) =>
     c.json({
@@ -23,4 +24,6 @@ export function publicRoutes(app: Hono, ctx: DaemonContext): void {
     }),
   )
   app.get('/openapi.json', (c) => c.json(openApiDocument(ctx.version)))
+  // The signed manifest (SPEC 8): who answers here, proven by its key.
+  app.get(MANIFEST_PATH, (c) => c.json(ctx.manifests.forOrigin(new URL(c.req.url).origin)))
 }

@@ -1,0 +1,26 @@
+import { Discovery, ManifestSigner, type PeerSource, staticSource } from '@spl/discovery'
+import type { Keypair } from '@spl/identity'
+import type { SplConfig } from './config.js'
+import type { Logger } from './logger.js'
+
+/** Discovery and the manifest of one daemon, built from its config (SPEC 8). */
+export interface DaemonDiscovery {
+  discovery: Discovery
+  manifests: ManifestSigner
+}
+
+/** Builds every discovery source the config turns on, and the manifest signer. */
+export function buildDiscovery(cfg: SplConfig, keypair: Keypair, version: string, logger: Logger): DaemonDiscovery {
+  const log = logger.child({ component: 'discovery' })
+  const settings = cfg.sync.discovery
+  const sources: PeerSource[] = [staticSource(settings.static)]
+  const discovery = new Discovery({ sources, logger: log })
+  const manifests = new ManifestSigner({
+    keypair,
+    version,
+    namespaces: [cfg.identity.namespace],
+    acceptsPairRequests: cfg.federation.accept_pair_requests,
+    advertiseUrl: settings.advertise_url || undefined,
+  })
+  return { discovery, manifests }
+}
