@@ -10,6 +10,7 @@ import {
   type PeerTokenClaims,
   PROOF_HEADER,
   ReplayCache,
+  type ReplayStore,
   searchParamsObject,
   verifyPeerToken,
   verifyRequestProof,
@@ -70,6 +71,8 @@ export interface ChangeFeedDeps {
   pullsFrom: (did: string) => boolean
   /** Peer-token revocation list (SPEC 7.5). */
   isTokenRevoked: (jti: string) => boolean
+  /** Where used proof ids are kept (SPEC 7.4: durable); in memory when left out. */
+  replayStore?: ReplayStore
   now?: () => number
 }
 
@@ -82,11 +85,12 @@ export interface FeedAnswer {
 
 /** The source side of sync: `GET /v1/sync/changes` (SPEC 3). */
 export class ChangeFeed {
-  readonly #replay = new ReplayCache()
+  readonly #replay: ReplayCache
   readonly #now: () => number
 
   constructor(private readonly d: ChangeFeedDeps) {
     this.#now = d.now ?? Date.now
+    this.#replay = new ReplayCache(d.replayStore)
   }
 
   /** Authenticates the caller, filters by consent, waits on long polls, and signs the answer. */
