@@ -8,6 +8,7 @@ import {
   ConsentRevokeCommand,
   ConsentUnbindCommand,
 } from './commands/consent.js'
+import { DiscoverCommand } from './commands/discover.js'
 import { DoctorCommand } from './commands/doctor.js'
 import { DoCommand, EmitCommand, IntendCommand, KnowCommand, LearnCommand } from './commands/emit.js'
 import {
@@ -29,6 +30,7 @@ import {
   NamespaceListCommand,
   NamespaceShowCommand,
 } from './commands/namespace.js'
+import { FleetSyncPeersDiscoverCommand } from './commands/peers.js'
 import { ServeCommand } from './commands/serve.js'
 import { StatusCommand } from './commands/status.js'
 import { SyncCommand } from './commands/sync.js'
@@ -55,6 +57,8 @@ for (const command of [
   FleetSyncAddCommand,
   FleetSyncListCommand,
   FleetSyncStatusCommand,
+  FleetSyncPeersDiscoverCommand,
+  DiscoverCommand,
   FleetSyncPauseCommand,
   FleetSyncResumeCommand,
   FleetSyncKickCommand,

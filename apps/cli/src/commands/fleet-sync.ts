@@ -1,8 +1,9 @@
-import { shortDid } from '@spl/transport/identity'
+import { SplError, shortDid } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
 import { adminCommand } from '../admin-command.js'
 import { BaseCommand } from '../base.js'
+import { type DiscoveryAnswer, discoveryQuery } from './peers.js'
 
 interface PairOut {
   pair_id: string
@@ -43,6 +44,7 @@ export class FleetSyncAddCommand extends BaseCommand {
     `,
     examples: [
       ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
+      ['A peer found by discovery (its URL comes from a verified manifest)', 'spl fleet sync add did:key:z6Mk… th_x'],
       [
         'Poll every 10 s instead of long-polling',
         'spl fleet sync add --peer-url http://host:9100 --mode poll --interval 10000 did:key:z6Mk… th_x',
@@ -50,7 +52,7 @@ export class FleetSyncAddCommand extends BaseCommand {
     ],
   })
   peerUrl = Option.String('--peer-url', {
-    description: 'The peer daemon URL (required until discovery is configured)',
+    description: 'The peer daemon URL (default: from an existing pair, else found by discovery)',
   })
   mode = Option.String('--mode', {
     validator: t.isEnum(['longpoll', 'poll']),
@@ -64,15 +66,7 @@ export class FleetSyncAddCommand extends BaseCommand {
   threadId = Option.String({ name: 'THREAD_ID' })
 
   protected async run() {
-    let peerUrl = this.peerUrl
-    if (!peerUrl) {
-      const pairs = await this.client().get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
-      peerUrl = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
-      if (!peerUrl) {
-        this.err(`Error: PEER_URL_REQUIRED: no known URL for ${this.peerDid}. Fix: pass --peer-url http://host:port`)
-        return 1
-      }
-    }
+    const peerUrl = this.peerUrl ?? (await this.resolvePeerUrl())
     const body: Record<string, unknown> = {
       peer_did: this.peerDid,
       peer_url: peerUrl,
@@ -85,6 +79,35 @@ export class FleetSyncAddCommand extends BaseCommand {
       this.out(`${pair.pair_id}  ${pair.state}  pulling ${pair.thread_id} from ${shortDid(pair.peer_did)} at ${pair.peer_url}`)
       if (pair.warning) this.err(`warning: ${pair.warning}`)
       return undefined
+    })
+  }
+
+  /**
+   * The peer's URL when --peer-url is not given: an existing pair with the peer, else a
+   * discovery sighting whose manifest verified (an unverified one is refused: anyone on the LAN
+   * can announce any DID).
+   */
+  private async resolvePeerUrl(): Promise<string> {
+    const api = this.client()
+    const pairs = await api.get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
+    const known = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
+    if (known) return known
+    const found = await api.get<DiscoveryAnswer>(`/v1/discovery/peers${discoveryQuery({ did: this.peerDid, timeoutMs: 1500 })}`)
+    const peer = found.peers.find((p) => p.did === this.peerDid || p.aka?.includes(this.peerDid))
+    if (peer?.verified) {
+      this.err(`resolved ${shortDid(peer.did)} to ${peer.url} via ${peer.sources.join(', ')} (manifest verified)`)
+      return peer.url
+    }
+    if (peer) {
+      const why = peer.verify_error ? ` (${peer.verify_error.code}: ${peer.verify_error.message})` : ''
+      throw new SplError(
+        'PEER_UNVERIFIED',
+        `${this.peerDid} was found via ${peer.sources.join(', ')} at ${peer.url}, but its manifest does not prove that DID${why}: not using it.`,
+        { fix: `check it with spl discover --peer-url ${peer.url}, or pass --peer-url with a URL you trust` },
+      )
+    }
+    throw new SplError('PEER_URL_REQUIRED', `no pair and no discovery source knows a URL for ${this.peerDid}.`, {
+      fix: 'pass --peer-url http://host:port (or see spl fleet sync peers discover)',
     })
   }
 }
