@@ -141,6 +141,7 @@ export class Discovery {
         }
       }),
     )
+    failures.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method))
     const peers = await this.merge(found, query.signal)
     return { peers, failures }
   }
