@@ -10,6 +10,9 @@ import {
   type WellKnownDocument,
 } from './manifest.js'
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit the manifest as free JSON
+type Free = any
+
 const alice = Keypair.fromSeed(new Uint8Array(32).fill(1))
 const mallory = Keypair.fromSeed(new Uint8Array(32).fill(2))
 const T0 = Date.parse('2026-12-01T00:00:00Z')
@@ -26,7 +29,7 @@ function doc(now = T0, keypair = alice): WellKnownDocument {
 }
 
 /** A deep copy with `edit` applied to the manifest. */
-function tampered(edit: (m: Record<string, any>) => void): unknown {
+function tampered(edit: (m: Free) => void): unknown {
   const d = JSON.parse(JSON.stringify(doc()))
   edit(d.federation_manifest)
   return d
@@ -60,13 +63,13 @@ describe('signManifest / verifyManifest (SPEC 8)', () => {
   })
 
   it.each([
-    ['the version', (m: Record<string, any>) => (m.daemon.version = '9.9.9')],
-    ['the change endpoint', (m: Record<string, any>) => (m.federation.sync_change_endpoint = 'http://evil.example/v1/sync/changes')],
-    ['the pairing policy', (m: Record<string, any>) => (m.consent_policy.accepts_pair_requests = 'auto')],
-    ['the namespaces', (m: Record<string, any>) => m.advertises.namespaces.push('secret')],
-    ['signed_at (covered by the signature)', (m: Record<string, any>) => (m.signature.signed_at = '2026-12-01T00:00:01.000Z')],
-    ['expires_at (covered by the signature)', (m: Record<string, any>) => (m.signature.expires_at = '2027-12-01T00:00:00.000Z')],
-    ['an added field', (m: Record<string, any>) => (m.extra = true)],
+    ['the version', (m: Free) => (m.daemon.version = '9.9.9')],
+    ['the change endpoint', (m: Free) => (m.federation.sync_change_endpoint = 'http://evil.example/v1/sync/changes')],
+    ['the pairing policy', (m: Free) => (m.consent_policy.accepts_pair_requests = 'auto')],
+    ['the namespaces', (m: Free) => m.advertises.namespaces.push('secret')],
+    ['signed_at (covered by the signature)', (m: Free) => (m.signature.signed_at = '2026-12-01T00:00:01.000Z')],
+    ['expires_at (covered by the signature)', (m: Free) => (m.signature.expires_at = '2027-12-01T00:00:00.000Z')],
+    ['an added field', (m: Free) => (m.extra = true)],
   ])('refuses a manifest whose %s was changed after signing', (_what, edit) => {
     expect(codeOf(() => verifyManifest(tampered(edit), { now: T0 }))).toBe('MANIFEST_SIGNATURE_INVALID')
   })
