@@ -357,7 +357,7 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect((await subscriber(a, x.did, OPS))?.hidden).toBe(2)
   })
 
-  it('a grant record made on another instance and synced to A grants nothing on A', async () => {
+  it('th_consent is served to no peer (THREAD_PRIVATE); a grant made on another instance grants nothing on A', async () => {
     const a = need('a')
     const b = need('b')
     const forged = JSON.parse(
@@ -366,8 +366,19 @@ describe('consent across namespaces (issue 4), real daemons', () => {
         'spl consent grant on B',
       ).stdout,
     ) as GrantView
-    ok(await a.spl('fleet', 'sync', 'add', '--peer-url', b.url, b.did, 'th_consent'), 'spl fleet sync add th_consent (A from B)')
-    await expect.poll(() => a.threadRecordIds('th_consent'), POLL).toContain(forged.record_id)
+    // B's consent thread (its grants and bindings) is B's own configuration: A cannot pull it.
+    const added = JSON.parse(
+      ok(
+        await a.spl('fleet', 'sync', 'add', '--peer-url', b.url, b.did, 'th_consent', '--json'),
+        'spl fleet sync add th_consent (A from B)',
+      ).stdout,
+    ) as { pair_id: string }
+    const consentPair = added.pair_id
+    await expect.poll(async () => (await pairOf(a, consentPair)).last_error?.message ?? '', POLL).toContain('THREAD_PRIVATE')
+    expect((await pairOf(a, consentPair)).state).toBe('failing')
+    expect(await a.threadRecordIds('th_consent')).not.toContain(forged.record_id)
+    // Paused, not removed: the pair keeps B known to A (serve_policy = "paired" below).
+    ok(await a.spl('fleet', 'sync', 'pause', consentPair), 'spl fleet sync pause')
 
     const listed = JSON.parse(ok(await a.spl('consent', 'list', '--all', '--json'), 'spl consent list --all').stdout) as {
       grants: GrantView[]

@@ -73,6 +73,18 @@ const configSchema = z
         serve_policy: 'open',
         discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] },
       }),
+    records: z
+      .object({
+        /** The largest record accepted, in UTF-8 bytes of its canonical form (SPEC 2.4a): at emit and at ingest. */
+        max_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(4 * 1024 * 1024)
+          .default(1024 * 1024),
+      })
+      .strict()
+      .default({ max_bytes: 1024 * 1024 }),
     federation: z
       .object({ accept_pair_requests: z.enum(['manual', 'invite', 'auto', 'never']).default('invite') })
       .strict()

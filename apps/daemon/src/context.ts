@@ -1,7 +1,7 @@
 import { ConsentRegistry } from '@spl/consent'
 import type { Discovery, ManifestSigner } from '@spl/discovery'
 import type { Keypair } from '@spl/identity'
-import { RecordStore, threadPoolChecker } from '@spl/records'
+import { RecordStore, threadPoolCheckerFor } from '@spl/records'
 import { ChangeFeed, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient } from '@spl/transport'
 import { carryRegistryOver } from './carry-over.js'
@@ -103,7 +103,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     const registry = await ConsentRegistry.load(store, keypair.did)
     const syncStore = await KyselySyncStore.open(database.db, store)
     const notifier = new ThreadNotifier()
-    const records = new RecordService(store, keypair, registry, notifier)
+    const records = new RecordService(store, keypair, registry, notifier, Date.now, cfg.records.max_bytes)
     await carryRegistryOver(store, registry, records, keypair.did, logger)
     const subscribers = new SubscriberStats()
     const metrics = new DaemonMetrics()
@@ -113,7 +113,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         pairs: syncStore,
         sink: syncStore,
         transport: new PeerClient(keypair),
-        checker: threadPoolChecker,
+        checker: threadPoolCheckerFor(cfg.records.max_bytes),
         namespaces: registry,
         logger: logger.child({ component: 'sync' }),
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),

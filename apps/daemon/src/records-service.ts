@@ -4,6 +4,7 @@ import {
   ACTS,
   CanonicalFormError,
   DATA_TYPES,
+  DEFAULT_MAX_RECORD_BYTES,
   jsonObjectSchema,
   MAX_CLOCK,
   type RecordFields,
@@ -13,6 +14,7 @@ import {
   type StoredRow,
   signRecord,
   threadId,
+  utf8Over,
 } from '@spl/records'
 import type { ThreadNotifier } from '@spl/sync-engine'
 import { z } from 'zod'
@@ -31,6 +33,17 @@ export const emitSchema = z
   .strict()
 export type EmitInput = z.input<typeof emitSchema>
 
+/** A record over `[records] max_bytes` (SPEC 2.4a). */
+export class RecordTooLargeError extends SplError {
+  override readonly name = 'RecordTooLargeError'
+  constructor(size: number, max: number) {
+    super('RECORD_TOO_LARGE', `the record is ${size} bytes of canonical UTF-8; the limit is ${max} bytes.`, {
+      status: 413,
+      fix: 'store the content elsewhere and emit a REFERENCE to it, or split it into several records ([records] max_bytes raises the limit on every instance that must accept them)',
+    })
+  }
+}
+
 /** Emits local records and tells the rest of the daemon when any record lands. */
 export class RecordService {
   constructor(
@@ -39,6 +52,7 @@ export class RecordService {
     private readonly registry: ConsentRegistry,
     private readonly notifier: ThreadNotifier,
     private readonly now: () => number = Date.now,
+    private readonly maxRecordBytes: number = DEFAULT_MAX_RECORD_BYTES,
   ) {}
 
   /** Signs and stores a record by this instance (SPEC 2.5); the same record twice is a no-op. */
@@ -80,6 +94,8 @@ export class RecordService {
         }
         throw err
       }
+      const size = utf8Over(signed.canonical, this.maxRecordBytes)
+      if (size !== null) throw new RecordTooLargeError(size, this.maxRecordBytes)
       return this.store.appendLocal(signed, this.now(), trx)
     })
     if ('ok' in result) {

@@ -1,10 +1,15 @@
 import { checkEnvelope, checkEnvelopeAsync, type EnvelopeChecker } from './ingest.js'
 
 /** Checks every record on the calling thread: the simplest, and right for small batches. */
-export const inlineChecker: EnvelopeChecker = {
-  async checkMany(envelopes, thread) {
-    return envelopes.map((raw) => checkEnvelope(raw, thread))
-  },
+export const inlineChecker: EnvelopeChecker = inlineCheckerFor()
+
+/** inlineChecker with a record size limit other than the default 1 MiB. */
+export function inlineCheckerFor(maxRecordBytes?: number): EnvelopeChecker {
+  return {
+    async checkMany(envelopes, thread) {
+      return envelopes.map((raw) => checkEnvelope(raw, thread, maxRecordBytes))
+    },
+  }
 }
 
 /**
@@ -14,8 +19,13 @@ export const inlineChecker: EnvelopeChecker = {
  * Each record's verification starts as soon as its precheck passes, so the pool works while the
  * calling thread prechecks the rest of the page.
  */
-export const threadPoolChecker: EnvelopeChecker = {
-  checkMany(envelopes, thread) {
-    return Promise.all(envelopes.map((raw) => checkEnvelopeAsync(raw, thread)))
-  },
+export const threadPoolChecker: EnvelopeChecker = threadPoolCheckerFor()
+
+/** threadPoolChecker with a record size limit (canonical UTF-8 bytes) other than the default 1 MiB. */
+export function threadPoolCheckerFor(maxRecordBytes?: number): EnvelopeChecker {
+  return {
+    checkMany(envelopes, thread) {
+      return Promise.all(envelopes.map((raw) => checkEnvelopeAsync(raw, thread, maxRecordBytes)))
+    },
+  }
 }

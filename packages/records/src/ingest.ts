@@ -35,6 +35,17 @@ export interface Candidate {
   storedAt: number | null
 }
 
+/** The largest record by default: 1 MiB of canonical UTF-8 (SPEC 2.4a, `[records] max_bytes`). */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+
+/** The UTF-8 length of `text` when it is over `max`, else null (no count for what surely fits). */
+export function utf8Over(text: string, max: number): number | null {
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes.
+  if (text.length * 3 <= max) return null
+  const bytes = Buffer.byteLength(text, 'utf8')
+  return bytes > max ? bytes : null
+}
+
 function reject(code: RejectionCode, message: string, id: string | null): Rejection {
   return { ok: false, code, message, id }
 }
@@ -50,7 +61,11 @@ function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] 
  * Runs the checks that need no key and no store, in SPEC 2.4 order: schema, thread, hash,
  * actor. A `redacted` envelope skips the hash check (it cannot pass it). Never throws.
  */
-export function precheckEnvelope(raw: unknown, expectedThread: string | null): Candidate | Rejection {
+export function precheckEnvelope(
+  raw: unknown,
+  expectedThread: string | null,
+  maxRecordBytes: number = DEFAULT_MAX_RECORD_BYTES,
+): Candidate | Rejection {
   const env = envelopeSchema.safeParse(raw)
   if (!env.success) return reject('INVALID_RECORD', `envelope ${firstIssue(env.error)}`, null)
   const { id, sig, redacted = false, stored_at } = env.data
@@ -68,6 +83,14 @@ export function precheckEnvelope(raw: unknown, expectedThread: string | null): C
   } catch (err) {
     const why = err instanceof CanonicalFormError ? err.message : 'not canonicalizable'
     return reject('INVALID_RECORD', `record has no canonical form: ${why}`, id)
+  }
+  const size = utf8Over(canonical, maxRecordBytes)
+  if (size !== null) {
+    return reject(
+      'INVALID_RECORD',
+      `record is ${size} bytes of canonical UTF-8, over the ${maxRecordBytes}-byte limit (records.max_bytes)`,
+      id,
+    )
   }
   if (expectedThread !== null && record.thread !== expectedThread) {
     return reject('THREAD_MISMATCH', `record is in ${record.thread}, the pair is for ${expectedThread}`, id)
@@ -99,8 +122,8 @@ const SIGNATURE_INVALID = 'the signature does not verify against the actor key'
  * precheckEnvelope, then the signature (SPEC 2.4 up to SIGNATURE_INVALID). A redacted stub
  * has no signature to check. Never throws.
  */
-export function checkEnvelope(raw: unknown, expectedThread: string | null): Checked {
-  const c = precheckEnvelope(raw, expectedThread)
+export function checkEnvelope(raw: unknown, expectedThread: string | null, maxRecordBytes?: number): Checked {
+  const c = precheckEnvelope(raw, expectedThread, maxRecordBytes)
   if (!c.ok || c.redacted) return c
   if (!verifyRecordSignature(c.record.actor, c.canonical, c.sig!)) {
     return reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id)
@@ -109,8 +132,8 @@ export function checkEnvelope(raw: unknown, expectedThread: string | null): Chec
 }
 
 /** checkEnvelope with the signature verified on node:crypto's threadpool. Never rejects. */
-export function checkEnvelopeAsync(raw: unknown, expectedThread: string | null): Promise<Checked> {
-  const c = precheckEnvelope(raw, expectedThread)
+export function checkEnvelopeAsync(raw: unknown, expectedThread: string | null, maxRecordBytes?: number): Promise<Checked> {
+  const c = precheckEnvelope(raw, expectedThread, maxRecordBytes)
   if (!c.ok || c.redacted) return Promise.resolve(c)
   return verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!).then((ok) =>
     ok ? c : reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id),

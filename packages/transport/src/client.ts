@@ -10,6 +10,7 @@ import {
   DEFAULT_LONGPOLL_MS,
   errorEnvelopeSchema,
   type Feed,
+  MAX_CHANGES_BYTES,
   toSearchParams,
 } from './wire.js'
 
@@ -23,6 +24,8 @@ export interface ChangesRequest {
   feed: Feed
   timeoutMs?: number
   targetNamespace?: string
+  /** The most this puller reads from one page, in UTF-8 bytes (sent as `max_bytes`; 8 MiB when left out). */
+  maxBytes?: number
   bearer?: string | null
   signal?: AbortSignal
 }
@@ -51,6 +54,7 @@ export class PeerClient {
       feed: req.feed,
       timeout: req.feed === 'longpoll' ? String(waitMs) : undefined,
       target_namespace: req.targetNamespace || undefined,
+      max_bytes: String(req.maxBytes ?? MAX_CHANGES_BYTES),
     }
     const url = new URL(CHANGES_PATH, req.peerUrl)
     url.search = toSearchParams(query).toString()

@@ -30,7 +30,10 @@ export type PairMode = (typeof PAIR_MODES)[number]
 export const CHANGES_PATH = '/v1/sync/changes'
 export const DEFAULT_CHANGES_LIMIT = 1000
 export const MAX_CHANGES_LIMIT = 10_000
+/** The most a change-feed page holds, in UTF-8 bytes of the answer (SPEC 3), and what a puller asks for. */
 export const MAX_CHANGES_BYTES = 8 * 1024 * 1024
+/** The smallest `max_bytes` a puller may state (a page still carries one record whatever the limit). */
+export const MIN_CHANGES_BYTES = 1024
 export const DEFAULT_LONGPOLL_MS = 25_000
 export const MAX_LONGPOLL_MS = 30_000
 export const MAX_REQUEST_BODY = 16 * 1024 * 1024
@@ -65,6 +68,12 @@ export const changesQuerySchema = z.object({
   limit: intParam(DEFAULT_CHANGES_LIMIT, 1, MAX_CHANGES_LIMIT),
   feed: z.enum(FEEDS, { error: 'must be normal or longpoll' }).default('normal'),
   timeout: intParam(DEFAULT_LONGPOLL_MS, 0, MAX_LONGPOLL_MS),
+  /**
+   * The most the puller will read, in UTF-8 bytes; the source answers at most this (and at most its
+   * own 8 MiB). A puller that leaves it out (older versions) gets the 8 MiB default; a larger value
+   * is read as 8 MiB.
+   */
+  max_bytes: intParam(MAX_CHANGES_BYTES, MIN_CHANGES_BYTES, 999_999_999).transform((v) => Math.min(v, MAX_CHANGES_BYTES)),
   target_namespace: z
     .string()
     .optional()

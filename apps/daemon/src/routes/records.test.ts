@@ -172,13 +172,13 @@ describe('SPEC 2.5 the store through POST /v1/records', () => {
     expectErrorEnvelope(next)
   })
 
-  it('a body up to 16 MiB is accepted (2 MiB)', async () => {
+  it('a request body under 16 MiB is read; a record in it over 1 MiB is RECORD_TOO_LARGE (SPEC 2.4a), not PAYLOAD_TOO_LARGE', async () => {
     const a = await d.postJson('/v1/records', {
       act: 'KNOW',
       thread: 'th_big_ok',
       body: { text: 'y'.repeat(2 * 1024 * 1024) },
     })
-    expect(a.status).toBe(201)
+    expectErrorEnvelope(a, 413, 'RECORD_TOO_LARGE')
   })
 })
 
@@ -204,5 +204,26 @@ describe('a body with __proto__ keys (bodies are data)', () => {
     const env = back.json as { record: RecordFields }
     expect(Object.hasOwn(env.record.body, '__proto__')).toBe(true)
     expect(canonicalRecord(env.record)).toBe(canonical)
+  })
+})
+
+describe('SPEC 2.4a record size at emit', () => {
+  let d: AppUnderTest
+  beforeAll(async () => {
+    d = await appUnderTest()
+  })
+  afterAll(async () => {
+    await d.close()
+  })
+
+  it('a record over 1 MiB of canonical UTF-8 is 413 RECORD_TOO_LARGE with a fix, and nothing is stored', async () => {
+    // 400,000 CJK characters: under 1 MiB of UTF-16 units, 1.2 MB of UTF-8.
+    const a = await d.postJson('/v1/records', { act: 'KNOW', thread: 'th_big', body: { text: '漢'.repeat(400_000) } })
+    expectErrorEnvelope(a, 413, 'RECORD_TOO_LARGE')
+    expect((a.json as { fix?: string }).fix).toMatch(/REFERENCE|split/)
+    const list = await d.call('GET', '/v1/threads/th_big/records')
+    expect((list.json as { data: unknown[] }).data).toEqual([])
+    const fits = await d.postJson('/v1/records', { act: 'KNOW', thread: 'th_big', body: { text: '漢'.repeat(300_000) } })
+    expect(fits.status).toBe(201)
   })
 })

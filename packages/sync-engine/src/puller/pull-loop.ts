@@ -1,5 +1,5 @@
 import type { Checked, KnownId } from '@spl/records'
-import { type ChangesPage, PullError } from '@spl/transport'
+import { type ChangesPage, MAX_CHANGES_BYTES, PullError } from '@spl/transport'
 import type { Pair } from '../pair.js'
 import type { CommitResult } from '../stores.js'
 import type { PullProgress, ResolvedComponents, SyncOptions } from './components.js'
@@ -43,6 +43,8 @@ function request(
     feed,
     timeoutMs: ctx.o.longpollTimeoutMs,
     targetNamespace: ctx.o.targetNamespace,
+    // What this puller reads from one page (the source answers at most that, SPEC 3).
+    maxBytes: MAX_CHANGES_BYTES,
     bearer: ctx.c.credentials?.(pair.peer_did) ?? null,
     signal,
   })

@@ -4,6 +4,7 @@ import {
   type ChangesResponse,
   changesResponseSchema,
   createRequestProof,
+  MAX_CHANGES_BYTES,
   PROOF_HEADER,
   ProofInvalidError,
   toSearchParams,
@@ -379,5 +380,87 @@ describe('ChangeFeed', () => {
     await expect(ask(feed, { limit: '10001' })).rejects.toMatchObject({ status: 400 })
     await expect(ask(feed, { feed: 'stream' })).rejects.toMatchObject({ status: 400 })
     await expect(ask(feed, { timeout: '30001' })).rejects.toMatchObject({ status: 400 })
+  })
+})
+
+describe('page size in UTF-8 bytes (SPEC 3)', () => {
+  // 20,000 CJK characters: 20,000 UTF-16 units but 60,000 UTF-8 bytes each.
+  const cjk = '漢字かな交じり文'.repeat(2500)
+
+  it('450 records of 20,000 CJK characters: every page is at most 8 MiB of UTF-8, and all 450 come through', async () => {
+    const { feed, store } = makeFeed()
+    const sent = await emit(store, 450, { body: { text: cjk } })
+    const got: string[] = []
+    let since: string | undefined
+    let pages = 0
+    for (;;) {
+      const { answer, body } = await ask(feed, since ? { since } : {})
+      expect(Buffer.byteLength(answer.body, 'utf8')).toBeLessThanOrEqual(MAX_CHANGES_BYTES)
+      expect(body.records.length).toBeGreaterThan(0)
+      got.push(...ids(body))
+      pages++
+      since = body.next_cursor
+      if (!body.has_more) break
+    }
+    expect(got).toEqual(sent.map((s) => s.id))
+    expect(pages).toBeGreaterThanOrEqual(4)
+  })
+
+  it('answers at most the max_bytes the puller states; one that leaves it out gets 8 MiB', async () => {
+    const { feed, store } = makeFeed()
+    await emit(store, 40, { body: { text: cjk } })
+    const small = await ask(feed, { max_bytes: String(256 * 1024) })
+    expect(Buffer.byteLength(small.answer.body, 'utf8')).toBeLessThanOrEqual(256 * 1024)
+    expect(small.body.records.length).toBe(4)
+    const old = await ask(feed)
+    expect(old.body.records.length).toBe(40)
+    // A larger statement is read as the source's own cap.
+    const big = await ask(feed, { max_bytes: String(100 * 1024 * 1024) })
+    expect(big.body.records.length).toBe(40)
+  })
+
+  it('a page carries at least one record; a record larger than the caller reads is passed over, not served or stuck on', async () => {
+    const { feed, store } = makeFeed()
+    const [huge, small] = [...(await emit(store, 1, { body: { text: 'x'.repeat(5000) } })), ...(await emit(store, 1))]
+    const all = await ask(feed)
+    expect(ids(all.body)).toEqual([huge!.id, small!.id])
+    // The page frame takes up to 256 bytes; the envelope is written as JSON.stringify writes it.
+    const hugeBytes = JSON.stringify(all.body.records[0]).length
+    const one = await ask(feed, { max_bytes: String(hugeBytes + 256 + 10) })
+    expect(ids(one.body)).toEqual([huge!.id])
+    expect(one.body.has_more).toBe(true)
+    const tiny = await ask(feed, { max_bytes: String(hugeBytes + 255) })
+    expect(ids(tiny.body)).toEqual([small!.id])
+    expect(tiny.body.has_more).toBe(false)
+  })
+
+  it('max_bytes below 1024 or not a number is INVALID_REQUEST', async () => {
+    const { feed } = makeFeed()
+    for (const bad of ['10', 'lots', '-1']) {
+      await expect(ask(feed, { max_bytes: bad })).rejects.toMatchObject({ code: 'INVALID_REQUEST', status: 400 })
+    }
+  })
+})
+
+describe("threads of this instance's own configuration (SPEC 3)", () => {
+  it.each(['th_consent', 'th_namespace_registry', 'th_federation_pairs'])('%s is served to no peer: 403 THREAD_PRIVATE', async (thread) => {
+    const { feed, store } = makeFeed()
+    await emit(store, 2, { thread })
+    await expect(ask(feed, { thread })).rejects.toMatchObject({ code: 'THREAD_PRIVATE', status: 403 })
+    const handler = changeFeedHandler(feed)
+    const url = changesUrl({ thread })
+    const { token } = await createRequestProof(caller, { method: 'GET', pathAndQuery: url.pathname + url.search, aud: source.did })
+    const res = await handler(new Request(url, { headers: { [PROOF_HEADER]: token } }))
+    expect(res.status).toBe(403)
+    const text = await res.text()
+    expect(JSON.parse(text)).toMatchObject({ object: 'error', code: 'THREAD_PRIVATE' })
+    expect(text).not.toContain('"records"')
+  })
+
+  it('an ordinary thread with a similar name is served', async () => {
+    const { feed, store } = makeFeed()
+    const [r] = await emit(store, 1, { thread: 'th_consent_demo' })
+    const { body } = await ask(feed, { thread: 'th_consent_demo' })
+    expect(ids(body)).toEqual([r!.id])
   })
 })

@@ -1,11 +1,18 @@
-import { type CallerContext, consentFilter, type GrantState, resolveCallerNamespace, type ServePolicy } from '@spl/consent'
+import {
+  type CallerContext,
+  CONSENT_THREAD,
+  consentFilter,
+  type GrantState,
+  NAMESPACE_REGISTRY_THREAD,
+  resolveCallerNamespace,
+  type ServePolicy,
+} from '@spl/consent'
 import { type Keypair, SplError } from '@spl/identity'
 import { rowToEnvelopeJson } from '@spl/records'
 import {
   changesQuerySchema,
   createResponseProof,
   InvalidRequestError,
-  MAX_CHANGES_BYTES,
   type ParsedChangesQuery,
   type PeerTokenClaims,
   PROOF_HEADER,
@@ -49,6 +56,27 @@ export function decodeCursor(cursor: string): { epoch: string; seq: number } {
   if (!m) throw new InvalidCursorError(cursor)
   return { epoch: m[1]!, seq: Number(m[2]) }
 }
+
+/**
+ * Threads that hold this instance's own configuration (SPEC 3): served to no peer, whoever asks.
+ * Grants, bindings and the namespace registry say who may read what; they are not themselves
+ * for reading. A thread added for federation state (pairs, relay, directory) goes here too.
+ */
+export const PRIVATE_THREADS: ReadonlySet<string> = new Set([CONSENT_THREAD, NAMESPACE_REGISTRY_THREAD, 'th_federation_pairs'])
+
+/** A feed request for one of PRIVATE_THREADS. */
+export class ThreadPrivateError extends SplError {
+  override readonly name = 'ThreadPrivateError'
+  constructor(thread: string) {
+    super('THREAD_PRIVATE', `${thread} holds this instance's own configuration and is served to no peer.`, {
+      status: 403,
+      fix: 'pull a thread of records instead; grants and namespaces are made on each instance (spl consent, spl namespace)',
+    })
+  }
+}
+
+/** Room in a page for its frame (`{"records":[…],"next_cursor":…,"has_more":…,"server_time":…}`). */
+const PAGE_FRAME_BYTES = 256
 
 /** The query of a request, parsed with the schema the puller builds it from; INVALID_REQUEST names the field. */
 function parseQuery(q: URLSearchParams): ParsedChangesQuery {
@@ -115,6 +143,7 @@ export class ChangeFeed {
       })
     }
     const q = parseQuery(url.searchParams)
+    if (PRIVATE_THREADS.has(q.thread)) throw new ThreadPrivateError(q.thread)
     const bound = this.d.registry.bindingOf(caller) ?? token?.ns ?? null
     const namespace = resolveCallerNamespace(
       {
@@ -181,6 +210,8 @@ export class ChangeFeed {
     const grants = this.d.registry.grants()
     const now = this.#now()
     const served: string[] = []
+    // UTF-8 bytes, as the puller counts them (SPEC 3): at most what it said it reads.
+    const budget = q.max_bytes - PAGE_FRAME_BYTES
     let bytes = 0
     let lastSeq = afterSeq
     let hasMore = more
@@ -201,12 +232,20 @@ export class ChangeFeed {
         continue
       }
       const json = action === 'serve' ? rowToEnvelopeJson(row) : redactedJson(row)
-      if (served.length > 0 && bytes + json.length > MAX_CHANGES_BYTES) {
+      const size = Buffer.byteLength(json, 'utf8')
+      if (size > budget) {
+        // One record larger than the caller reads (only a record stored before the size limit can
+        // be): it could never be delivered, and serving it would stall the caller for good.
+        hiddenCount++
+        lastSeq = row.seq
+        continue
+      }
+      if (served.length > 0 && bytes + size > budget) {
         hasMore = true
         break
       }
       served.push(json)
-      bytes += json.length + 1
+      bytes += size + 1
       lastSeq = row.seq
       if (action === 'serve') servedCount++
       else redactedCount++
