@@ -1,6 +1,6 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { PayloadTooLargeError } from '@spl/identity'
-import { adminAuth, errorHandler, errorResponse, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
+import { adminAuth, errorHandler, errorResponse, jsonBodiesOnly, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { routePath } from 'hono/route'
@@ -18,6 +18,25 @@ function remoteAddress(c: Context): string | undefined {
   } catch {
     return undefined // app.request() in tests has no socket
   }
+}
+
+/**
+ * The names that a `Host` header may use for this daemon besides the loopback names (SPEC 7.1):
+ * the bound host (unless a wildcard) and the host of `[sync.discovery] advertise_url`.
+ */
+export function daemonHostnames(ctx: Pick<DaemonContext, 'cfg'>): string[] {
+  const names: string[] = []
+  const bound = ctx.cfg.server.host
+  if (bound !== '0.0.0.0' && bound !== '::' && bound !== '') names.push(bound)
+  const advertise = ctx.cfg.sync.discovery.advertise_url
+  if (advertise) {
+    try {
+      names.push(new URL(advertise).hostname)
+    } catch {
+      // the config schema checks the URL; nothing to add otherwise
+    }
+  }
+  return names
 }
 
 /** Builds the daemon's HTTP app: open doors, the peer door, then admin doors behind the token. */
@@ -43,9 +62,16 @@ export function createApp(ctx: DaemonContext): Hono {
     return c.body(answer.body, answer.status as 200, answer.headers)
   })
 
-  const admin = adminAuth({ token: ctx.adminToken, trustLoopback: ctx.cfg.api.trust_loopback, remoteAddress })
+  const admin = adminAuth({
+    token: ctx.adminToken,
+    trustLoopback: ctx.cfg.api.trust_loopback,
+    remoteAddress,
+    hostnames: daemonHostnames(ctx),
+  })
   app.use('/v1/*', admin)
   app.use('/metrics', admin)
+  // Admin doors take JSON bodies only (415 otherwise): no form or text/plain post from a page.
+  app.use('/v1/*', jsonBodiesOnly())
   recordRoutes(app, ctx)
   namespaceRoutes(app, ctx)
   syncRoutes(app, ctx)

@@ -1,10 +1,11 @@
+import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
 import { SplError } from '@spl/identity'
 import { createApp } from './app.js'
 import { type ConfigOverrides, homePaths } from './config.js'
 import { DaemonContext } from './context.js'
 import { type OpenDatabase, openDatabase } from './db.js'
+import { createHttpServer } from './http-server.js'
 import { acquireLock, writeDaemonInfo } from './lifecycle.js'
 import { loadDaemonStart, loadSecrets } from './load.js'
 import { createLogger, type Logger } from './logger.js'
@@ -15,7 +16,7 @@ export interface DaemonOptions extends ConfigOverrides {
   logger?: Logger
 }
 
-type Server = ReturnType<typeof serve>
+type Server = http.Server
 
 /** The spl daemon: one hono app, the sync engine and the store, with a clean start and stop. */
 export class SplDaemon {
@@ -66,8 +67,13 @@ export class SplDaemon {
     let server: Server
     try {
       server = await new Promise<Server>((resolve, reject) => {
-        const s = serve({ fetch: app.fetch, hostname: cfg.server.host, port: cfg.server.port }, () => resolve(s))
+        // Errors of the HTTP layer itself (431, a bad request line, …) answer the envelope too.
+        const s = createHttpServer(app, {
+          hostname: cfg.server.host,
+          onInternal: (err) => this.ctx.logger.error({ err }, 'unhandled error in the HTTP layer'),
+        })
         s.once('error', reject)
+        s.listen(cfg.server.port, cfg.server.host, () => resolve(s))
       })
     } catch (err) {
       // Nothing listens: release the database, the workers and the lock before saying why.

@@ -1,0 +1,131 @@
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import { getRequestListener, RequestError } from '@hono/node-server'
+import { SplError } from '@spl/identity'
+import type { Hono } from 'hono'
+
+// The HTTP layer under the hono app: what Node's parser and the node-server adapter refuse
+// before the app sees a request (oversized headers, bad request lines, a bad Host, timeouts)
+// answers the SPEC 7.6 envelope too, instead of Node's empty `431`/`400`.
+
+/** What the HTTP layer refused, as the error the envelope is made of. */
+export function clientErrorOf(err: NodeJS.ErrnoException): SplError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new SplError('HEADERS_TOO_LARGE', `the request headers are over ${http.maxHeaderSize} bytes.`, {
+        status: 431,
+        fix: 'send fewer or shorter headers (cookies set for localhost by other local sites count too)',
+      })
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new SplError('PAYLOAD_TOO_LARGE', 'the chunk extensions of the request are too large.', {
+        status: 413,
+        fix: 'send the body without chunk extensions',
+      })
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new SplError('REQUEST_TIMEOUT', 'the request did not arrive in time.', {
+        status: 408,
+        fix: 'send the whole request at once; retry',
+      })
+    default:
+      return new SplError('MALFORMED_REQUEST', `the request is not valid HTTP/1.1 (${String(err.code ?? 'parse error').slice(0, 60)}).`, {
+        status: 400,
+        fix: 'send a well-formed HTTP/1.1 request (any HTTP client library does)',
+      })
+  }
+}
+
+/** The envelope of `err` as a complete HTTP/1.1 response that closes the connection. */
+export function rawErrorResponse(err: SplError): string {
+  const body = JSON.stringify(err.toJSON())
+  return (
+    `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? 'Error'}\r\n` +
+    'Content-Type: application/json\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
+  )
+}
+
+function sendEnvelope(res: http.ServerResponse, err: SplError): void {
+  const body = JSON.stringify(err.toJSON())
+  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  res.end(body)
+}
+
+/** Answers on a socket that no response is being written to, then lets it go. */
+function answerSocket(socket: Duplex, err: SplError): void {
+  const busy = (socket as Duplex & { _httpMessage?: unknown })._httpMessage
+  if (!socket.writable || busy) {
+    socket.destroy()
+    return
+  }
+  // Keep reading (and dropping) what the client still sends, so that closing does not reset the
+  // connection before the client has read the answer.
+  socket.resume()
+  socket.end(rawErrorResponse(err))
+  setTimeout(() => socket.destroy(), 5_000).unref()
+}
+
+const hostRequired = () =>
+  new SplError('HOST_REQUIRED', 'an HTTP/1.1 request must carry a Host header.', {
+    status: 400,
+    fix: 'send `Host: 127.0.0.1:<port>` (any HTTP client does)',
+  })
+
+/**
+ * An http.Server for `app` (the node-server adapter underneath) whose own refusals carry the
+ * envelope: parser errors (`clientError`), a missing or unusable Host, an `Expect` it cannot
+ * meet, and `CONNECT`.
+ */
+export function createHttpServer(app: Hono, options: { hostname: string; onInternal?: (err: unknown) => void }): http.Server {
+  const listener = getRequestListener(app.fetch, {
+    hostname: options.hostname,
+    errorHandler: (err) => {
+      let e: SplError
+      if (err instanceof RequestError) {
+        e = new SplError('MALFORMED_REQUEST', `the request cannot be read: ${err.message.slice(0, 100)}.`, {
+          status: 400,
+          fix: 'check the Host header and the request target (an absolute path such as /v1/records)',
+        })
+      } else {
+        options.onInternal?.(err)
+        e = SplError.from(err)
+      }
+      return new Response(JSON.stringify(e.toJSON()), { status: e.status, headers: { 'content-type': 'application/json' } })
+    },
+  })
+  // Node's own missing-Host answer is an empty 400: this listener answers it instead.
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      sendEnvelope(res, hostRequired())
+      return
+    }
+    void listener(req, res)
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET') {
+      socket.destroy()
+      return
+    }
+    answerSocket(socket, clientErrorOf(err))
+  })
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    sendEnvelope(
+      res,
+      new SplError('EXPECTATION_FAILED', `Expect: ${String(req.headers.expect).slice(0, 60)} is not supported.`, {
+        status: 417,
+        fix: 'leave Expect out, or send `Expect: 100-continue`',
+      }),
+    )
+  })
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+    answerSocket(
+      socket,
+      new SplError('METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy.', {
+        status: 405,
+        fix: 'call the daemon directly (see /openapi.json)',
+      }),
+    )
+  })
+  return server
+}
