@@ -215,7 +215,8 @@ export function verifyManifest(document: unknown, options: VerifyOptions = {}): 
 export async function fetchManifest(url: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
   let target: URL
   try {
-    target = new URL(MANIFEST_PATH, url.endsWith('/') ? url : `${url}/`)
+    // Under the URL's own path: a daemon behind a proxy at https://host/spl/ serves /spl/.well-known/syncropel.
+    target = new URL(`${url.replace(/\/+$/, '')}${MANIFEST_PATH}`)
   } catch {
     throw new SplError('URL_INVALID', `'${url.slice(0, 200)}' is not a URL`, { fix: 'give a URL such as http://host:9100' })
   }
