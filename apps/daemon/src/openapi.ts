@@ -4,6 +4,7 @@ const OPS: Op[] = [
   ['get', '/health', 'Liveness: status, DID, version, uptime', 'open'],
   ['get', '/v1/identity', 'This instance: DID, namespace, handle', 'open'],
   ['get', '/openapi.json', 'This document', 'open'],
+  ['get', '/.well-known/syncropel', 'The signed federation manifest (SPEC 8)', 'open'],
   ['post', '/v1/records', 'Emit a record signed by this instance', 'admin'],
   ['get', '/v1/records/{id}', 'One record envelope', 'admin'],
   ['get', '/v1/threads', 'Threads with record counts', 'admin'],
@@ -33,6 +34,8 @@ const OPS: Op[] = [
   ['post', '/v1/consent/bindings', 'Bind a caller DID to a namespace', 'admin'],
   ['delete', '/v1/consent/bindings/{did}', 'Remove a binding', 'admin'],
   ['get', '/v1/doctor', 'Server-side health checks', 'admin'],
+  ['get', '/v1/discovery/peers', 'Discovered peers merged by DID (?method=&domain=&namespace=&directory=&did=&timeout_ms=)', 'admin'],
+  ['post', '/v1/discovery/flush', 'Forget cached resolutions and manifest verdicts', 'admin'],
   ['get', '/metrics', 'Prometheus metrics', 'admin'],
 ]
 
