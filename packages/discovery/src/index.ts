@@ -1,3 +1,4 @@
+export * from './directory/index.js'
 export * from './discovery.js'
 export * from './manifest.js'
 export * from './source.js'

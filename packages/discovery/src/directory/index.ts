@@ -1,0 +1,6 @@
+export * from './client.js'
+export * from './migrations.js'
+export * from './registration.js'
+export * from './source.js'
+export * from './store.js'
+export type { DirectoryTables } from './tables.js'
