@@ -59,6 +59,8 @@ const VERDICT_FAIL_MS = 15 * 1000
 const MAX_VERDICTS = 4096
 /** At most this many URLs are tried for one DID. */
 const MAX_URLS_PER_DID = 4
+/** Manifest failures after which a source with `recheck` looks again (the peer's key may have changed). */
+const RECHECK_CODES = new Set(['MANIFEST_DID_MISMATCH', 'MANIFEST_SIGNATURE_INVALID'])
 
 export class Discovery {
   readonly #sources: Map<DiscoveryMethod, PeerSource>
@@ -142,8 +144,43 @@ export class Discovery {
       }),
     )
     failures.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method))
-    const peers = await this.merge(found, query.signal)
+    let peers = await this.merge(found, query.signal)
+    const again = await this.#recheck(found, peers)
+    if (again) peers = await this.merge(again, query.signal)
     return { peers, failures }
+  }
+
+  /**
+   * Sightings whose manifest is signed by another key may come from a source's old answer (a
+   * did:web document from before a key rotation): such a source looks again, once, and the
+   * sightings are merged again with its new answer. Undefined when no source had anything new.
+   */
+  async #recheck(found: readonly FoundPeer[], peers: readonly DiscoveredPeer[]): Promise<FoundPeer[] | undefined> {
+    const failed = new Map(
+      peers.flatMap((p) => (p.verify_error && RECHECK_CODES.has(p.verify_error.code) ? [[p.did, p.verify_error] as const] : [])),
+    )
+    if (failed.size === 0) return undefined
+    let changed = false
+    const next = await Promise.all(
+      found.map(async (f): Promise<FoundPeer[]> => {
+        const error = failed.get(f.did)
+        const source = this.#sources.get(f.source)
+        if (error && source?.recheck) {
+          try {
+            const fresh = await source.recheck(f, error)
+            if (fresh) {
+              changed = true
+              return fresh
+            }
+          } catch (err) {
+            this.#logger.warn({ err, method: f.source }, `discovery: ${f.source} could not look again at ${f.did}`)
+          }
+        }
+        // Verified just now: the second merge uses that verdict.
+        return [{ ...f, reverify: false }]
+      }),
+    )
+    return changed ? next.flat() : undefined
   }
 
   /** Merges sightings by DID and verifies each distinct URL (at most a few per DID). */
@@ -157,7 +194,8 @@ export class Discovery {
     const peers = await Promise.all(
       [...byDid].map(async ([did, sightings]) => {
         const urls = [...new Set(sightings.map((s) => s.url))].slice(0, MAX_URLS_PER_DID)
-        const verdicts = await Promise.all(urls.map((u) => this.#verdict(u, did, signal)))
+        const afresh = new Set(sightings.filter((s) => s.reverify).map((s) => s.url))
+        const verdicts = await Promise.all(urls.map((u) => this.#verdict(u, did, signal, afresh.has(u))))
         const good = urls.findIndex((_, i) => verdicts[i]!.ok)
         const pick = <K extends 'handle' | 'namespace'>(k: K) => sightings.find((s) => s[k] !== undefined)?.[k]
         const aka = [...new Set(sightings.flatMap((s) => s.aka ?? []))]
@@ -191,9 +229,9 @@ export class Discovery {
     return v
   }
 
-  #verdict(url: string, did: string, signal?: AbortSignal): Promise<Verdict> {
+  #verdict(url: string, did: string, signal?: AbortSignal, afresh = false): Promise<Verdict> {
     const key = `${did} ${url}`
-    const known = this.#verdicts.get(key)
+    const known = afresh ? undefined : this.#verdicts.get(key)
     if (known && this.#now() - known.at <= (known.ok ? VERDICT_OK_MS : VERDICT_FAIL_MS)) return Promise.resolve(known)
     const running = this.#pending.get(key)
     if (running) return running

@@ -19,6 +19,11 @@ export interface FoundPeer {
   source: DiscoveryMethod
   /** When the source last saw it (ms since the epoch). */
   last_seen: number
+  /**
+   * The source answered from its cache (did:web): verify the manifest afresh instead of using a
+   * remembered verdict, since the peer may have changed its key after the source last looked.
+   */
+  reverify?: boolean | undefined
 }
 
 /** What `spl fleet sync peers discover` asks for; each source reads the fields it needs. */
@@ -64,5 +69,11 @@ export interface PeerSource {
   find(query: DiscoverQuery): Promise<FoundPeer[]>
   /** Forgets cached answers (did:web's resolution cache). */
   flush?(): void
+  /**
+   * The manifest at `sighting.url` failed with `error` (signed by another key, or by no key that
+   * verifies): the source may look once more (did:web fetches the document again) and return
+   * the sightings to verify instead; undefined when it has nothing new.
+   */
+  recheck?(sighting: FoundPeer, error: { code: string; message: string }): Promise<FoundPeer[] | undefined>
   on?<E extends keyof PeerSourceEvents>(event: E, listener: PeerSourceEvents[E]): void
 }
