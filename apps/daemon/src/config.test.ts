@@ -76,9 +76,17 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
           static: [{ did: 'did:key:z6Mk...', url: 'http://10.0.0.5:9100', handle: 'bob' }],
         },
       },
+      records: { max_bytes: 1024 * 1024 },
       federation: { accept_pair_requests: 'invite' },
       directory: { enabled: false },
     })
+  })
+
+  it('[records] max_bytes: 1 MiB by default, from 1 KiB to 4 MiB (SPEC 2.4a)', () => {
+    expect(parseConfig(`[identity]\ndid = "${DID}"\n`).records.max_bytes).toBe(1024 * 1024)
+    expect(parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_bytes = 65536\n`).records.max_bytes).toBe(65536)
+    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_bytes = 100\n`)).toThrow(/records\.max_bytes/)
+    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_record_bytes = 1\n`)).toThrow(/unknown key \[records\] 'max_record_bytes'/)
   })
 
   it('keeps every [[sync.discovery.static]] entry, in order', () => {
