@@ -1,5 +1,8 @@
 export * from './directory/index.js'
 export * from './discovery.js'
 export * from './manifest.js'
+export * from './mdns.js'
+export * from './mdns-roster.js'
+export type { MdnsPacket, MdnsRecord, MdnsRemote, MdnsSocket, MdnsSocketOptions } from './mdns-socket.js'
 export * from './source.js'
 export * from './static.js'
