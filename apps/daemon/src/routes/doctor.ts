@@ -85,7 +85,7 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
           name: 'clock skew',
           status: 'warn',
           message: skewed.map(({ p, skew }) => `${p.pair_id.slice(0, 8)} peer clock off by ${Math.round(skew! / 1000)} s`).join(', '),
-          fix: 'enable NTP on both machines (SPL-Proof tolerates 120 s)',
+          fix: 'enable NTP on both machines (SPL-Proof tolerates 30 s)',
         }
       : { name: 'clock skew', status: 'pass', message: 'paired peers within 30 s' },
   )
