@@ -7,6 +7,8 @@ import { isDidKey, type Keypair, SplError } from '@spl/identity'
 import { httpGet, PullError } from '@spl/transport'
 
 export const DID_WEB_PREFIX = 'did:web:'
+/** Where a daemon with `identity.web_domain` serves its did:web document. */
+export const DID_WEB_PATH = '/.well-known/did.json'
 /** The largest DID document read from a domain. */
 export const MAX_DID_DOCUMENT_BYTES = 64 * 1024
 /** The service type naming an spl daemon in a DID document. */
