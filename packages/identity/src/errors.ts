@@ -97,6 +97,34 @@ export class PayloadTooLargeError extends SplError {
   }
 }
 
+/** The error codes (SQLite's and the OS's) that mean the disk, or the quota, is full. */
+const DISK_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT'])
+
+/** True when `err` (or one of its causes) says the disk is full: SQLITE_FULL, ENOSPC, EDQUOT. */
+export function isDiskFull(err: unknown): boolean {
+  let e: unknown = err
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    if (e instanceof SplError && e.code === 'DISK_FULL') return true
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && DISK_FULL_CODES.has(code)) return true
+    if (e instanceof Error && /database or disk is full|no space left on device/i.test(e.message)) return true
+    e = (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/** A write failed because the disk holding the home (the database or the log) is full. */
+export class DiskFullError extends SplError {
+  override readonly name = 'DiskFullError'
+  constructor(cause?: unknown) {
+    super('DISK_FULL', "the disk that holds this instance's database is full: nothing could be written.", {
+      status: 507,
+      fix: 'free space on the disk of SYNCROPEL_HOME (df -h "$SYNCROPEL_HOME"); pulls and writes resume by themselves within seconds',
+      cause,
+    })
+  }
+}
+
 interface ZodLike {
   name: 'ZodError'
   issues: { path: PropertyKey[]; message: string }[]
@@ -129,6 +157,7 @@ function splErrorFrom(err: unknown, internal: InternalDescription = DAEMON_INTER
     return new SplError('INVALID_REQUEST', `${where}${issue?.message ?? 'invalid'}`, { status: 400, cause: err })
   }
   if (err instanceof SyntaxError) return new InvalidJsonError(err)
+  if (isDiskFull(err)) return new DiskFullError(err)
   if (isHttpException(err)) {
     if (err.status === 413) return new PayloadTooLargeError()
     return new SplError(`HTTP_${err.status}`, err.message || 'request refused', { status: err.status, cause: err })

@@ -7,6 +7,7 @@ import { storedRowOf } from './rows.js'
 import { namespaceOf } from './schema.js'
 import type { SignedRecord } from './sign.js'
 import type { InsertRow, RecordsTables, StoredRow } from './tables.js'
+import { inTransaction } from './transaction.js'
 
 /** What happened to one verified candidate handed to `ingest`. */
 export type IngestOutcome = { status: 'stored'; seq: number } | { status: 'replaced'; seq: number } | { status: 'duplicate' } | Rejection
@@ -75,7 +76,7 @@ export class RecordStore {
 
   /** Runs `fn` in one database transaction. */
   transaction<T>(fn: (trx: Transaction<RecordsTables>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn)
+    return inTransaction(this.db, fn)
   }
 
   /** A value of the store's own key-value table (`epoch`, the identity that last opened it…). */

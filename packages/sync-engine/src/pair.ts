@@ -18,7 +18,15 @@ export interface PairTotals {
 }
 
 export interface PairError {
-  code: PullErrorCode | 'INTERNAL'
+  code: PullErrorCode | 'INTERNAL' | 'DISK_FULL'
+  message: string
+  at: number
+}
+
+/** Something the operator should know about a pair that is not a failure (shown with it, and by doctor). */
+export interface PairNotice {
+  /** `LONGPOLL_RETURNS_AT_ONCE`: the peer ends long polls at once with nothing; `LONGPOLL_REFUSED`: it answers them 400. */
+  code: 'LONGPOLL_RETURNS_AT_ONCE' | 'LONGPOLL_REFUSED'
   message: string
   at: number
 }
@@ -116,9 +124,15 @@ export function resolvePairRef(pairs: readonly Pair[], ref: string): Pair {
   throw new PairAmbiguousError(ref, found.length)
 }
 
-/** Backoff after `attempt` consecutive failures: 1 s doubling, ±20 % jitter, capped at 5 min. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1))
+/** Backoff after `attempt` consecutive failures: 1 s doubling, ±20 % jitter, capped at `cap` (5 min). */
+export function backoffMs(attempt: number, random: () => number = Math.random, cap = 300_000): number {
+  const base = Math.min(cap, 1000 * 2 ** Math.max(0, attempt - 1))
   const jittered = base * (0.8 + 0.4 * random())
-  return Math.round(Math.min(300_000, jittered))
+  return Math.round(Math.min(cap, jittered))
 }
+
+/**
+ * The cap of the backoff while the local disk is full: space can come back at any moment, and
+ * a retry costs one page; the pair resumes within this of space returning.
+ */
+export const DISK_FULL_BACKOFF_CAP_MS = 2000

@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises'
 import { isLoopbackHost } from '@spl/transport'
 import type { Hono } from 'hono'
 import type { DaemonContext } from '../context.js'
@@ -11,6 +12,38 @@ export interface DoctorCheck {
 }
 
 const SKEW_LIMIT_MS = 30_000
+/** Free space under which doctor warns: 100 MiB, or 5 % of a filesystem smaller than 2 GiB. */
+const LOW_DISK_BYTES = 100 * 1024 * 1024
+const LOW_DISK_SHARE = 0.05
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
+
+/** Free space of the filesystem that holds the home (fs.statfs), and the pairs a full disk stops. */
+async function diskCheck(home: string, diskFullPairs: readonly string[]): Promise<DoctorCheck> {
+  const fix = `free space on the disk of ${home} (df -h ${home}); pulls and writes resume by themselves within seconds`
+  let free: number
+  let size: number
+  try {
+    const s = await statfs(home)
+    free = s.bavail * s.bsize
+    size = s.blocks * s.bsize
+  } catch (err) {
+    return { name: 'disk space', status: 'warn', message: `cannot read the free space of ${home}: ${(err as Error).message}` }
+  }
+  const threshold = Math.min(LOW_DISK_BYTES, size * LOW_DISK_SHARE)
+  if (diskFullPairs.length > 0) {
+    return {
+      name: 'disk space',
+      status: 'fail',
+      message: `DISK_FULL: ${diskFullPairs.length} pair(s) cannot store what they pull (${diskFullPairs.join(', ')}); ${mib(free)} free of ${mib(size)}`,
+      fix,
+    }
+  }
+  if (free < threshold) {
+    return { name: 'disk space', status: 'warn', message: `${mib(free)} free of ${mib(size)} on the disk of ${home}`, fix }
+  }
+  return { name: 'disk space', status: 'pass', message: `${mib(free)} free of ${mib(size)}` }
+}
 
 /** The checks only the running daemon can make: bind host, pairs, rejections, database, clocks. */
 async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
@@ -43,6 +76,27 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
           fix: 'spl fleet sync status <pair_id> for the reason; spl fleet sync kick <pair_id> to retry now',
         }
       : { name: 'failing pairs', status: 'pass', message: 'none' },
+  )
+
+  const polling = pairs.filter((p) => p.poll_only && p.mode === 'longpoll' && p.state !== 'stopped')
+  checks.push(
+    polling.length
+      ? {
+          name: 'long polls',
+          status: 'warn',
+          message: polling
+            .map((p) => `${p.pair_id.slice(0, 8)} polls instead: ${p.notice?.message ?? 'the peer does not hold long polls'}`)
+            .join('; '),
+          fix: "check the peer's version and any proxy in front of it; spl fleet sync remove <pair_id> and add it again to retry long polls",
+        }
+      : { name: 'long polls', status: 'pass', message: 'every longpoll pair long-polls' },
+  )
+
+  checks.push(
+    await diskCheck(
+      ctx.home,
+      failing.filter((p) => p.last_error?.code === 'DISK_FULL').map((p) => p.pair_id.slice(0, 8)),
+    ),
   )
 
   const missing = new Set<string>()

@@ -1,7 +1,7 @@
 import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
 import type { ChangesPage, ChangesRequest } from '@spl/transport'
 import type { Logger } from '../logger.js'
-import type { Pair } from '../pair.js'
+import type { Pair, PairNotice } from '../pair.js'
 import type { PairStore, RecordSink } from '../stores.js'
 
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
@@ -57,6 +57,8 @@ export interface PairView extends Pair {
   backoff_ms: number
   attempt: number
   next_attempt_at: number | null
+  /** Why the pair polls although its mode is longpoll (null when it does not, or not seen since the start). */
+  notice: PairNotice | null
 }
 
 /** Progress of a catch-up, page by page. */

@@ -2,6 +2,7 @@ import { PullError } from '@spl/transport'
 import { silentLogger } from '../logger.js'
 import {
   backoffMs,
+  DISK_FULL_BACKOFF_CAP_MS,
   emptyTotals,
   newPair,
   type Pair,
@@ -26,6 +27,14 @@ import { catchUp, type PullContext } from './pull-loop.js'
 import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
+
+/**
+ * A long poll that comes back empty sooner than this (or a quarter of the wait asked, if less)
+ * was not held: the peer answers long polls at once.
+ */
+const FAST_EMPTY_MS = 1000
+/** That many such answers in a row and the pair polls instead (SPEC 4.2, like a peer that refuses long polls). */
+const FAST_EMPTY_LIMIT = 3
 
 /** The sync engine: one loop per pair, driven by one scheduler. */
 export class SyncEngine {
@@ -236,6 +245,17 @@ export class SyncEngine {
     this.#pairs.set(pair.pair_id, pair)
   }
 
+  /** Marks a pair poll-only (kept in memory even when the store cannot write it now). */
+  async #savePollOnly(pair: Pair, now: number): Promise<void> {
+    const next = { ...(this.#pairs.get(pair.pair_id) ?? pair), poll_only: true, updated_at: now }
+    try {
+      await this.#save(next)
+    } catch (err) {
+      this.#pairs.set(pair.pair_id, next)
+      this.#c.logger.error({ err, pair_id: pair.pair_id }, 'could not save pair state')
+    }
+  }
+
   async #transition(ref: string, state: 'paused' | 'stopped'): Promise<PairView> {
     const pair = resolvePairRef([...this.#pairs.values()], ref)
     if (pair.state === 'stopped') throw new PairNotFoundError(ref)
@@ -259,9 +279,10 @@ export class SyncEngine {
     rt.abort = abort
     rt.nextAttemptAt = null
     const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    const startedAt = this.#now()
     rt.running = catchUp(this.#pull, pair, abort.signal, longpoll ? 'longpoll' : 'normal')
       .then(
-        () => this.#onSuccess(id),
+        (progress) => this.#onSuccess(id, longpoll && progress.received === 0 ? this.#now() - startedAt : null),
         (err: unknown) => this.#onFailure(id, err, abort.signal),
       )
       .finally(() => {
@@ -271,12 +292,36 @@ export class SyncEngine {
       })
   }
 
-  #onSuccess(id: string): void {
+  /** `emptyLongpollMs`: how long an empty long poll took (null for anything else). */
+  async #onSuccess(id: string, emptyLongpollMs: number | null): Promise<void> {
     const rt = this.#runtime(id)
     rt.attempt = 0
     rt.backoffMs = 0
     const pair = this.#pairs.get(id)
     if (!pair || !this.#started) return
+    const fast = emptyLongpollMs !== null && emptyLongpollMs < Math.min(FAST_EMPTY_MS, this.#o.longpollTimeoutMs / 4)
+    rt.fastEmpty = fast ? rt.fastEmpty + 1 : 0
+    if (fast && rt.fastEmpty >= FAST_EMPTY_LIMIT) {
+      // A peer that ends every long poll at once would have us ask hundreds of times a second.
+      const now = this.#now()
+      rt.notice = {
+        code: 'LONGPOLL_RETURNS_AT_ONCE',
+        message: `the peer answered ${rt.fastEmpty} long polls in a row at once with nothing (in ${emptyLongpollMs} ms, ${this.#o.longpollTimeoutMs} ms asked): polling every ${pair.poll_interval_ms} ms instead`,
+        at: now,
+      }
+      rt.fastEmpty = 0
+      await this.#savePollOnly(pair, now)
+      this.#c.logger.warn({ pair_id: id, code: rt.notice.code }, rt.notice.message)
+      rt.nextAttemptAt = now + pair.poll_interval_ms
+      if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
+      return
+    }
+    if (fast) {
+      // Back off from answers that come back too fast: 1 s, then 2 s, before the next long poll.
+      rt.nextAttemptAt = this.#now() + backoffMs(rt.fastEmpty, this.#o.random, 2000)
+      this.#scheduler.schedule(id, rt.nextAttemptAt)
+      return
+    }
     const longpoll = pair.mode === 'longpoll' && !pair.poll_only
     const at = longpoll ? this.#now() : this.#now() + pair.poll_interval_ms
     rt.nextAttemptAt = longpoll ? null : at
@@ -295,22 +340,34 @@ export class SyncEngine {
     if (!(err instanceof PullError)) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     // A peer that only does `normal`: remember, retry at once.
     if (refusesLongpoll(err, pair)) {
-      await this.#save({ ...pair, poll_only: true, updated_at: now })
+      rt.notice = { code: 'LONGPOLL_REFUSED', message: 'the peer answers long polls with 400: polling instead', at: now }
+      await this.#savePollOnly(pair, now)
       this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
       if (this.#started) this.#scheduler.schedule(id, now)
       return
     }
+    const last_error = pairErrorOf(err, now)
+    const before = this.#pairs.get(id)!
+    // The same failure again: said once in the log, not once per retry.
+    const repeated = before.state === 'failing' && before.last_error?.code === last_error.code
+    if (!(err instanceof PullError) && last_error.code !== 'DISK_FULL' && !repeated) {
+      this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
+    }
     rt.attempt++
-    rt.backoffMs = backoffMs(rt.attempt, this.#o.random)
+    // A full disk can be freed at any moment: retry often enough to resume within seconds.
+    const cap = last_error.code === 'DISK_FULL' ? DISK_FULL_BACKOFF_CAP_MS : undefined
+    rt.backoffMs = backoffMs(rt.attempt, this.#o.random, cap)
     rt.nextAttemptAt = now + rt.backoffMs
     rt.metrics.errors.add(1, now)
-    const last_error = pairErrorOf(err, now)
+    const failing: Pair = { ...before, state: 'failing', last_error, updated_at: now }
     try {
-      await this.#save({ ...this.#pairs.get(id)!, state: 'failing', last_error, updated_at: now })
+      await this.#save(failing)
     } catch (saveErr) {
-      this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
+      // The store cannot take it (a full disk, most likely): the pair is failing all the same.
+      this.#pairs.set(id, failing)
+      if (!repeated) this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
     }
-    this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
+    if (!repeated) this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
     if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
   }
 

@@ -1,3 +1,4 @@
+import { SplError } from '@spl/identity'
 import { PullError } from '@spl/transport'
 import type { Pair, PairError, PairTotals } from '../pair.js'
 import type { PullProgress } from './components.js'
@@ -11,6 +12,9 @@ export function refusesLongpoll(err: unknown, pair: Pair): boolean {
 
 /** The `last_error` a failed cycle leaves on its pair. */
 export function pairErrorOf(err: unknown, now: number): PairError {
+  if (err instanceof SplError && err.code === 'DISK_FULL') {
+    return { code: 'DISK_FULL', message: `${err.message}; ${err.fix ?? ''}`.replace(/; $/, ''), at: now }
+  }
   const pe = err instanceof PullError ? err : null
   return {
     code: pe ? pe.pullCode : 'INTERNAL',

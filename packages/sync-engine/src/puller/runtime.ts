@@ -1,4 +1,4 @@
-import type { Pair } from '../pair.js'
+import type { Pair, PairNotice } from '../pair.js'
 import type { PairView } from './components.js'
 import { PairMetrics } from './metrics.js'
 
@@ -14,6 +14,10 @@ export interface Runtime {
   skewMs: number | null
   minRttMs: number
   waiters: (() => void)[]
+  /** Long polls in a row that came back empty much sooner than asked. */
+  fastEmpty: number
+  /** Why the pair polls instead of long-polling, since this process saw it. */
+  notice: PairNotice | null
 }
 
 /** A pair's runtime before its first cycle. */
@@ -28,10 +32,18 @@ export function newRuntime(): Runtime {
     skewMs: null,
     minRttMs: Number.POSITIVE_INFINITY,
     waiters: [],
+    fastEmpty: 0,
+    notice: null,
   }
 }
 
 /** The view of a pair with its runtime. */
 export function viewOf(p: Pair, rt: Runtime): PairView {
-  return { ...structuredClone(p), backoff_ms: rt.backoffMs, attempt: rt.attempt, next_attempt_at: rt.nextAttemptAt }
+  return {
+    ...structuredClone(p),
+    backoff_ms: rt.backoffMs,
+    attempt: rt.attempt,
+    next_attempt_at: rt.nextAttemptAt,
+    notice: rt.notice === null ? null : { ...rt.notice },
+  }
 }

@@ -1,4 +1,4 @@
-import { migrateWith, type RecordStore, type Rejection } from '@spl/records'
+import { inTransaction, migrateWith, type RecordStore, type Rejection } from '@spl/records'
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from '../pair.js'
 import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from '../stores.js'
@@ -162,7 +162,7 @@ export class KyselySyncStore implements PairStore, RecordSink {
   }
 
   async commit(batch: PullCommit): Promise<CommitResult> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const { outcomes, rows } = await this.records.ingestRows(
         batch.accepted,
         { origin: batch.pair.peer_did, now: batch.now },
