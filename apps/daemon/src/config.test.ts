@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigError, envToCfg, homePaths, NotInitializedError, parseConfig, readEnv } from './config.js'
+import { ConfigError, durationMs, envToCfg, homePaths, NotInitializedError, parseConfig, readEnv } from './config.js'
 import { initHome } from './home.js'
 import { loadConfig } from './load.js'
 
@@ -77,7 +77,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
         },
       },
       records: { max_bytes: 1024 * 1024 },
-      federation: { accept_pair_requests: 'invite' },
+      federation: { accept_pair_requests: 'invite', token_ttl: '90d', degraded_after: '24h' },
       directory: { enabled: false },
     })
   })
@@ -86,7 +86,9 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
     expect(parseConfig(`[identity]\ndid = "${DID}"\n`).records.max_bytes).toBe(1024 * 1024)
     expect(parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_bytes = 65536\n`).records.max_bytes).toBe(65536)
     expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_bytes = 100\n`)).toThrow(/records\.max_bytes/)
-    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_record_bytes = 1\n`)).toThrow(/unknown key \[records\] 'max_record_bytes'/)
+    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[records]\nmax_record_bytes = 1\n`)).toThrow(
+      /unknown key \[records\] 'max_record_bytes'/,
+    )
   })
 
   it('keeps every [[sync.discovery.static]] entry, in order', () => {
@@ -259,5 +261,16 @@ describe('the config of a home', () => {
     expect(envToCfg(loadConfig(env.home)).server).toEqual({ host: '127.0.0.1', port: 9100 })
     expect(envToCfg(loadConfig(env.home), { host: '0.0.0.0', port: 9200 }).server).toEqual({ host: '0.0.0.0', port: 9200 })
     expect(envToCfg(loadConfig(env.home), { port: 0 }).server.port).toBe(0)
+  })
+})
+
+describe('durations in config.toml', () => {
+  it('reads 500ms, 10s, 30m, 24h, 90d and refuses anything else with the key', () => {
+    expect([durationMs('500ms'), durationMs('10s'), durationMs('30m'), durationMs('24h'), durationMs('90d')]).toEqual([
+      500, 10_000, 1_800_000, 86_400_000, 7_776_000_000,
+    ])
+    for (const bad of ['', '10', '0s', '-1h', '1w', '1.5h', 'soon']) expect(durationMs(bad)).toBeUndefined()
+    const text = `[identity]\ndid = "${DID}"\n\n[federation]\ntoken_ttl = "ninety days"\n`
+    expect(() => parseConfig(text)).toThrow(/federation\.token_ttl: a duration such as .* \(line 5\)/)
   })
 })

@@ -25,6 +25,18 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): SplEnv {
   }
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `500ms`, `10s`, `30m`, `24h`, `90d` → ms, or undefined when it is not a duration. */
+export function durationMs(value: string): number | undefined {
+  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(value.trim())
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : 0
+  return ms > 0 ? ms : undefined
+}
+
+/** A duration in config.toml: a string such as "24h" (kept as written; read with durationMs). */
+const duration = z.string().refine((v) => durationMs(v) !== undefined, 'a duration such as 500ms, 10s, 30m, 24h or 90d')
+
 const staticPeer = z.object({ did: z.string(), url: z.url(), handle: z.string().optional() }).strict()
 
 /** The schema of config.toml (SPEC 1); unknown keys are errors. */
@@ -59,6 +71,8 @@ const configSchema = z
           .object({
             mdns_listen: z.boolean().default(true),
             mdns_broadcast: z.boolean().default(false),
+            /** How often the broadcaster announces (default 30 s); peers drop it after two missed announcements. */
+            mdns_interval_ms: z.number().int().min(1000).max(3_600_000).optional(),
             directory_url: z.string().default(''),
             /** The URL this instance announces instead of its own address (NAT, containers). */
             advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
@@ -86,9 +100,15 @@ const configSchema = z
       .strict()
       .default({ max_bytes: 1024 * 1024 }),
     federation: z
-      .object({ accept_pair_requests: z.enum(['manual', 'invite', 'auto', 'never']).default('invite') })
+      .object({
+        accept_pair_requests: z.enum(['manual', 'invite', 'auto', 'never']).default('invite'),
+        /** Lifetime of the peer tokens this instance issues (SPEC 7.5). */
+        token_ttl: duration.default('90d'),
+        /** A link whose peer was unreachable this long shows `degraded` (SPEC 9.2). */
+        degraded_after: duration.default('24h'),
+      })
       .strict()
-      .default({ accept_pair_requests: 'invite' }),
+      .default({ accept_pair_requests: 'invite', token_ttl: '90d', degraded_after: '24h' }),
     directory: z
       .object({
         /** Serve a did:sync directory (/directory/*) from this daemon. */
