@@ -22,6 +22,7 @@ import {
   FleetSyncResumeCommand,
   FleetSyncStatusCommand,
 } from './commands/fleet-sync.js'
+import { IdentityPublishDidWebCommand } from './commands/identity.js'
 import { InitCommand } from './commands/init.js'
 import {
   NamespaceArchiveCommand,
@@ -31,6 +32,7 @@ import {
   NamespaceShowCommand,
 } from './commands/namespace.js'
 import { FleetSyncPeersDiscoverCommand } from './commands/peers.js'
+import { FleetSyncPeersFlushCommand } from './commands/peers-flush.js'
 import { ServeCommand } from './commands/serve.js'
 import { StatusCommand } from './commands/status.js'
 import { SyncCommand } from './commands/sync.js'
@@ -58,6 +60,8 @@ for (const command of [
   FleetSyncListCommand,
   FleetSyncStatusCommand,
   FleetSyncPeersDiscoverCommand,
+  FleetSyncPeersFlushCommand,
+  IdentityPublishDidWebCommand,
   DiscoverCommand,
   FleetSyncPauseCommand,
   FleetSyncResumeCommand,
