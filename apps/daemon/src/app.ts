@@ -6,6 +6,8 @@ import { bodyLimit } from 'hono/body-limit'
 import { routePath } from 'hono/route'
 import type { DaemonContext } from './context.js'
 import { consentRoutes } from './routes/consent.js'
+import { directoryRoutes } from './routes/directory.js'
+import { discoveryRoutes } from './routes/discovery.js'
 import { doctorRoutes } from './routes/doctor.js'
 import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
@@ -51,6 +53,8 @@ export function createApp(ctx: DaemonContext): Hono {
     end({ method: c.req.method, route: routePath(c, -1) || 'unmatched', status: String(c.res.status) })
   })
   publicRoutes(app, ctx)
+  // The did:sync directory's doors are open: each write is signed by the DID it is about.
+  directoryRoutes(app, ctx)
 
   // The peer door authenticates with SPL-Proof, not the admin token.
   app.get('/v1/sync/changes', async (c) => {
@@ -77,6 +81,7 @@ export function createApp(ctx: DaemonContext): Hono {
   syncRoutes(app, ctx)
   consentRoutes(app, ctx)
   doctorRoutes(app, ctx)
+  discoveryRoutes(app, ctx)
   app.get('/metrics', async (c) => c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }))
   return app
 }

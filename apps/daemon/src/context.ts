@@ -1,5 +1,5 @@
 import { ConsentRegistry } from '@spl/consent'
-import type { Discovery, ManifestSigner } from '@spl/discovery'
+import { DirectoryStore, type Discovery, type ManifestSigner } from '@spl/discovery'
 import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolCheckerFor } from '@spl/records'
 import { ChangeFeed, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
@@ -38,6 +38,7 @@ export interface DaemonContextFields {
   metrics: DaemonMetrics
   discovery: Discovery
   manifests: ManifestSigner
+  directory: DirectoryStore | undefined
   logger: Logger
   startedAt: number
   bindHost: string
@@ -66,6 +67,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly discovery: Discovery
   /** Signs /.well-known/syncropel. */
   readonly manifests: ManifestSigner
+  /** The did:sync directory this daemon serves (`[directory] enabled = true`), else undefined. */
+  readonly directory: DirectoryStore | undefined
   readonly logger: Logger
   readonly startedAt: number
   /** The host the HTTP server is bound to (for the bind-host warning). */
@@ -89,6 +92,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.metrics = fields.metrics
     this.discovery = fields.discovery
     this.manifests = fields.manifests
+    this.directory = fields.directory
     this.logger = fields.logger
     this.startedAt = fields.startedAt
     this.bindHost = fields.bindHost
@@ -141,6 +145,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       replayStore: await KyselyReplayStore.open(database.db),
     })
     const { discovery, manifests } = buildDiscovery(cfg, keypair, VERSION, logger)
+    const directory = cfg.directory.enabled ? await DirectoryStore.open(database.db) : undefined
     const sqlite = database.sqlite
     return new DaemonContext({
       cfg,
@@ -158,6 +163,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       metrics,
       discovery,
       manifests,
+      directory,
       logger,
       startedAt: Date.now(),
       bindHost: cfg.server.host,

@@ -37,6 +37,14 @@ const OPS: Op[] = [
   ['get', '/v1/discovery/peers', 'Discovered peers merged by DID (?method=&domain=&namespace=&directory=&did=&timeout_ms=)', 'admin'],
   ['post', '/v1/discovery/flush', 'Forget cached resolutions and manifest verdicts', 'admin'],
   ['get', '/metrics', 'Prometheus metrics', 'admin'],
+  // The did:sync directory ([directory] enabled = true): open doors, every write signed by its DID (SPEC 8).
+  ['post', '/directory/register', 'Register {registration: <JWS typ spl-directory+jwt>}; 201 new, 200 replaced', 'open'],
+  ['post', '/directory/import', 'Import {entries: [<registration JWS>…]} from another directory', 'open'],
+  ['get', '/directory/namespaces/{ns}', 'Entries registered in a namespace (ns URL-encoded; ?after=&limit=)', 'open'],
+  ['get', '/directory/resolve/{did}', 'The entry of a DID (or of did:sync:<handle>)', 'open'],
+  ['get', '/directory/handle/{handle}', 'The entry that claims a handle', 'open'],
+  ['get', '/directory/export', 'Every entry as its signed registration (?after=&limit=)', 'open'],
+  ['delete', '/directory/{did}', 'Delete an entry (Authorization: Bearer <JWS typ spl-directory-delete+jwt by the DID>)', 'open'],
 ]
 
 /** A compact OpenAPI 3.1 description of every door; the error envelope is shared. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Hono } from 'hono'
@@ -42,10 +42,11 @@ export interface AppUnderTest {
   close(): Promise<void>
 }
 
-/** Builds a daemon on a fresh home and its app, without listening. */
-export async function appUnderTest(): Promise<AppUnderTest> {
+/** Builds a daemon on a fresh home and its app, without listening; `config` is TOML appended to its config.toml. */
+export async function appUnderTest(options: { config?: string } = {}): Promise<AppUnderTest> {
   const home = path.join(mkdtempSync(path.join(os.tmpdir(), 'spl-route-')), 'home')
   initHome(home)
+  if (options.config) appendFileSync(homePaths(home).config, `\n${options.config}\n`)
   const daemon = await SplDaemon.create({ home, port: 0, logger: createLogger({ silent: true }) })
   const app = createApp(daemon.ctx)
   const token = readFileSync(homePaths(home).adminToken, 'utf8').trim()
