@@ -1,4 +1,4 @@
-import { DISCOVERY_METHODS, type DiscoveredPeer, type DiscoveryMethod } from '@spl/discovery'
+import { DISCOVERY_METHODS, type DiscoveredPeer, type DiscoveryMethod, isMdnsSource } from '@spl/discovery'
 import { parseWith, searchParamsObject } from '@spl/transport'
 import type { Hono } from 'hono'
 import { z } from 'zod'
@@ -43,6 +43,15 @@ export function discoveryRoutes(app: Hono, ctx: DaemonContext): void {
       .filter((p) => q.did === undefined || p.did === q.did || p.aka?.includes(q.did) || p.handle === q.did)
       .map((p) => withPairs(ctx, p))
     return c.json({ object: 'discovery_result', methods, peers, failures: result.failures })
+  })
+
+  // The mDNS roster as the listener keeps it (no query sent), each entry merged and verified like any sighting.
+  app.get('/v1/discovery/mdns', async (c) => {
+    parseWith(z.object({}).strict(), searchParamsObject(new URL(c.req.url).searchParams), 'the query')
+    const source = ctx.discovery.source('mdns')
+    if (!isMdnsSource(source)) return c.json({ object: 'mdns_roster', listen: false, broadcast: false, peers: [] })
+    const peers = (await ctx.discovery.merge(source.roster(), c.req.raw.signal)).map((p) => withPairs(ctx, p))
+    return c.json({ object: 'mdns_roster', ...source.status(), peers })
   })
 
   app.post('/v1/discovery/flush', (c) => {

@@ -2,6 +2,7 @@ import { statfs } from 'node:fs/promises'
 import { isLoopbackHost } from '@spl/transport'
 import type { Hono } from 'hono'
 import type { DaemonContext } from '../context.js'
+import { mdnsDoctorCheck } from '../mdns-doctor.js'
 
 /** One doctor check (SPEC 5.4). */
 export interface DoctorCheck {
@@ -143,6 +144,9 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
         }
       : { name: 'clock skew', status: 'pass', message: 'paired peers within 30 s' },
   )
+  // Broadcasting on mDNS without a multicast route (only when mdns_broadcast is on).
+  const mdns = await mdnsDoctorCheck(ctx)
+  if (mdns) checks.push(mdns)
   return checks
 }
 
