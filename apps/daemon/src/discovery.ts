@@ -1,4 +1,4 @@
-import { Discovery, didWebSource, ManifestSigner, type PeerSource, staticSource } from '@spl/discovery'
+import { Discovery, didWebSource, ManifestSigner, mdnsSource, type PeerSource, staticSource } from '@spl/discovery'
 import type { Keypair } from '@spl/identity'
 import type { SplConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -14,6 +14,23 @@ export function buildDiscovery(cfg: SplConfig, keypair: Keypair, version: string
   const log = logger.child({ component: 'discovery' })
   const settings = cfg.sync.discovery
   const sources: PeerSource[] = [staticSource(settings.static)]
+  // mDNS (SPEC 8): the listener is on by default, the announcer only with mdns_broadcast; SPL_MDNS=off turns both off.
+  if (settings.mdns_listen || settings.mdns_broadcast) {
+    sources.push(
+      mdnsSource(
+        { logger: log.child({ method: 'mdns' }) },
+        {
+          did: keypair.did,
+          handle: cfg.identity.handle,
+          namespace: cfg.identity.namespace,
+          listen: settings.mdns_listen,
+          broadcast: settings.mdns_broadcast,
+          advertiseUrl: settings.advertise_url || undefined,
+          intervalMs: settings.mdns_interval_ms,
+        },
+      ),
+    )
+  }
   // did:web: always on; a query names the domain (--domain), resolutions are cached (SPEC 8).
   sources.push(didWebSource({ logger: log }))
   const discovery = new Discovery({ sources, logger: log })
