@@ -73,8 +73,6 @@ const configSchema = z
             mdns_broadcast: z.boolean().default(false),
             /** How often the broadcaster announces (default 30 s); peers drop it after two missed announcements. */
             mdns_interval_ms: z.number().int().min(1000).max(3_600_000).optional(),
-            /** How often the broadcaster announces (default 30 s); peers drop it after two missed announcements. */
-            mdns_interval_ms: z.number().int().min(1000).max(3_600_000).optional(),
             directory_url: z.string().default(''),
             /** The URL this instance announces instead of its own address (NAT, containers). */
             advertise_url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),

@@ -33,23 +33,6 @@ export function buildDiscovery(cfg: SplConfig, keypair: Keypair, version: string
   }
   // did:web: always on; a query names the domain (--domain), resolutions are cached (SPEC 8).
   sources.push(didWebSource({ logger: log }))
-  // mDNS (SPEC 8): the listener is on by default, the announcer only with mdns_broadcast; SPL_MDNS=off turns both off.
-  if (settings.mdns_listen || settings.mdns_broadcast) {
-    sources.push(
-      mdnsSource(
-        { logger: log.child({ method: 'mdns' }) },
-        {
-          did: keypair.did,
-          handle: cfg.identity.handle,
-          namespace: cfg.identity.namespace,
-          listen: settings.mdns_listen,
-          broadcast: settings.mdns_broadcast,
-          advertiseUrl: settings.advertise_url || undefined,
-          intervalMs: settings.mdns_interval_ms,
-        },
-      ),
-    )
-  }
   const discovery = new Discovery({ sources, logger: log })
   const manifests = new ManifestSigner({
     keypair,
