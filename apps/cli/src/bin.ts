@@ -8,6 +8,7 @@ import {
   ConsentRevokeCommand,
   ConsentUnbindCommand,
 } from './commands/consent.js'
+import { DirectoryImportCommand, DirectoryRegisterCommand, DirectoryUnregisterCommand } from './commands/directory.js'
 import { DiscoverCommand } from './commands/discover.js'
 import { DoctorCommand } from './commands/doctor.js'
 import { DoCommand, EmitCommand, IntendCommand, KnowCommand, LearnCommand } from './commands/emit.js'
@@ -77,6 +78,9 @@ for (const command of [
   ConsentUnbindCommand,
   StatusCommand,
   DoctorCommand,
+  DirectoryRegisterCommand,
+  DirectoryUnregisterCommand,
+  DirectoryImportCommand,
   Builtins.HelpCommand,
 ]) {
   cli.register(command)
