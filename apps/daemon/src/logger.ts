@@ -15,6 +15,7 @@ export class SafeFileDestination implements DestinationStream {
   #fd: number | null
   #lost = 0
   #firstError: { code: string; at: number } | null = null
+  #cut = false
 
   constructor(readonly file: string) {
     mkdirSync(path.dirname(file), { recursive: true })
@@ -37,14 +38,28 @@ export class SafeFileDestination implements DestinationStream {
           pid: process.pid,
           msg: `the log could not be written from ${new Date(at).toISOString()} (${code}): ${this.#lost} line(s) lost`,
         }
-        writeSync(this.#fd, `${JSON.stringify(note)}\n`)
+        // A line cut off by the full disk is ended first, so that every line stays JSON of its own.
+        this.#writeAll(`${this.#cut ? '\n' : ''}${JSON.stringify(note)}\n`)
         this.#firstError = null
         this.#lost = 0
+        this.#cut = false
       }
-      writeSync(this.#fd, line)
+      this.#writeAll(line)
     } catch (err) {
       this.#lost++
       this.#firstError ??= { code: (err as NodeJS.ErrnoException).code ?? 'EIO', at: Date.now() }
+    }
+  }
+
+  /** Writes all of `text`, or throws; a throw after part of it was written marks the line as cut. */
+  #writeAll(text: string): void {
+    const bytes = Buffer.from(text, 'utf8')
+    let done = 0
+    try {
+      while (done < bytes.length) done += writeSync(this.#fd!, bytes, done)
+    } catch (err) {
+      if (done > 0) this.#cut = true
+      throw err
     }
   }
 

@@ -295,6 +295,7 @@ export class SyncEngine {
   /** `emptyLongpollMs`: how long an empty long poll took (null for anything else). */
   async #onSuccess(id: string, emptyLongpollMs: number | null): Promise<void> {
     const rt = this.#runtime(id)
+    if (rt.attempt > 0) this.#c.logger.info({ pair_id: id, failed_attempts: rt.attempt }, 'pulls work again')
     rt.attempt = 0
     rt.backoffMs = 0
     const pair = this.#pairs.get(id)
@@ -337,7 +338,6 @@ export class SyncEngine {
     if (!pair) return
     const rt = this.#runtime(id)
     const now = this.#now()
-    if (!(err instanceof PullError)) this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     // A peer that only does `normal`: remember, retry at once.
     if (refusesLongpoll(err, pair)) {
       rt.notice = { code: 'LONGPOLL_REFUSED', message: 'the peer answers long polls with 400: polling instead', at: now }
