@@ -9,6 +9,7 @@ import { consentRoutes } from './routes/consent.js'
 import { directoryRoutes } from './routes/directory.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { doctorRoutes } from './routes/doctor.js'
+import { federationPeerRoutes, federationRoutes } from './routes/federation.js'
 import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
 import { recordRoutes } from './routes/records.js'
@@ -65,6 +66,8 @@ export function createApp(ctx: DaemonContext): Hono {
     )
     return c.body(answer.body, answer.status as 200, answer.headers)
   })
+  // The pairing handshake's doors are open but proof-checked (SPEC 7.1, 9.1).
+  federationPeerRoutes(app, ctx)
 
   const admin = adminAuth({
     token: ctx.adminToken,
@@ -82,6 +85,7 @@ export function createApp(ctx: DaemonContext): Hono {
   consentRoutes(app, ctx)
   doctorRoutes(app, ctx)
   discoveryRoutes(app, ctx)
+  federationRoutes(app, ctx)
   app.get('/metrics', async (c) => c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }))
   return app
 }

@@ -1,13 +1,15 @@
 import { ConsentRegistry } from '@spl/consent'
 import { DirectoryStore, type Discovery, type ManifestSigner } from '@spl/discovery'
+import { type FederationService, FederationStore } from '@spl/federation'
 import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolCheckerFor } from '@spl/records'
 import { ChangeFeed, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
-import { PeerClient } from '@spl/transport'
+import { PeerClient, ReplayCache } from '@spl/transport'
 import { carryRegistryOver } from './carry-over.js'
 import type { SplConfig } from './config.js'
 import type { OpenDatabase } from './db.js'
 import { buildDiscovery } from './discovery.js'
+import { buildFederation } from './federation.js'
 import type { DaemonSecrets } from './load.js'
 import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
@@ -39,6 +41,8 @@ export interface DaemonContextFields {
   discovery: Discovery
   manifests: ManifestSigner
   directory: DirectoryStore | undefined
+  federation: FederationService
+  replay: ReplayCache
   logger: Logger
   startedAt: number
   bindHost: string
@@ -69,6 +73,10 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly manifests: ManifestSigner
   /** The did:sync directory this daemon serves (`[directory] enabled = true`), else undefined. */
   readonly directory: DirectoryStore | undefined
+  /** Peer links: the pairing handshake, invites, requests, revocation, renewal (SPEC 9). */
+  readonly federation: FederationService
+  /** Used SPL-Proof ids (durable, SPEC 7.4), for the peer doors besides the change feed. */
+  readonly replay: ReplayCache
   readonly logger: Logger
   readonly startedAt: number
   /** The host the HTTP server is bound to (for the bind-host warning). */
@@ -93,6 +101,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.discovery = fields.discovery
     this.manifests = fields.manifests
     this.directory = fields.directory
+    this.federation = fields.federation
+    this.replay = fields.replay
     this.logger = fields.logger
     this.startedAt = fields.startedAt
     this.bindHost = fields.bindHost
@@ -111,6 +121,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     await carryRegistryOver(store, registry, records, keypair.did, logger)
     const subscribers = new SubscriberStats()
     const metrics = new DaemonMetrics()
+    // Made after the engine (it makes the link's pairs) and read by the engine's pulls.
+    let federation: FederationService | undefined
     const engine = new SyncEngine(
       {
         localDid: keypair.did,
@@ -120,6 +132,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         checker: threadPoolCheckerFor(cfg.records.max_bytes),
         namespaces: registry,
         logger: logger.child({ component: 'sync' }),
+        credentials: (did) => federation?.tokenFor(did) ?? null,
+        targetNamespaceFor: (did) => federation?.targetNamespaceFor(did) ?? null,
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
         onStored: (thread, rows) => {
           try {
@@ -132,6 +146,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
     )
     metrics.bind(engine, subscribers)
+    const replayStore = await KyselyReplayStore.open(database.db)
     const feed = new ChangeFeed({
       keypair,
       store,
@@ -139,12 +154,22 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       notifier,
       subscribers,
       servePolicy: cfg.sync.serve_policy,
-      pullsFrom: (did) => engine.listPairs().some((p) => p.peer_did === did),
-      isTokenRevoked: () => false,
+      pullsFrom: (did) => federation?.isLinked(did) || engine.listPairs().some((p) => p.peer_did === did),
+      isTokenRevoked: (jti) => federation?.isRevoked(jti) ?? false,
       // Used proof ids survive a restart (SPEC 7.4).
-      replayStore: await KyselyReplayStore.open(database.db),
+      replayStore,
     })
     const { discovery, manifests } = buildDiscovery(cfg, keypair, VERSION, logger)
+    federation = buildFederation({
+      cfg,
+      keypair,
+      store: await FederationStore.open(database.db),
+      engine,
+      registry,
+      records,
+      manifests,
+      logger,
+    })
     const directory = cfg.directory.enabled ? await DirectoryStore.open(database.db) : undefined
     const sqlite = database.sqlite
     return new DaemonContext({
@@ -164,6 +189,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       discovery,
       manifests,
       directory,
+      federation,
+      replay: new ReplayCache(replayStore),
       logger,
       startedAt: Date.now(),
       bindHost: cfg.server.host,

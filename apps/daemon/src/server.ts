@@ -108,6 +108,7 @@ export class SplDaemon {
       version: VERSION,
     })
     await this.ctx.engine.start()
+    await this.ctx.federation.start()
     await this.ctx.discovery.start({ port, url })
     this.ctx.logger.info({ did: this.did, url, host, port }, 'spl daemon listening')
     return this
@@ -119,6 +120,7 @@ export class SplDaemon {
     this.#destroyed = true
     // Goodbye on mDNS first, while the network is still up.
     await this.ctx.discovery.stop()
+    this.ctx.federation.stop()
     await this.ctx.engine.stop()
     this.ctx.notifier.close()
     const server = this.#server

@@ -24,6 +24,8 @@ export interface SyncEngineComponents {
   logger?: Logger
   /** The bearer token of a peer link towards `peerDid`, when there is one. */
   credentials?: (peerDid: string) => string | null
+  /** The namespace to claim towards `peerDid` when a peer link maps one (SPEC 9.3); else targetNamespace. */
+  targetNamespaceFor?: (peerDid: string) => string | null
   /** Called with the rows just stored (wake long polls, refresh registries), in store order. */
   onStored?: (thread: string, rows: readonly StoredRow[]) => void
   /** Called with each stored record's delivery latency (for exporters such as Prometheus). */
@@ -49,8 +51,10 @@ export const DEFAULT_OPTIONS: Required<SyncOptions> = {
 }
 
 /** The components with their defaults filled in. */
-export type ResolvedComponents = Required<Omit<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>> &
-  Pick<SyncEngineComponents, 'credentials' | 'onStored' | 'observeLatency'>
+export type ResolvedComponents = Required<
+  Omit<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency'>
+> &
+  Pick<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency'>
 
 /** A pair as the API shows it: the stored pair plus its live scheduling state. */
 export interface PairView extends Pair {

@@ -42,7 +42,7 @@ function request(
     limit: ctx.o.pageLimit,
     feed,
     timeoutMs: ctx.o.longpollTimeoutMs,
-    targetNamespace: ctx.o.targetNamespace,
+    targetNamespace: ctx.c.targetNamespaceFor?.(pair.peer_did) ?? ctx.o.targetNamespace,
     // What this puller reads from one page (the source answers at most that, SPEC 3).
     maxBytes: MAX_CHANGES_BYTES,
     bearer: ctx.c.credentials?.(pair.peer_did) ?? null,
