@@ -21,10 +21,13 @@ export interface PeerTokenClaims {
 /** A bearer token that is not ours, not for this caller, expired or revoked. */
 export class PeerTokenInvalidError extends SplError {
   override readonly name = 'PeerTokenInvalidError'
-  constructor(reason: string) {
-    super('TOKEN_INVALID', `peer token rejected: ${reason}`, {
+  constructor(reason: string, code: 'TOKEN_INVALID' | 'TOKEN_REVOKED' = 'TOKEN_INVALID') {
+    super(code, `peer token rejected: ${reason}`, {
       status: 401,
-      fix: 're-pair with `spl federation pair <peer-url>` to get a fresh token',
+      fix:
+        code === 'TOKEN_REVOKED'
+          ? "the peer revoked this instance's link: pair again with `spl federation pair <peer-url>` if its operator agrees"
+          : 're-pair with `spl federation pair <peer-url>` to get a fresh token',
     })
   }
 }
@@ -68,6 +71,7 @@ export async function verifyPeerToken(
   if (c.iss !== expected.selfDid || c.aud !== expected.selfDid) throw new PeerTokenInvalidError('it was not issued by this instance')
   if (c.sub !== expected.proofIss) throw new PeerTokenInvalidError('it belongs to another holder than the proof signer')
   if (c.scope !== PEER_TOKEN_SCOPE) throw new PeerTokenInvalidError(`scope must be ${PEER_TOKEN_SCOPE}`)
-  if (typeof c.jti !== 'string' || expected.isRevoked(c.jti)) throw new PeerTokenInvalidError('it has been revoked')
+  if (typeof c.jti !== 'string') throw new PeerTokenInvalidError('it has no jti')
+  if (expected.isRevoked(c.jti)) throw new PeerTokenInvalidError('it has been revoked', 'TOKEN_REVOKED')
   return c
 }
