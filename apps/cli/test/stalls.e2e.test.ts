@@ -90,10 +90,13 @@ describe('nothing can stall a pair (issue 18)', { timeout: 120_000 }, () => {
     expect(await b.threadRecordIds(thread)).toEqual([rec.id])
     // Three long polls answered at once, then none: the old loop asked again at once, ~300 times a second.
     const longpolls = () => fake.callsFor(thread).filter((c) => c.feed === 'longpoll').length
-    expect(longpolls()).toBe(3)
+    const asked = longpolls()
+    // 3 when each answer takes B under a second (a loaded machine may make one slower, and reset the count).
+    expect(asked).toBeGreaterThanOrEqual(3)
+    expect(asked).toBeLessThanOrEqual(6)
     const calls = fake.callsFor(thread).length
     await expect.poll(() => fake.callsFor(thread).length, POLL).toBeGreaterThan(calls) // it still polls
-    expect(longpolls()).toBe(3)
+    expect(longpolls()).toBe(asked)
     const doctor = JSON.parse((await b.spl('doctor', '--json')).stdout) as { checks: { name: string; status: string; message: string }[] }
     const check = doctor.checks.find((c) => c.name === 'long polls')
     expect(check).toMatchObject({ status: 'warn' })
