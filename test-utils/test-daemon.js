@@ -8,6 +8,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SplClient } from '../packages/transport/dist/admin-client.js'
 
+// No mDNS from tests on this machine's network: every process a test starts inherits SPL_MDNS=off,
+// also when the file runs without a vitest config that sets it (`pnpm vitest run <path>` from the
+// root) or from bench/. Tests that want mDNS pass SPL_MDNS=on to daemons inside network namespaces.
+process.env['SPL_MDNS'] ??= 'off'
+
 /** The built CLI. */
 export const SPL_BIN = fileURLToPath(new URL('../apps/cli/dist/bin.js', import.meta.url))
 
