@@ -1,4 +1,4 @@
-import { Discovery, didWebSource, ManifestSigner, mdnsSource, type PeerSource, staticSource } from '@spl/discovery'
+import { Discovery, didWebSource, directorySource, ManifestSigner, mdnsSource, type PeerSource, staticSource } from '@spl/discovery'
 import type { Keypair } from '@spl/identity'
 import type { SplConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -14,6 +14,8 @@ export function buildDiscovery(cfg: SplConfig, keypair: Keypair, version: string
   const log = logger.child({ component: 'discovery' })
   const settings = cfg.sync.discovery
   const sources: PeerSource[] = [staticSource(settings.static)]
+  // did:sync: the configured directory, or the one a query names (--directory); the home namespace by default.
+  sources.push(directorySource({ directoryUrl: settings.directory_url || undefined, namespace: cfg.identity.namespace }))
   // mDNS (SPEC 8): the listener is on by default, the announcer only with mdns_broadcast; SPL_MDNS=off turns both off.
   if (settings.mdns_listen || settings.mdns_broadcast) {
     sources.push(

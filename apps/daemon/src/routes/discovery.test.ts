@@ -24,7 +24,15 @@ describe('discovery doors (SPEC 8)', () => {
   it('GET /v1/discovery/peers answers per method; a method that is off is named with its fix', async () => {
     const all = await d.call('GET', '/v1/discovery/peers')
     expect(all.status).toBe(200)
-    expect(all.json).toMatchObject({ object: 'discovery_result', peers: [], failures: [] })
+    expect(all.json).toMatchObject({ object: 'discovery_result', peers: [] })
+    // did-sync is always on (a query may name its directory) and says what it lacks when none is configured.
+    const failures = (all.json as { failures: { method: string }[] }).failures
+    expect(failures.find((f) => f.method === 'did-sync')).toEqual({
+      method: 'did-sync',
+      code: 'DIRECTORY_NOT_CONFIGURED',
+      message: expect.any(String),
+      fix: expect.stringContaining('--directory'),
+    })
     const off = await d.call('GET', '/v1/discovery/peers?method=mdns&timeout_ms=0')
     expect(off.status).toBe(200)
     expect((off.json as { failures: { code: string; fix: string }[] }).failures[0]).toMatchObject({
