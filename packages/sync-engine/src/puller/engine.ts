@@ -1,3 +1,4 @@
+import { isDiskFull } from '@spl/identity'
 import { PullError } from '@spl/transport'
 import { silentLogger } from '../logger.js'
 import {
@@ -365,7 +366,8 @@ export class SyncEngine {
     } catch (saveErr) {
       // The store cannot take it (a full disk, most likely): the pair is failing all the same.
       this.#pairs.set(id, failing)
-      if (!repeated) this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
+      // A full disk is said once, by the warning below; anything else here is news of its own.
+      if (!repeated && !isDiskFull(saveErr)) this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
     }
     if (!repeated) this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
     if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
