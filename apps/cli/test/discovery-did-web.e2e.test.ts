@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { decodeDidKey } from '@spl/identity'
 import { SplClient } from '@spl/transport/client'
@@ -20,6 +21,7 @@ import { ok, type RunResult, SPL_BIN, spl, TestDaemon } from '../../../test-util
 // leaves this machine: the namespace has no route but the veth /30.
 
 const INTEROP = fileURLToPath(new URL('./did-interop.mjs', import.meta.url))
+const PROBE = fileURLToPath(new URL('./did-web-probe.mjs', import.meta.url))
 
 let ns: NetNs
 let dir: string
@@ -69,6 +71,36 @@ async function discoverCli(domain?: string): Promise<DiscoverOut> {
 function discover(domain?: string): Promise<DiscoverOut> {
   const q = new URLSearchParams({ method: 'did-web', ...(domain ? { domain } : {}) })
   return apiA.get<DiscoverOut>(`/v1/discovery/peers?${q}`)
+}
+
+interface ProbeOut {
+  ok: boolean
+  didKey?: string
+  fromCache?: boolean
+  fetchedAt?: number
+  fetches?: number
+  code?: string
+  message?: string
+}
+
+/** did-web-probe.mjs inside the namespace: @spl/discovery's resolver with its HTTPS fetch, on a clock the test moves. */
+function startProbe() {
+  const child = ns.spawn('env', [`NODE_EXTRA_CA_CERTS=${caFile}`, process.execPath, PROBE], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const waiting: { resolve: (v: ProbeOut) => void; reject: (e: Error) => void }[] = []
+  let stderr = ''
+  child.stderr?.on('data', (d) => (stderr += d))
+  createInterface({ input: child.stdout! }).on('line', (l) => waiting.shift()?.resolve(JSON.parse(l) as ProbeOut))
+  child.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`the probe exited (${code}): ${stderr}`))
+  })
+  return {
+    send: (cmd: string) =>
+      new Promise<ProbeOut>((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        child.stdin?.write(`${cmd}\n`)
+      }),
+    stop: () => child.kill(),
+  }
 }
 
 /** `spl identity publish-did-web` on B's home; the document it wrote. */
@@ -303,6 +335,87 @@ describe('did:web discovery over real HTTPS', { timeout: 60_000 }, () => {
     served.set('/.well-known/did.json', { status: 200, body: await publish('alice.dev') })
     ok(await nsSpl(['fleet', 'sync', 'peers', 'flush']), 'flush')
     expect((await discover('alice.dev')).peers[0]).toMatchObject({ did: peer.did, verified: true })
+  })
+
+  it('the cache over HTTPS on a moved clock: fresh 1 h, then stale and refreshed in the background; dropped on "not found"; kept through a network error until it expires after a day', async () => {
+    const HOUR = 3600 * 1000
+    const probe = startProbe()
+    const tls8443 = https.createServer(
+      { key: readFileSync(path.join(dir, 'srv.key')), cert: readFileSync(path.join(dir, 'srv.crt')) },
+      (req, res) => {
+        requests.push({ host: req.headers.host ?? '', path: req.url ?? '' })
+        res.writeHead(200, { 'content-type': 'application/json' }).end(doc8443)
+      },
+    )
+    let doc8443 = ''
+    try {
+      const homeC = path.join(dir, 'c')
+      ok(await spl(homeC, ['init']), 'spl init C')
+      const fileC = path.join(dir, 'clock-c.json')
+      ok(
+        await spl(homeC, [
+          'identity',
+          'publish-did-web',
+          '--domain',
+          'did:web:alice.dev:u:clock',
+          '--endpoint',
+          'http://192.0.2.1:9100',
+          '--output',
+          fileC,
+        ]),
+        'publish C',
+      )
+      const didC = JSON.parse(readFileSync(fileC, 'utf8')).alsoKnownAs[0] as string
+      const gets = () => docGets('/u/clock/did.json')
+      served.set('/u/clock/did.json', { status: 200, body: await publish('did:web:alice.dev:u:clock') })
+      const did = 'did:web:alice.dev:u:clock'
+
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: true, didKey: peer.did, fromCache: false })
+      expect(gets()).toBe(1)
+      await probe.send(`advance ${HOUR - 60_000}`)
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: true, didKey: peer.did, fromCache: true })
+      expect(gets()).toBe(1)
+      // An hour old: stale. The old document is answered at once and one fetch refreshes it.
+      served.set('/u/clock/did.json', { status: 200, body: readFileSync(fileC, 'utf8') })
+      await probe.send('advance 60000')
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: true, didKey: peer.did, fromCache: true })
+      await probe.send('settle')
+      expect(gets()).toBe(2)
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: true, didKey: didC, fromCache: true })
+      expect(gets()).toBe(2)
+      // The domain withdraws the document: the refresh's 404 drops the stale copy.
+      served.delete('/u/clock/did.json')
+      await probe.send(`advance ${HOUR}`)
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: true, didKey: didC, fromCache: true })
+      await probe.send('settle')
+      expect(await probe.send(`resolve ${did}`)).toMatchObject({ ok: false, code: 'DID_NOT_FOUND' })
+      expect(gets()).toBe(4)
+
+      // alice.dev:8443 answers once, then nothing listens there any more.
+      doc8443 = await publish('alice.dev:8443')
+      await new Promise<void>((resolve) => tls8443.listen(8443, ns.hostAddr, resolve))
+      expect(await probe.send('resolve alice.dev:8443')).toMatchObject({ ok: true, didKey: peer.did, fromCache: false })
+      const fetched = (await probe.send('settle')).fetches!
+      tls8443.closeAllConnections()
+      await new Promise((r) => tls8443.close(r))
+      await probe.send(`advance ${2 * HOUR}`)
+      expect(await probe.send('resolve alice.dev:8443')).toMatchObject({ ok: true, didKey: peer.did, fromCache: true })
+      // The background refresh was tried and failed on the network: the stale copy stays.
+      expect((await probe.send('settle')).fetches).toBe(fetched + 1)
+      expect(await probe.send('resolve alice.dev:8443')).toMatchObject({ ok: true, didKey: peer.did, fromCache: true })
+      await probe.send('settle')
+      await probe.send(`advance ${22 * HOUR}`)
+      const expired = await probe.send('resolve alice.dev:8443')
+      expect(expired).toMatchObject({ ok: false, code: 'DID_RESOLVE_FAILED' })
+      expect(expired.message).toContain('CONNECT_REFUSED')
+      expect(requests.filter((r) => r.host === 'alice.dev:8443')).toHaveLength(1)
+    } finally {
+      probe.stop()
+      if (tls8443.listening) {
+        tls8443.closeAllConnections()
+        tls8443.close()
+      }
+    }
   })
 
   it('our did:web document and our did:key resolve with the independent did-resolver, web-did-resolver and key-did-resolver', async () => {
