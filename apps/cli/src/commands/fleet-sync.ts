@@ -37,10 +37,12 @@ function pairLine(p: PairOut): string {
 export class FleetSyncAddCommand extends BaseCommand {
   static override paths = [['fleet', 'sync', 'add']]
   static override usage = Command.Usage({
-    description: 'Create a pair: this instance pulls THREAD_ID from PEER_DID',
+    description: 'Create a pair: this instance pulls THREAD_ID from PEER (a DID or a link id)',
     details: `
       A pair is one-way and per thread: records flow from the peer to this instance. For both
       directions, add a pair on each side. Creating the same pair twice returns the existing one.
+      Without --peer-url the URL comes from an existing pair, a peer link (whose token the pair
+      then uses), or a verified discovery sighting.
     `,
     examples: [
       ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
@@ -62,10 +64,16 @@ export class FleetSyncAddCommand extends BaseCommand {
     validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 3_600_000)]),
     description: 'Poll interval in ms (poll mode)',
   })
-  peerDid = Option.String({ name: 'PEER_DID' })
+  peerDid = Option.String({ name: 'PEER' })
   threadId = Option.String({ name: 'THREAD_ID' })
 
   protected async run() {
+    // A link id names the peer too (SPEC 9.2): its DID and URL come from the link.
+    if (/^fed_[0-9a-f]{16}$/.test(this.peerDid)) {
+      const link = await this.client().get<{ peer_did: string; peer_url: string }>(`/v1/federation/links/${this.peerDid}`)
+      this.peerDid = link.peer_did
+      this.peerUrl ??= link.peer_url
+    }
     const peerUrl = this.peerUrl ?? (await this.resolvePeerUrl())
     const body: Record<string, unknown> = {
       peer_did: this.peerDid,
@@ -92,6 +100,12 @@ export class FleetSyncAddCommand extends BaseCommand {
     const pairs = await api.get<{ data: PairOut[] }>('/v1/sync/pairs?all=true')
     const known = pairs.data.find((p) => p.peer_did === this.peerDid)?.peer_url
     if (known) return known
+    const links = await api.get<{ data: { peer_did: string; peer_url: string; state: string }[] }>('/v1/federation/links')
+    const linked = links.data.find((l) => l.peer_did === this.peerDid && l.state !== 'revoked')
+    if (linked) {
+      this.err(`using the peer link's URL ${linked.peer_url} (and its token)`)
+      return linked.peer_url
+    }
     const found = await api.get<DiscoveryAnswer>(`/v1/discovery/peers${discoveryQuery({ did: this.peerDid, timeoutMs: 1500 })}`)
     const peer = found.peers.find((p) => p.did === this.peerDid || p.aka?.includes(this.peerDid))
     if (peer?.verified) {

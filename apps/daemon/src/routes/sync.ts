@@ -83,8 +83,13 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
   })
 }
 
-/** Finds a peer's DID and URL from a DID, handle or URL (pairs, static config, or the URL itself). */
+/** Finds a peer's DID and URL from a link id, DID, handle or URL (links, pairs, static config, or the URL itself). */
 async function resolvePeer(ctx: DaemonContext, ref: string): Promise<{ peerDid: string; peerUrl: string }> {
+  const bare = ref.replace(/\/+$/, '')
+  const link = (await ctx.federation.links()).find(
+    (l) => l.state !== 'revoked' && (l.link_id === ref || l.peer_did === ref || l.peer_url === bare),
+  )
+  if (link) return { peerDid: link.peer_did, peerUrl: link.peer_url }
   if (/^https?:\/\//.test(ref)) {
     let identity: { did?: unknown }
     try {
