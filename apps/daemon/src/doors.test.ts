@@ -39,7 +39,14 @@ afterAll(async () => {
 
 const OPEN = new Set(['/health', '/v1/identity', '/openapi.json', '/v1/sync/changes'])
 // The did:sync directory's doors are open too: each write is signed by the DID it is about (SPEC 8).
-const isOpen = (p: string) => OPEN.has(p) || p.startsWith('/.well-known/') || p.startsWith('/directory/')
+// So are the pairing handshake's peer doors: each checks an SPL-Proof instead (SPEC 9.1).
+const PEER_DOORS = new Set([
+  '/v1/federation/pair',
+  '/v1/federation/pair/:id/poll',
+  '/v1/federation/links/:id/revoked',
+  '/v1/federation/links/:id/renew',
+])
+const isOpen = (p: string) => OPEN.has(p) || PEER_DOORS.has(p) || p.startsWith('/.well-known/') || p.startsWith('/directory/')
 
 /** Every admin door of the app as built (so a door added later is in the matrix), params filled in. */
 function adminDoors(): { method: string; path: string }[] {
