@@ -5,6 +5,7 @@ import { DID_WEB_STALE_MS } from './did-web-cache.js'
 import { DID_WEB_RECHECK_AGAIN_MS, didWebSource } from './did-web-source.js'
 import { Discovery, type ManifestVerifier } from './discovery.js'
 import { ManifestInvalidError, type VerifiedManifest } from './manifest.js'
+import type { FoundPeer, PeerSource } from './source.js'
 
 const silent = { info() {}, warn() {} }
 const URL_A = 'https://alice.dev:9100'
@@ -128,5 +129,34 @@ describe('the did-web source', () => {
     // Stale: answered from the cache (old key), whose manifest now fails → one re-fetch → the new key.
     expect(await discover()).toMatchObject({ did: k2.did, verified: true })
     expect(w.fetches).toBe(2)
+  })
+
+  it('Discovery keeps the failed sighting when a recheck throws, and asks no source without recheck', async () => {
+    const k = k1.did
+    const sighting = (source: 'did-web' | 'static'): FoundPeer => ({ did: k, url: URL_A, source, last_seen: 1, reverify: true })
+    let rechecks = 0
+    const throwing: PeerSource = {
+      method: 'did-web',
+      async start() {},
+      async stop() {},
+      async find() {
+        return [sighting('did-web')]
+      },
+      async recheck() {
+        rechecks++
+        throw new Error('boom')
+      },
+    }
+    const plain: PeerSource = { method: 'static', async start() {}, async stop() {}, find: async () => [sighting('static')] }
+    const verify = (async (_url: string, did: string) => {
+      throw new ManifestInvalidError('MANIFEST_SIGNATURE_INVALID', `not ${did}`, 'check')
+    }) as ManifestVerifier
+    const d = new Discovery({ sources: [throwing, plain], logger: silent, verify })
+    const { peers } = await d.discover({ timeoutMs: 100 })
+    expect(rechecks).toBe(1)
+    expect(peers).toEqual([
+      expect.objectContaining({ did: k, verified: false, verify_error: expect.objectContaining({ code: 'MANIFEST_SIGNATURE_INVALID' }) }),
+    ])
+    expect(peers[0]!.sources.sort()).toEqual(['did-web', 'static'])
   })
 })
