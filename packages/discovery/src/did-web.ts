@@ -303,7 +303,7 @@ export async function fetchDidWebDocument(did: string, options: { timeoutMs?: nu
     throw new DidWebError(
       'DID_RESOLVE_FAILED',
       `${url} could not be fetched (${detail})`,
-      'check the domain resolves from this machine and serves HTTPS with a certificate this machine trusts (NODE_EXTRA_CA_CERTS for a private CA); a cached document is used until it expires',
+      'check the domain resolves from this machine and serves HTTPS with a certificate this machine trusts (NODE_EXTRA_CA_CERTS for a private CA); a copy resolved before is used until it expires',
       err,
     )
   }
