@@ -46,8 +46,14 @@ describe('SyncEngine: a full disk', () => {
       await advance(2000)
     }
     expect(engine.getPair(PAIR_ID).attempt).toBeGreaterThanOrEqual(10)
-    const said = lines.filter((l) => JSON.stringify(l).includes('DISK_FULL'))
-    expect(said).toHaveLength(1)
+    const said = () => lines.filter((l) => JSON.stringify(l).includes('DISK_FULL'))
+    expect(said()).toHaveLength(1)
+    // A kick is the operator asking: the same failure is said again, once.
+    await engine.kickPair(PAIR_ID)
+    await advance()
+    expect(said()).toHaveLength(2)
+    await advance(4000)
+    expect(said()).toHaveLength(2)
     // Space returns: the next retry (≤ 2 s) stores both records.
     store.full = false
     await advance(2000)

@@ -159,6 +159,8 @@ export class SyncEngine {
     const rt = this.#runtime(pair.pair_id)
     rt.backoffMs = 0
     rt.nextAttemptAt = null
+    // The operator asked: what this pull runs into is news again, even the same failure.
+    rt.sayNextFailure = true
     if (rt.running) {
       // A long poll is waiting: end it so the next cycle pulls at once.
       rt.abort?.abort(new Error('kick'))
@@ -350,7 +352,8 @@ export class SyncEngine {
     const last_error = pairErrorOf(err, now)
     const before = this.#pairs.get(id)!
     // The same failure again: said once in the log, not once per retry.
-    const repeated = before.state === 'failing' && before.last_error?.code === last_error.code
+    const repeated = before.state === 'failing' && before.last_error?.code === last_error.code && !rt.sayNextFailure
+    rt.sayNextFailure = false
     if (!(err instanceof PullError) && last_error.code !== 'DISK_FULL' && !repeated) {
       this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     }

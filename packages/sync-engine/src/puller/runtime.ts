@@ -18,6 +18,8 @@ export interface Runtime {
   fastEmpty: number
   /** Why the pair polls instead of long-polling, since this process saw it. */
   notice: PairNotice | null
+  /** Log the next failure even when it repeats the last one (set by a kick). */
+  sayNextFailure: boolean
 }
 
 /** A pair's runtime before its first cycle. */
@@ -34,6 +36,7 @@ export function newRuntime(): Runtime {
     waiters: [],
     fastEmpty: 0,
     notice: null,
+    sayNextFailure: false,
   }
 }
 
