@@ -101,13 +101,13 @@ export function federationRoutes(app: Hono, ctx: DaemonContext): void {
     return c.json({ object: 'federation_pair_outcome', ...outcome }, outcome.outcome === 'linked' ? 201 : 200)
   })
   app.get('/v1/federation/links', async (c) => c.json({ object: 'list', data: await f.links() }))
-  app.get('/v1/federation/links/:ref', async (c) => c.json(f.view(await f.find(decodeURIComponent(c.req.param('ref'))))))
+  app.get('/v1/federation/links/:ref', async (c) => c.json(f.view(await f.find(c.req.param('ref')))))
   app.post('/v1/federation/links/:id/poll', async (c) => c.json({ object: 'federation_pair_outcome', ...(await f.poll(linkIdParam(c))) }))
-  app.post('/v1/federation/links/:ref/pause', async (c) => c.json(await f.pause(decodeURIComponent(c.req.param('ref')))))
-  app.post('/v1/federation/links/:ref/resume', async (c) => c.json(await f.resume(decodeURIComponent(c.req.param('ref')))))
-  app.post('/v1/federation/links/:ref/refresh', async (c) => c.json(await f.refresh(decodeURIComponent(c.req.param('ref')))))
+  app.post('/v1/federation/links/:ref/pause', async (c) => c.json(await f.pause(c.req.param('ref'))))
+  app.post('/v1/federation/links/:ref/resume', async (c) => c.json(await f.resume(c.req.param('ref'))))
+  app.post('/v1/federation/links/:ref/refresh', async (c) => c.json(await f.refresh(c.req.param('ref'))))
   app.post('/v1/federation/links/:ref/revoke', async (c) => {
-    const { link, notified, notice } = await f.revoke(decodeURIComponent(c.req.param('ref')))
+    const { link, notified, notice } = await f.revoke(c.req.param('ref'))
     return c.json({ ...link, notified, ...(notice ? { notice } : {}) })
   })
 
@@ -152,7 +152,7 @@ export function federationRoutes(app: Hono, ctx: DaemonContext): void {
     return c.json({ object: 'federation_block', did, blocked: true }, 201)
   })
   app.delete('/v1/federation/blocklist/:did', async (c) => {
-    const did = decodeURIComponent(c.req.param('did'))
+    const did = c.req.param('did')
     if (!(await f.unblock(did)))
       throw new SplError('NOT_FOUND', `${did.slice(0, 120)} is not blocked.`, { status: 404, fix: 'spl federation blocklist' })
     return c.json({ object: 'federation_block', did, blocked: false })
