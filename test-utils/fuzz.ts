@@ -868,7 +868,11 @@ function feedQuery(r: Rng, known: Known): string {
 
 export interface CaseOptions {
   known: Known
-  /** Leave out cases that only a socket can send (unused in process; the socket runner sets it). */
+  /**
+   * The case goes out as raw bytes on a socket: control characters and spaces in the request
+   * target are percent-encoded (raw, they would split the request line: the framing tests of
+   * the socket suite send those on purpose).
+   */
   socket?: boolean
 }
 
@@ -912,6 +916,10 @@ export function caseFor(door: Door, seed: number, index: number, options: CaseOp
   if (door.path === '/v1/sync/changes' && method === 'GET') target += feedQuery(r, known)
   else if (r.chance(door.method === 'GET' ? 0.5 : 0.15)) target += queryJunk(r, door.path)
   else if (door.path === '/v1/discovery/peers') target += '?timeout_ms=0'
+
+  if (options.socket)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this escapes
+    target = target.replace(/[\u0000-\u0020\u007f]/g, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`)
 
   const headers: Record<string, string> = {}
   if (door.auth === 'admin' || door.auth === 'none' || r.chance(0.2)) {
