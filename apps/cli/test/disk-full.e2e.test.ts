@@ -101,7 +101,7 @@ describe.skipIf(!isRoot)('a full disk is an error with a name (issue 18)', { tim
       body: JSON.stringify({ act: 'KNOW', thread: 'th_local', body: bigBody(1000) }),
     })
     const envelope = (await emit.json()) as { code: string; fix?: string }
-    expect(emit.status).toBe(507)
+    expect(emit.status, JSON.stringify(envelope)).toBe(507)
     expect(envelope.code).toBe('DISK_FULL')
     expect(envelope.fix).toMatch(/free space/)
 

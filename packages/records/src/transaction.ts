@@ -9,7 +9,12 @@ import type { Kysely, Transaction } from 'kysely'
  * DISK_FULL (507).
  */
 export async function inTransaction<DB, T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  const trx = await db.startTransaction().execute()
+  let trx: Awaited<ReturnType<ReturnType<Kysely<DB>['startTransaction']>['execute']>>
+  try {
+    trx = await db.startTransaction().execute()
+  } catch (err) {
+    throw isDiskFull(err) ? new DiskFullError(err) : err
+  }
   try {
     const result = await fn(trx)
     await trx.commit().execute()
