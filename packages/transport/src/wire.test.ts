@@ -13,7 +13,15 @@ describe('changesQuerySchema', () => {
       timeout: 1000,
       target_namespace: undefined,
       include_own: false,
+      max_bytes: 8 * 1024 * 1024,
     })
+  })
+
+  it('max_bytes: what the puller reads; 8 MiB when left out (older pullers) and at most that', () => {
+    expect(changesQuerySchema.parse({ thread: 'th_a', max_bytes: '65536' }).max_bytes).toBe(65536)
+    expect(changesQuerySchema.parse({ thread: 'th_a', max_bytes: '999999999' }).max_bytes).toBe(8 * 1024 * 1024)
+    expect(changesQuerySchema.safeParse({ thread: 'th_a', max_bytes: '1023' }).success).toBe(false)
+    expect(changesQuerySchema.safeParse({ thread: 'th_a', max_bytes: '1e6' }).success).toBe(false)
   })
 
   it('fills the defaults and refuses what does not fit', () => {
