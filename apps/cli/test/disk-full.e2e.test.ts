@@ -12,7 +12,16 @@ import { ok, type PairView, spl, TestDaemon } from '../../../test-utils/test-dae
 // in status and doctor), and must resume within seconds once space is freed, with every record
 // stored exactly once and the database intact.
 
-const Database = createRequire(new URL('../../daemon/package.json', import.meta.url))('better-sqlite3') as typeof import('better-sqlite3')
+/** better-sqlite3, borrowed from the daemon (the CLI does not depend on it); only what this test calls. */
+interface Sqlite {
+  pragma(s: string, o: { simple: true }): unknown
+  prepare(sql: string): { all(...args: unknown[]): unknown[] }
+  close(): void
+}
+const Database = createRequire(new URL('../../daemon/package.json', import.meta.url))('better-sqlite3') as new (
+  file: string,
+  options: { readonly: boolean },
+) => Sqlite
 
 const THREAD = 'th_disk_full'
 const POLL = { timeout: 20_000, interval: 100 }
