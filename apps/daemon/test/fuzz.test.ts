@@ -42,6 +42,31 @@ describe('fuzz: every door of openapi.json and unknown paths (issue 18)', () => 
     ).toEqual([])
   })
 
+  it('the checks can fail: a planted 500, a planted write after a refusal and a planted non-envelope are each reported', async () => {
+    const door = fuzzDoors().find((x) => x.method === 'POST' && x.path === '/v1/records')!
+    let planted = 0
+    const summary = await runFuzz({
+      seed: DEFAULT_SEED,
+      casesPerDoor: 60,
+      doors: [door],
+      afterRequest: async (d, c, a) => {
+        // (HEAD answers carry no body, so no envelope to check.)
+        if (a.status < 400 || c.method === 'HEAD') return
+        planted++
+        if (planted % 3 === 1)
+          await d.daemon.ctx.records.emit({ act: 'INTEND', thread: 'th_planted', body: {}, parents: [], data_type: 'SCALAR' })
+        else if (planted % 3 === 2) Object.assign(a, { status: 500, json: { object: 'error', code: 'INTERNAL', message: 'planted' } })
+        else Object.assign(a, { json: 'not an envelope' })
+      },
+    })
+    const problems = summary.failures.flatMap((f) => f.problems).join('\n')
+    expect(planted).toBeGreaterThan(6)
+    expect(problems).toContain('refused, yet the database changed')
+    expect(problems).toContain('answered 500 (INTERNAL)')
+    expect(problems).toContain('not the error envelope')
+    expect(summary.failures.length).toBe(planted)
+  })
+
   for (const [key, bug] of Object.entries(KNOWN_BUGS)) {
     const [door, index] = [key.slice(0, key.lastIndexOf('#')), Number(key.slice(key.lastIndexOf('#') + 1))]
     it.fails(`known bug, ${key}: ${bug}`, async () => {

@@ -251,6 +251,8 @@ export interface RunOptions {
   skip?: ReadonlySet<string>
   batch?: number
   log?: (line: string) => void
+  /** Runs after each request, before the checks (the suite's own test plants defects with it). */
+  afterRequest?: (d: AppUnderTest, c: FuzzCase, a: Answer) => Promise<void>
 }
 
 /** Runs the fuzzer in process; returns the summary (the caller asserts on its failures). */
@@ -332,6 +334,7 @@ export async function runFuzz(options: RunOptions): Promise<FuzzSummary> {
           a = { status: 0, type: '', json: String(err) }
           problems.push(`the app threw or hung: ${String(err).slice(0, 200)}`)
         }
+        if (options.afterRequest) await options.afterRequest(d, c, a)
         ds.cases++
         const ms = performance.now() - tc
         summary.split.req += ms
