@@ -190,6 +190,11 @@ describe('reading responses', () => {
     expect(readResponse(withTxt([`did=${DID_A}`, `did=${DID_B}`]), from).sightings.map((s) => s.did)).toEqual([DID_A])
     expect(readResponse({ answers: r.answers.filter((x) => x.type !== 'SRV') }, from).sightings).toEqual([])
     expect(readResponse(withTxt([`did=${DID_A}`, 'url=javascript:alert(1)']), from).sightings[0]!.url).toBe('http://10.0.0.2:9100')
+    // advertise_url on the other side: TXT url= wins over the sender's address; path= is kept without it.
+    expect(readResponse(withTxt([`did=${DID_A}`, 'url=https://spl.example.com/base/']), from).sightings[0]!.url).toBe(
+      'https://spl.example.com/base',
+    )
+    expect(readResponse(withTxt([`did=${DID_A}`, 'path=/spl/']), from).sightings[0]!.url).toBe('http://10.0.0.2:9100/spl')
     expect(readResponse(withTxt([`did=${DID_A}`, `handle=${'h'.repeat(5000)}`]), from).sightings[0]!.handle).toBeUndefined()
   })
 
@@ -231,6 +236,19 @@ describe('mdnsSource over a fake LAN', () => {
     expect(answer.answers!.map((r: MdnsRecord) => r.type)).toEqual(['PTR'])
     expect(answer.additionals!.map((r: MdnsRecord) => r.type)).toEqual(expect.arrayContaining(['SRV', 'TXT']))
     expect(parseTxt(answer.additionals!.find((r) => r.type === 'TXT')!.data).get('did')).toBe(DID_A)
+  })
+
+  it('answers a legacy unicast querier (not from port 5353) directly, with its question and id', async () => {
+    const lan = new FakeLan()
+    const a = source(lan, '10.0.0.1', { did: DID_A, handle: 'alice', broadcast: true })
+    await a.src.start(listening)
+    const sock = lan.sockets.find((s) => s.address === '10.0.0.1')!
+    const question = { name: `alice.${MDNS_SERVICE_TYPE}`, type: 'SRV' }
+    for (const l of sock.listeners.query) l({ id: 4242, type: 'query', questions: [question] }, { address: '10.0.0.9', port: 40000 })
+    const sent = lan.sent.at(-1)!
+    expect(sent.to).toEqual({ address: '10.0.0.9', port: 40000 })
+    expect(sent.packet).toMatchObject({ id: 4242, questions: [question] })
+    expect(sent.packet.answers!.map((r) => r.type)).toEqual(['SRV'])
   })
 
   it('re-announces when it sees a new peer', async () => {
