@@ -42,6 +42,8 @@ async function startDaemon(options: { host?: string; trustLoopback?: boolean } =
     home,
     host: options.host ?? '127.0.0.1',
     port: 0,
+    // Never mDNS from a test in this namespace, whatever the runner's environment (decision 37).
+    mdns: false,
     logger: createLogger({ silent: true }),
   })
   const running: Running = {

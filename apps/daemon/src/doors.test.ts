@@ -26,7 +26,7 @@ let port: number
 beforeAll(async () => {
   home = path.join(mkdtempSync(path.join(os.tmpdir(), 'spl-doors-')), 'home')
   initHome(home)
-  daemon = await SplDaemon.create({ home, host: '0.0.0.0', port: 0, logger: createLogger({ silent: true }) })
+  daemon = await SplDaemon.create({ home, host: '0.0.0.0', port: 0, mdns: false, logger: createLogger({ silent: true }) })
   await daemon.start()
   token = readFileSync(homePaths(home).adminToken, 'utf8').trim()
   port = Number(new URL(daemon.url).port)

@@ -104,8 +104,18 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
     redacted: s.redacted,
     hidden: s.hidden,
   }))
+  const links = ctx.federation.snapshot().map((l) => ({
+    link_id: l.link_id,
+    peer_did: l.peer_did,
+    peer_url: l.peer_url,
+    state: l.state,
+    threads: l.threads,
+    held_token_expires_at: l.tokens.held?.expires_at ?? null,
+    renewal_error: l.renewal_error,
+  }))
   return {
     object: 'sync_health',
+    links,
     pairs_total: pairs.length,
     pairs_by_state: byState,
     records_pulled_last_minute: lastMinute,

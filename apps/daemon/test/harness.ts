@@ -47,7 +47,7 @@ export async function appUnderTest(options: { config?: string } = {}): Promise<A
   const home = path.join(mkdtempSync(path.join(os.tmpdir(), 'spl-route-')), 'home')
   initHome(home)
   if (options.config) appendFileSync(homePaths(home).config, `\n${options.config}\n`)
-  const daemon = await SplDaemon.create({ home, port: 0, logger: createLogger({ silent: true }) })
+  const daemon = await SplDaemon.create({ home, port: 0, mdns: false, logger: createLogger({ silent: true }) })
   const app = createApp(daemon.ctx)
   const token = readFileSync(homePaths(home).adminToken, 'utf8').trim()
   const call: AppUnderTest['call'] = async (method, p, init = {}) => {

@@ -178,6 +178,11 @@ export class FederationService {
     return { ...linkView(link, state), pair_ids: pairs.map((p) => p.pair_id) } as LinkView
   }
 
+  /** Every link as kept in memory (in step with the store), for synchronous reports such as health. */
+  snapshot(): LinkView[] {
+    return [...this.#byPeer.values()].sort((a, b) => a.created_at - b.created_at).map((l) => this.view(l))
+  }
+
   async links(): Promise<LinkView[]> {
     return (await this.#c.store.links()).map((l) => this.view(l))
   }

@@ -17,6 +17,14 @@ interface StatsOut {
   lag_seconds: number | null
 }
 interface HealthOut {
+  links: {
+    link_id: string
+    peer_did: string
+    peer_url: string
+    state: string
+    threads: string[]
+    renewal_error: { code: string; message: string } | null
+  }[]
   subscribers: {
     peer_did: string
     thread_id: string
@@ -127,7 +135,13 @@ export class StatusCommand extends BaseCommand {
       uptime_s: health.uptime_s,
       records_stored: records,
     }
-    const json = { object: 'status', running: true, daemon, federation: { pairs: lines.length, by_state: counts, lines } }
+    const links = mesh.links.filter((l) => l.state !== 'revoked')
+    const json = {
+      object: 'status',
+      running: true,
+      daemon,
+      federation: { pairs: lines.length, by_state: counts, lines, links: mesh.links },
+    }
     return this.render(json, () => {
       const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
       return this.lines([
@@ -136,6 +150,16 @@ export class StatusCommand extends BaseCommand {
         '',
         `Federation (${lines.length} pair${lines.length === 1 ? '' : 's'}${summary ? `: ${summary}` : ''})`,
         ...lines.map((l) => `  ${l.id} ${l.direction} ${l.peer}  thread:${l.thread}  ${l.what}`),
+        ...(links.length
+          ? [
+              '',
+              `Peer links (${links.length})`,
+              ...links.map(
+                (l) =>
+                  `  ${l.link_id} ${l.state.toUpperCase() === 'ACTIVE' ? 'active' : l.state.toUpperCase()}  ${name(l.peer_did)}  ${l.peer_url}  threads:${l.threads.join(',') || '-'}${l.renewal_error ? `  TOKEN RENEWAL FAILED: ${l.renewal_error.code}` : ''}`,
+              ),
+            ]
+          : []),
       ])
     })
   }

@@ -27,7 +27,7 @@ async function daemonWith(edit: (toml: string) => string = (t) => t): Promise<Sp
   initHome(home)
   const file = homePaths(home).config
   writeFileSync(file, edit(readFileSync(file, 'utf8')))
-  const d = await SplDaemon.create({ home, port: 0, logger: createLogger({ silent: true }) })
+  const d = await SplDaemon.create({ home, port: 0, mdns: false, logger: createLogger({ silent: true }) })
   open.push({ daemon: d, home })
   return d
 }

@@ -47,6 +47,25 @@ async function diskCheck(home: string, diskFullPairs: readonly string[]): Promis
 }
 
 /** The checks only the running daemon can make: bind host, pairs, rejections, database, clocks. */
+/** Peer links that are degraded or whose token renewal failed (SPEC 9.2). */
+function linkCheck(ctx: DaemonContext): DoctorCheck {
+  const links = ctx.federation.snapshot().filter((l) => l.state !== 'revoked')
+  const trouble = links.filter((l) => l.state === 'degraded' || l.renewal_error)
+  if (!trouble.length)
+    return { name: 'peer links', status: 'pass', message: links.length ? `${links.length} link(s), none degraded` : 'none' }
+  return {
+    name: 'peer links',
+    status: 'warn',
+    message: trouble
+      .map(
+        (l) =>
+          `${l.link_id} ${l.state}${l.renewal_error ? ` (token renewal failed: ${l.renewal_error.code}: ${l.renewal_error.message})` : ''}`,
+      )
+      .join('; '),
+    fix: 'spl federation show <link> for the reason; spl federation refresh <link> renews the token once the peer answers',
+  }
+}
+
 async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = []
   const pairs = ctx.engine.listPairs()
@@ -78,6 +97,8 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
         }
       : { name: 'failing pairs', status: 'pass', message: 'none' },
   )
+
+  checks.push(linkCheck(ctx))
 
   const polling = pairs.filter((p) => p.poll_only && p.mode === 'longpoll' && p.state !== 'stopped')
   checks.push(

@@ -49,7 +49,7 @@ describe('GET /v1/sync/changes checks the SPL-Proof (SPEC 7.4)', () => {
     const { token } = await proofFor(d.daemon.did)
     expect((await ask(token)).status).toBe(200)
     await d.daemon.destroy()
-    const next = await SplDaemon.create({ home: d.home, port: 0, logger: createLogger({ silent: true }) })
+    const next = await SplDaemon.create({ home: d.home, port: 0, mdns: false, logger: createLogger({ silent: true }) })
     try {
       const app = createApp(next.ctx)
       const replayed = await ask(token, app)
