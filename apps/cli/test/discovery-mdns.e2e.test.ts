@@ -347,7 +347,11 @@ describe('interop with avahi, an independent mDNS implementation', { timeout: 60
       expect(listed).toMatchObject({ url: `http://${pair.b.addr}:9300`, verified: false, verify_error: { code: 'MANIFEST_DID_MISMATCH' } })
       const add = await splIn(dora.ns, dora.home, ['fleet', 'sync', 'add', victim.did, 'th_demo'])
       expect(add.code, add.stdout + add.stderr).not.toBe(0)
-      expect((await splIn(dora.ns, dora.home, ['fleet', 'sync', 'list', '--json'])).stdout).not.toContain(victim.did)
+      expect(add.stdout + add.stderr).toContain('PEER_UNVERIFIED')
+      // No pair was made (discovery never creates one, and this sighting is refused).
+      const list = await splIn(dora.ns, dora.home, ['fleet', 'sync', 'list', '--json'])
+      expect(list.code, list.stderr).toBe(0)
+      expect(list.stdout).not.toContain(victim.did)
     } finally {
       forged.kill('SIGTERM')
       children.delete(forged)
