@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MANIFEST_VALIDITY_MS, signManifest } from '@spl/discovery'
+import { MANIFEST_VALIDITY_MS, signManifest, type WellKnownDocument } from '@spl/discovery'
 import { Keypair } from '@spl/identity'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ok, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
@@ -65,7 +65,7 @@ describe('spl discover --peer-url (SPEC 8 signed manifest)', () => {
   })
 
   it('a tampered field: exit 1, MANIFEST_SIGNATURE_INVALID', async () => {
-    const real = await (await fetch(`${b.url}/.well-known/syncropel`)).json()
+    const real = (await (await fetch(`${b.url}/.well-known/syncropel`)).json()) as WellKnownDocument
     real.federation_manifest.federation.sync_change_endpoint = 'http://127.0.0.1:1/v1/sync/changes'
     const peer = await fakePeer({ '/.well-known/syncropel': real })
     try {
