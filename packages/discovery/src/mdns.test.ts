@@ -402,6 +402,22 @@ describe('mdnsSource over a fake LAN', () => {
     expect(a.lines.some((l) => l.level === 'debug' && l.msg.includes('ENETUNREACH'))).toBe(true)
   })
 
+  it('two announcers without listeners announce once more for each other, not back and forth', async () => {
+    vi.useFakeTimers()
+    const lan = new FakeLan()
+    const a = source(lan, '10.0.0.1', { did: DID_A, broadcast: true, listen: false, intervalMs: 60_000 })
+    const b = source(lan, '10.0.0.2', { did: DID_B, broadcast: true, listen: false, intervalMs: 60_000 })
+    await a.src.start(listening)
+    await vi.advanceTimersByTimeAsync(5000)
+    await b.src.start(listening)
+    await vi.advanceTimersByTimeAsync(5000)
+    const count = (addr: string) => lan.responsesFrom(addr).length
+    const [ca, cb] = [count('10.0.0.1'), count('10.0.0.2')]
+    expect(ca).toBe(3) // at start, a second later, and once for B
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect([count('10.0.0.1'), count('10.0.0.2')]).toEqual([ca, cb])
+  })
+
   it('with the listener off, find says so and the roster stays empty', async () => {
     const lan = new FakeLan()
     const a = source(lan, '10.0.0.1', { did: DID_A, broadcast: true, listen: false })

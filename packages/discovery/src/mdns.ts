@@ -318,11 +318,9 @@ class MdnsSource implements MdnsPeerSource {
     }
     this.#socket.onPacket('response', (packet, from) => this.#onResponse(packet, from))
     if (this.#announcement) this.#socket.onPacket('query', (packet, from) => this.#onQuery(packet, from))
-    if (this.#init.listen) {
-      this.#query()
-      const tick = Math.min(5000, Math.max(250, Math.floor(this.#interval / 4)))
-      this.#every(tick, () => this.#maintain())
-    }
+    if (this.#init.listen) this.#query()
+    const tick = Math.min(5000, Math.max(250, Math.floor(this.#interval / 4)))
+    this.#every(tick, () => this.#maintain())
     if (this.#announcement) {
       // RFC 6762 8.3: announce twice, a second apart; then every interval.
       this.#announce()
@@ -362,6 +360,7 @@ class MdnsSource implements MdnsPeerSource {
 
   roster(): FoundPeer[] {
     this.#expire()
+    if (!this.#init.listen) return []
     return this.#roster
       .entries()
       .map((e): FoundPeer => ({ did: e.did, url: e.url, handle: e.handle, namespace: e.namespace, source: 'mdns', last_seen: e.lastSeen }))
@@ -493,13 +492,14 @@ class MdnsSource implements MdnsPeerSource {
   }
 
   #gone(e: MdnsRosterEntry, why: string): void {
+    if (!this.#init.listen) return
     this.#log.info({ did: e.did, url: e.url, instance: e.fqdn }, `mdns: ${e.fqdn} ${why}`)
     this.#emit('gone', e.did)
   }
 
   #maintain(): void {
     this.#expire()
-    if (this.#roster.takeRefreshDue()) this.#query()
+    if (this.#roster.takeRefreshDue() && this.#init.listen) this.#query()
   }
 
   #onResponse(packet: MdnsPacket, from: MdnsRemote): void {
@@ -525,13 +525,14 @@ class MdnsSource implements MdnsPeerSource {
         )
       }
       this.#lastAnswer = this.#now()
-      if (!this.#init.listen) {
-        // An announcer without a listener keeps no roster, but still tells newcomers about itself.
-        this.#announceSoon()
-        continue
-      }
+      // An announcer without a listener keeps the roster too (to tell a newcomer from a peer it
+      // knows: announcing on every announcement heard would ping-pong), but lists nobody.
       const change = this.#roster.see(s)
       if (change === 'seen') continue
+      if (!this.#init.listen) {
+        if (change === 'new') this.#announceSoon()
+        continue
+      }
       this.#log.info({ did: s.did, url: s.url, instance: s.fqdn }, `mdns: ${change === 'new' ? 'found' : 'updated'} ${s.fqdn} at ${s.url}`)
       this.#emit('peer', { did: s.did, url: s.url, handle: s.handle, namespace: s.namespace, source: 'mdns', last_seen: this.#now() })
       if (change === 'new') this.#announceSoon()
