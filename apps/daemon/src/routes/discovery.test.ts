@@ -25,14 +25,16 @@ describe('discovery doors (SPEC 8)', () => {
     const all = await d.call('GET', '/v1/discovery/peers')
     expect(all.status).toBe(200)
     expect(all.json).toMatchObject({ object: 'discovery_result', peers: [] })
-    // did-sync is always on (a query may name its directory) and says what it lacks when none is configured.
-    const failures = (all.json as { failures: { method: string }[] }).failures
-    expect(failures.find((f) => f.method === 'did-sync')).toEqual({
-      method: 'did-sync',
-      code: 'DIRECTORY_NOT_CONFIGURED',
-      message: expect.any(String),
-      fix: expect.stringContaining('--directory'),
-    })
+    // "All methods" leaves out what needs more input (no domain, no directory): no noise, no failure.
+    expect((all.json as { methods: string[]; failures: unknown[] }).methods).toEqual(['static'])
+    expect((all.json as { failures: unknown[] }).failures).toEqual([])
+    // Named, did-sync says what it lacks.
+    const sync = await d.call('GET', '/v1/discovery/peers?method=did-sync')
+    expect((sync.json as { failures: unknown[] }).failures).toEqual([
+      { method: 'did-sync', code: 'DIRECTORY_NOT_CONFIGURED', message: expect.any(String), fix: expect.stringContaining('--directory') },
+    ])
+    const web = await d.call('GET', '/v1/discovery/peers?domain=localhost:1&timeout_ms=0')
+    expect((web.json as { methods: string[] }).methods).toContain('did-web')
     const off = await d.call('GET', '/v1/discovery/peers?method=mdns&timeout_ms=0')
     expect(off.status).toBe(200)
     expect((off.json as { failures: { code: string; fix: string }[] }).failures[0]).toMatchObject({

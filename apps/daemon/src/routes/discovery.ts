@@ -34,7 +34,15 @@ function withPairs(ctx: DaemonContext, peer: DiscoveredPeer) {
 export function discoveryRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/v1/discovery/peers', async (c) => {
     const q = parseWith(discoverQuerySchema, searchParamsObject(new URL(c.req.url).searchParams), 'the query')
-    const methods: readonly DiscoveryMethod[] = q.method ?? ctx.discovery.methods
+    // "Try all methods" asks the ones that can answer without more input: did:web needs a domain,
+    // the directory a URL (given or configured). Named with --method, they say what they lack.
+    const methods: readonly DiscoveryMethod[] =
+      q.method ??
+      ctx.discovery.methods.filter(
+        (m) =>
+          (m !== 'did-web' || q.domain !== undefined) &&
+          (m !== 'did-sync' || q.directory !== undefined || ctx.cfg.sync.discovery.directory_url !== ''),
+      )
     const result = await ctx.discovery.discover(
       { domain: q.domain, namespace: q.namespace, directory: q.directory, timeoutMs: q.timeout_ms, signal: c.req.raw.signal },
       methods,
