@@ -110,6 +110,11 @@ export class FleetSyncAddCommand extends BaseCommand {
     const peer = found.peers.find((p) => p.did === this.peerDid || p.aka?.includes(this.peerDid))
     if (peer?.verified) {
       this.err(`resolved ${shortDid(peer.did)} to ${peer.url} via ${peer.sources.join(', ')} (manifest verified)`)
+      // A did:web (or handle) names the peer; the pair holds its did:key, which signs its records.
+      if (peer.did !== this.peerDid) {
+        this.err(`${this.peerDid} is ${peer.did}`)
+        this.peerDid = peer.did
+      }
       return peer.url
     }
     if (peer) {

@@ -34,6 +34,8 @@ function withPairs(ctx: DaemonContext, peer: DiscoveredPeer) {
 export function discoveryRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/v1/discovery/peers', async (c) => {
     const q = parseWith(discoverQuerySchema, searchParamsObject(new URL(c.req.url).searchParams), 'the query')
+    // Looking up a did:web: resolve that DID's document (its did:key is the peer's DID).
+    if (q.did?.startsWith('did:web:') && q.domain === undefined) q.domain = q.did
     // "Try all methods" asks the ones that can answer without more input: did:web needs a domain,
     // the directory a URL (given or configured). Named with --method, they say what they lack.
     const methods: readonly DiscoveryMethod[] =
