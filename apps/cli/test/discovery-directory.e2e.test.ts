@@ -74,6 +74,12 @@ function expectRefused(a: Answer, status: number, code: string): void {
   expect(a.json).toMatchObject({ object: 'error', code, message: expect.any(String) })
 }
 
+/** What GET /v1/discovery/peers answers (the fields these tests read). */
+interface PeersAnswer {
+  failures: unknown[]
+  peers: { did: string; url: string; verified: boolean; sources: string[]; aka?: string[] }[]
+}
+
 const dids = (entries: unknown) => (entries as { did: string }[]).map((e) => e.did).sort()
 
 let dir: TestDaemon
@@ -219,9 +225,9 @@ describe('did:sync directory (SPEC 8) between real daemons', () => {
   it('GET /v1/discovery/peers?method=did-sync and spl fleet sync peers discover list the namespace, verified', async () => {
     for (const directory of [dir.url, mirror.url]) {
       const q = new URLSearchParams({ method: 'did-sync', namespace: 'acme', directory, timeout_ms: '5000' })
-      const res = await carol.api.get(`/v1/discovery/peers?${q}`)
+      const res = await carol.api.get<PeersAnswer>(`/v1/discovery/peers?${q}`)
       expect(res.failures).toEqual([])
-      const peers = res.peers as { did: string; url: string; verified: boolean; sources: string[]; aka?: string[] }[]
+      const peers = res.peers
       expect(peers.map((p) => p.did).sort()).toEqual([alice.did, bob.did].sort())
       for (const p of peers) {
         expect(p, p.did).toMatchObject({ verified: true, sources: ['did-sync'] })
@@ -260,7 +266,7 @@ describe('did:sync directory (SPEC 8) between real daemons', () => {
     const jwt = await signRegistration(impostor, { url: bob.url, namespaces: ['gamma'] })
     expect((await call('POST', `${dir.url}/directory/register`, { body: JSON.stringify({ registration: jwt }) })).status).toBe(201)
     const q = new URLSearchParams({ method: 'did-sync', namespace: 'gamma', directory: dir.url, timeout_ms: '5000' })
-    const res = await carol.api.get(`/v1/discovery/peers?${q}`)
+    const res = await carol.api.get<PeersAnswer>(`/v1/discovery/peers?${q}`)
     expect(res.peers).toHaveLength(1)
     expect(res.peers[0]).toMatchObject({ did: impostor.did, verified: false, verify_error: { code: 'MANIFEST_DID_MISMATCH' } })
   })
