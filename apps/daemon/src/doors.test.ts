@@ -345,6 +345,18 @@ describe('SPEC 7.6 the HTTP layer answers the envelope too (raw socket)', () => 
     expect((admin.json as { message: string }).message).toMatch(/no Host header/)
   })
 
+  it('a broken chunk in the body of a request the app already has → 400; huge chunk extensions → 413; both with the envelope', async () => {
+    const head = `POST /v1/records HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`
+    expectErrorEnvelope(asAnswer(await rawSocket(`${head}zz\r\n{}\r\n0\r\n\r\n`)), 400, 'MALFORMED_REQUEST')
+    expectErrorEnvelope(asAnswer(await rawSocket(`${head}2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`)), 413, 'PAYLOAD_TOO_LARGE')
+  })
+
+  it('a good request pipelined with garbage gets its answer first, then the refusal', async () => {
+    const r = await rawSocket(`GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGARBAGE\r\n\r\n`)
+    expect(r.status).toBe(200)
+    expect(JSON.stringify(r.body)).toMatch(/HTTP\/1\.1 400 Bad Request.*MALFORMED_REQUEST/)
+  })
+
   it('after all of them the daemon answers as before', async () => {
     expect((await raw('GET', '/health', { host: `127.0.0.1:${port}` })).status).toBe(200)
   })

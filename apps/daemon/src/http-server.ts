@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { SplError } from '@spl/identity'
@@ -52,18 +53,65 @@ function sendEnvelope(res: http.ServerResponse, err: SplError): void {
   res.end(body)
 }
 
-/** Answers on a socket that no response is being written to, then lets it go. */
-function answerSocket(socket: Duplex, err: SplError): void {
-  const busy = (socket as Duplex & { _httpMessage?: unknown })._httpMessage
-  if (!socket.writable || busy) {
-    socket.destroy()
-    return
-  }
-  // Keep reading (and dropping) what the client still sends, so that closing does not reset the
-  // connection before the client has read the answer.
+/** Writes the envelope as a raw response and closes, reading (and dropping) what still comes. */
+function endWithEnvelope(socket: Duplex, err: SplError): void {
+  // Keep reading, so that closing does not reset the connection before the client has read the answer.
   socket.resume()
   socket.end(rawErrorResponse(err))
   setTimeout(() => socket.destroy(), 5_000).unref()
+}
+
+/** Answers through the response of the request that broke; whatever the app answers later goes nowhere. */
+function answerThrough(res: http.ServerResponse, err: SplError): void {
+  sendEnvelope(res, err)
+  const self = () => res
+  Object.assign(res, { writeHead: self, setHeader: self, write: () => true, end: self, flushHeaders: () => {} })
+}
+
+/**
+ * The HTTP layer refused what came on `socket`. Three cases, by the response in flight there:
+ * none → a raw answer; one for an earlier, complete request (pipelining) → that answer first,
+ * then the refusal; the one of the request whose body broke (bad chunk framing) → the refusal
+ * through it. Only a response already under way cannot be followed by an answer: then the
+ * socket is dropped.
+ */
+function answerSocket(socket: Duplex, err: SplError): void {
+  const res = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  if (!res) {
+    endWithEnvelope(socket, err)
+    return
+  }
+  if (res.req?.complete) {
+    res.once('finish', () => (socket.writable ? endWithEnvelope(socket, err) : socket.destroy()))
+    res.once('close', () => {
+      if (!res.writableFinished) socket.destroy()
+    })
+    return
+  }
+  if (res.headersSent) {
+    socket.destroy()
+    return
+  }
+  answerThrough(res, err)
+}
+
+/**
+ * A lingering close, for every connection the server ends (`Connection: close` after a 413 or a
+ * refusal, the adapter giving up on draining a body): the answer went out before the request body
+ * was read, and closing at once would reset the connection while the client still sends — a
+ * client's kernel then drops the answer it has not read yet. So this side ends its half, reads and
+ * drops what still comes until the client closes its side, for at most two seconds.
+ */
+function lingeringClose(socket: Socket, req: http.IncomingMessage | undefined): void {
+  if (socket.destroyed) return
+  req?.resume()
+  socket.resume()
+  if (socket.writable) socket.end()
+  setTimeout(() => socket.destroy(), 2_000).unref()
 }
 
 const hostRequired = () =>
@@ -94,13 +142,18 @@ export function createHttpServer(app: Hono, options: { hostname: string; onInter
       return new Response(JSON.stringify(e.toJSON()), { status: e.status, headers: { 'content-type': 'application/json' } })
     },
   })
+  const lastRequest = new WeakMap<Socket, http.IncomingMessage>()
   // Node's own missing-Host answer is an empty 400: this listener answers it instead.
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
       sendEnvelope(res, hostRequired())
       return
     }
+    lastRequest.set(req.socket, req)
     void listener(req, res)
+  })
+  server.on('connection', (socket: Socket) => {
+    socket.destroySoon = () => lingeringClose(socket, lastRequest.get(socket))
   })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET') {
