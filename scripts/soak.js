@@ -166,6 +166,22 @@ async function start(home, port) {
   return d
 }
 
+/**
+ * `d.restart(port)`, tried again a few times: in a checkout shared with others, `pnpm build` may
+ * be rewriting dist/ at the moment of a restart (a half-written bin.js fails to load).
+ */
+async function restart(d, port) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await d.restart(port)
+    } catch (err) {
+      if (attempt >= 6) throw err
+      log(`restart failed (attempt ${attempt}): ${String(err.message ?? err).split('\n')[0]}; again in 5 s`)
+      await sleep(5000)
+    }
+  }
+}
+
 const stopAtEnd = new Set()
 
 // ---------------------------------------------------------------------------------------------
@@ -209,7 +225,7 @@ async function killPhase() {
         await a.stop()
         await more(3)
         reseeds++
-        a = await a.restart(aPort)
+        a = await restart(a, aPort)
       }
       await pair(current)
       continue
@@ -220,7 +236,7 @@ async function killPhase() {
     perKill.push(s.ids.length)
     if (s.dupIds || s.dupClocks) log(`kill ${kills}: DUPLICATES on B after the kill (${s.dupIds} ids, ${s.dupClocks} clocks)`)
     const tr = Date.now()
-    b = await b.restart()
+    b = await restart(b)
     log(
       `kill ${kills}/${KILLS}: ${threads[current]} had ${s.ids.length}/${RECORDS} on B; gone in ${reapMs} ms, back in ${Date.now() - tr} ms`,
     )
@@ -382,7 +398,7 @@ async function flapPhase() {
       if (kind === 'stop') await a.stop()
       else await a.kill9()
       await sleep(hold)
-      a = await a.restart(aPort)
+      a = await restart(a, aPort)
       aUp = true
     } else if (kind === 'reset') {
       proxy.resetAll()
