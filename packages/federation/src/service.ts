@@ -166,7 +166,8 @@ export class FederationService {
 
   view(link: Link): LinkView {
     const pairs = this.#c.pairs.of(link.peer_did).filter((p) => link.threads.includes(p.thread_id))
-    const tokenRefused = pairs.some((p) => p.last_error !== null && /^TOKEN_/.test(p.last_error.message))
+    // The pair's code is the pull class (HTTP_4XX); the peer's code is in the message: "peer answered 401 (TOKEN_REVOKED: …)".
+    const tokenRefused = pairs.some((p) => p.last_error !== null && /\bTOKEN_(REVOKED|INVALID)\b/.test(p.last_error.message))
     const failing = pairs.length > 0 && pairs.every((p) => p.state === 'failing')
     const lastSuccess = Math.max(0, ...pairs.map((p) => p.last_success_at ?? p.created_at))
     const state: LinkState = effectiveState(
@@ -400,6 +401,15 @@ export class FederationService {
     const given = await this.#checkGivenToken(req.token_for_responder, req.initiator_did, now)
     const localNs = req.namespace_map[0]?.peer ?? null
     if (localNs) this.#c.bindings.assertUsable(localNs)
+    // The nonce first: a replayed request is 410 whatever became of the first one (SPEC 9.1).
+    if (!(await this.#c.store.claimNonce(`pair:${req.nonce}`, now + NONCE_TTL_MS, now))) {
+      throw refuse(
+        'NONCE_REPLAYED',
+        410,
+        'this pairing request was seen before (its nonce is used).',
+        'run spl federation pair again: it makes a fresh request',
+      )
+    }
     const linkId = linkIdFor(this.#c.keypair.did, req.initiator_did)
     const existing = await this.#c.store.link(linkId)
     if (existing && existing.state !== 'revoked') {
@@ -408,14 +418,6 @@ export class FederationService {
         409,
         `a link with you exists here (${linkId}, ${existing.state}): no second token.`,
         `the peer's operator can revoke it (spl federation revoke ${linkId}) to pair again`,
-      )
-    }
-    if (!(await this.#c.store.claimNonce(`pair:${req.nonce}`, now + NONCE_TTL_MS, now))) {
-      throw refuse(
-        'NONCE_REPLAYED',
-        410,
-        'this pairing request was seen before (its nonce is used).',
-        'run spl federation pair again: it makes a fresh request',
       )
     }
     const held: HeldRequest = {
@@ -509,6 +511,19 @@ export class FederationService {
         403,
         `the invite does not cover ${outside.join(', ')}.`,
         `pair with --thread ${invite.threads.join(' --thread ')}`,
+      )
+    // The mapping is the invite's, turned round (the request's `peer` is this side's namespace):
+    // an invite never lets the holder pick the namespace it is bound to here.
+    const want = invite.namespace_map[0]
+    const asked = held.namespace_map[0]
+    if ((want?.local ?? null) !== (asked?.peer ?? null) || (want?.peer ?? null) !== (asked?.local ?? null))
+      throw refuse(
+        'INVITE_SCOPE',
+        403,
+        asked
+          ? `the invite does not cover the mapping ${asked.local}:${asked.peer}.`
+          : 'the invite is for a namespace mapping the request does not ask for.',
+        want ? `pair with --map ${want.peer}:${want.local}` : 'pair without --map',
       )
     if (!(await this.#c.store.useInvite(hash, held.initiator_did, now)))
       throw refuse('INVITE_USED', 403, 'this invite was just used: codes are single use.')
@@ -634,7 +649,8 @@ export class FederationService {
   }): Promise<{ code: string; expires_at: string }> {
     const ttl = input.expiresMs ?? INVITE_DEFAULT_MS
     if (ttl <= 0 || ttl > INVITE_MAX_MS) throw refuse('INVALID_DURATION', 400, 'an invite lives between 1 s and 30 days.', '--expires 24h')
-    if (input.map[0]) this.#c.bindings.assertUsable(input.map[0].peer)
+    // The invite's mapping is from this side: `local` is the namespace the peer will be bound to here.
+    if (input.map[0]) this.#c.bindings.assertUsable(input.map[0].local)
     const code = `spl-${b64(18)}`
     const now = this.#now()
     await this.#c.store.addInvite(hashCode(code), {
@@ -687,8 +703,11 @@ export class FederationService {
   /** Ends a link here: the issued token's jti revoked, the pairs removed, the peer told (best effort). */
   async revoke(ref: string): Promise<{ link: LinkView; notified: boolean; notice?: string }> {
     const link = await this.find(ref)
-    if (link.state === 'revoked') return { link: this.view(link), notified: false, notice: 'already revoked' }
-    await this.#end(link, 'local')
+    // Revoking again re-sends the notice (the peer may have been down the first time); a link
+    // the peer revoked needs no notice.
+    if (link.state === 'revoked' && link.revoked_by !== 'local')
+      return { link: this.view(link), notified: false, notice: 'already revoked by the peer' }
+    if (link.state !== 'revoked') await this.#end(link, 'local')
     let notified = false
     let notice: string | undefined
     try {
