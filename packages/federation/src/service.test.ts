@@ -254,6 +254,16 @@ describe('the responder decides (SPEC 9.1 step 3)', () => {
     expect(JSON.stringify(link)).not.toContain(answer.body['token_for_initiator'] as string)
   })
 
+  it('auto with a mapping: held for the operator (a stranger does not pick its own binding); approve binds it', async () => {
+    const b = await instance(bob, { policy: 'auto' })
+    const req = await requestFrom(alice, bob, { namespace_map: [{ local: 'acme', peer: 'partner' }] })
+    expect((await b.service.handlePairRequest(alice.did, req, 'http://b')).status).toBe(202)
+    expect(b.bindings.size).toBe(0)
+    expect((await b.service.requests())[0]).toMatchObject({ namespace_map: [{ local: 'acme', peer: 'partner' }] })
+    await b.service.approve(linkIdFor(alice.did, bob.did))
+    expect(b.bindings.get(alice.did)).toBe('partner')
+  })
+
   it('never: 403 PAIRING_DISABLED, nothing stored', async () => {
     const b = await instance(bob, { policy: 'never' })
     expect(await refusal(b.service.handlePairRequest(alice.did, await requestFrom(alice, bob), 'http://b'))).toBe('403 PAIRING_DISABLED')

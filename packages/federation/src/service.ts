@@ -434,7 +434,10 @@ export class FederationService {
       state: 'pending',
       decided_at: null,
     }
-    let accept = this.#s.policy === 'auto'
+    // `auto` accepts strangers, but never lets one choose the namespace it is bound to here (that
+    // would be a grant it made itself, SPEC 6.4): a request with a mapping waits for the operator
+    // unless it carries an invite naming that mapping.
+    let accept = this.#s.policy === 'auto' && req.namespace_map.length === 0
     if (req.invite !== undefined && this.#s.policy !== 'manual') {
       await this.#takeInvite(req.invite, held, now)
       accept = true

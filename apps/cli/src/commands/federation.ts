@@ -204,7 +204,7 @@ export class FederationRequestsCommand extends BaseCommand {
       if (res.data.length === 0) this.err('no held pairing requests')
       for (const r of res.data) {
         this.out(
-          `${r.link_id}  ${r.initiator_did}  ${r.initiator_url}  threads: ${r.threads.join(',') || '-'}  expires ${new Date(r.expires_at).toISOString()}`,
+          `${r.link_id}  ${r.initiator_did}  ${r.initiator_url}  threads: ${r.threads.join(',') || '-'}${r.namespace_map[0] ? `  binds it here to namespace ${r.namespace_map[0].peer}` : ''}  expires ${new Date(r.expires_at).toISOString()}`,
         )
       }
       if (res.data.length) this.err('Decide with spl federation approve|reject <id>, or spl federation block <DID>')
