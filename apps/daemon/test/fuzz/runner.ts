@@ -313,15 +313,27 @@ export async function runFuzz(options: RunOptions): Promise<FuzzSummary> {
         const tc = performance.now()
         try {
           const ac = new AbortController()
-          const timer = setTimeout(() => ac.abort(), PER_CASE_TIMEOUT_MS)
+          let timer: NodeJS.Timeout | undefined
+          // A handler that ignores the abort would hang the run: the race ends the case anyway.
+          const hung = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              ac.abort()
+              reject(new Error(`no answer within ${PER_CASE_TIMEOUT_MS} ms (aborted)`))
+            }, PER_CASE_TIMEOUT_MS)
+          })
           try {
-            const res = await d.app.request(url.href, {
-              method: c.method,
-              headers,
-              ...(c.body === undefined ? {} : { body: c.body }),
-              signal: ac.signal,
-            })
-            a = await answerOf(res)
+            a = await Promise.race([
+              (async () =>
+                answerOf(
+                  await d.app.request(url.href, {
+                    method: c.method,
+                    headers,
+                    ...(c.body === undefined ? {} : { body: c.body }),
+                    signal: ac.signal,
+                  }),
+                ))(),
+              hung,
+            ])
           } finally {
             clearTimeout(timer)
           }
