@@ -367,10 +367,14 @@ describe('two hosts: two network namespaces joined by a veth pair, daemons on 0.
     netns = createNetNsPair()
     const [homeA, homeB] = await Promise.all([initHome(), initHome()])
     const [a, b] = await Promise.all([serveInNs(netns.a, homeA, 9200), serveInNs(netns.b, homeB, 9250)])
-    const code = (
-      JSON.parse(ok(await splIn(b, ['federation', 'invite', '--thread', THREAD, '--json']), 'invite').stdout) as { code: string }
-    ).code
+    const made = JSON.parse(ok(await splIn(b, ['federation', 'invite', '--thread', THREAD, '--json']), 'invite').stdout) as {
+      code: string
+      command: string
+    }
+    const code = made.code
     const bUrl = `http://${netns.b.addr}:9250`
+    // The line for A's operator names B's address on the veth (B has no default route to probe with).
+    expect(made.command).toBe(`spl federation pair ${bUrl} --thread ${THREAD} --invite ${code}`)
     const out = JSON.parse(
       ok(await splIn(a, ['federation', 'pair', bUrl, '--thread', THREAD, '--invite', code, '--json']), 'pair').stdout,
     ) as PairResult

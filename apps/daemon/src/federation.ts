@@ -1,4 +1,5 @@
 import dgram from 'node:dgram'
+import os from 'node:os'
 import type { ConsentRegistry } from '@spl/consent'
 import { CONSENT_THREAD } from '@spl/consent'
 import type { ManifestSigner } from '@spl/discovery'
@@ -78,9 +79,17 @@ export async function selfUrlFor(peerUrl: string, cfg: SplConfig, port: number):
     socket.connect(Number(peer.port) || 80, host, () => {
       const address = socket.address().address
       socket.close()
-      resolve(address)
+      // Without a route the socket stays unbound (0.0.0.0): not an address a peer can use.
+      resolve(address === '0.0.0.0' || address === '::' ? undefined : address)
     })
   })
-  const h = local ?? '127.0.0.1'
+  // No route towards the peer (a host with no default route, asked for an invite's line): the
+  // first address of a non-loopback interface, so that the printed line does not say 127.0.0.1.
+  const h = local ?? firstExternalAddress() ?? '127.0.0.1'
   return `http://${h.includes(':') ? `[${h}]` : h}:${port}`
+}
+
+function firstExternalAddress(): string | undefined {
+  const all = Object.values(os.networkInterfaces()).flatMap((list) => list ?? [])
+  return (all.find((a) => !a.internal && a.family === 'IPv4') ?? all.find((a) => !a.internal && !a.address.startsWith('fe80:')))?.address
 }
