@@ -55,7 +55,10 @@ function sendEnvelope(res: http.ServerResponse, err: SplError): void {
 
 /** Writes the envelope as a raw response and closes, reading (and dropping) what still comes. */
 function endWithEnvelope(socket: Duplex, err: SplError): void {
-  // Keep reading, so that closing does not reset the connection before the client has read the answer.
+  // Keep reading, so that closing does not reset the connection before the client has read the answer;
+  // but no longer into the HTTP parser, which fails again on every chunk of a body still coming.
+  socket.removeAllListeners('data')
+  socket.on('data', () => {})
   socket.resume()
   socket.end(rawErrorResponse(err))
   setTimeout(() => socket.destroy(), 5_000).unref()
@@ -155,11 +158,16 @@ export function createHttpServer(app: Hono, options: { hostname: string; onInter
   server.on('connection', (socket: Socket) => {
     socket.destroySoon = () => lingeringClose(socket, lastRequest.get(socket))
   })
+  // The parser stays in its error state and fails again on every chunk of a body still coming:
+  // the first refusal is the answer, the later ones must not reset the connection under it.
+  const refused = new WeakSet<Duplex>()
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET') {
       socket.destroy()
       return
     }
+    if (refused.has(socket)) return
+    refused.add(socket)
     answerSocket(socket, clientErrorOf(err))
   })
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
