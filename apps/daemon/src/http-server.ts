@@ -53,11 +53,29 @@ function sendEnvelope(res: http.ServerResponse, err: SplError): void {
   res.end(body)
 }
 
+/** Node's internals that feed a server socket to its HTTP parser (see _http_server.js, upgrade). */
+interface ParsedSocket {
+  parser?: { unconsume?: () => void } | null
+  _handle?: { _consumed?: boolean } | null
+}
+
+/** Stops the HTTP parser reading `socket`: its bytes come as plain data events again. */
+function detachFromParser(socket: Duplex): void {
+  const s = socket as Duplex & ParsedSocket
+  if (s._handle?._consumed) {
+    s._handle._consumed = false
+    s.parser?.unconsume?.()
+  }
+  socket.removeAllListeners('data')
+  socket.removeAllListeners('end')
+}
+
 /** Writes the envelope as a raw response and closes, reading (and dropping) what still comes. */
 function endWithEnvelope(socket: Duplex, err: SplError): void {
   // Keep reading, so that closing does not reset the connection before the client has read the answer;
   // but no longer into the HTTP parser, which fails again on every chunk of a body still coming.
-  socket.removeAllListeners('data')
+  // Detach the socket as node does for an upgrade: the parser reads the handle itself ("consume").
+  detachFromParser(socket)
   socket.on('data', () => {})
   socket.resume()
   socket.end(rawErrorResponse(err))
