@@ -288,12 +288,19 @@ describe('the responder decides (SPEC 9.1 step 3)', () => {
     expect(await refusal(auto.service.handlePairRequest(alice.did, first, 'http://b'))).toBe('410 NONCE_REPLAYED')
   })
 
-  it('a second request while a link exists: 409 LINK_EXISTS, no second token', async () => {
+  it('the same DID asking again for a live link (it lost its side): new tokens, the old one revoked; another mapping: 409 LINK_EXISTS', async () => {
     const b = await instance(bob, { policy: 'auto' })
-    await b.service.handlePairRequest(alice.did, await requestFrom(alice, bob), 'http://b')
+    const first = await b.service.handlePairRequest(alice.did, await requestFrom(alice, bob), 'http://b')
     const before = (await b.service.links())[0]!.tokens.issued.jti
-    expect(await refusal(b.service.handlePairRequest(alice.did, await requestFrom(alice, bob), 'http://b'))).toBe('409 LINK_EXISTS')
-    expect((await b.service.links()).map((l) => l.tokens.issued.jti)).toEqual([before])
+    const again = await b.service.handlePairRequest(alice.did, await requestFrom(alice, bob), 'http://b')
+    expect(again.status).toBe(200)
+    expect(again.body['token_for_initiator']).not.toBe(first.body['token_for_initiator'])
+    const links = await b.service.links()
+    expect(links).toHaveLength(1)
+    expect(links[0]!.tokens.issued.jti).not.toBe(before)
+    expect(b.service.isRevoked(before)).toBe(true)
+    const remapped = await requestFrom(alice, bob, { namespace_map: [{ local: 'default', peer: 'default' }] })
+    expect(await refusal(b.service.handlePairRequest(alice.did, remapped, 'http://b'))).toBe('409 LINK_EXISTS')
   })
 
   it('a token_for_responder that is not the initiator’s own for this instance: 400 TOKEN_INVALID', async () => {

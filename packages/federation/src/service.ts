@@ -413,12 +413,31 @@ export class FederationService {
     const linkId = linkIdFor(this.#c.keypair.did, req.initiator_did)
     const existing = await this.#c.store.link(linkId)
     if (existing && existing.state !== 'revoked') {
-      throw refuse(
-        'LINK_EXISTS',
-        409,
-        `a link with you exists here (${linkId}, ${existing.state}): no second token.`,
-        `the peer's operator can revoke it (spl federation revoke ${linkId}) to pair again`,
-      )
+      // The same DID, proven by its key with a fresh nonce, asks again: it lost its side of the
+      // link (an answer that never arrived, a restored home). It gets new tokens for the same link;
+      // the old ones stop. A different mapping is not taken this way: that is a new decision.
+      const sameMap =
+        (req.namespace_map[0]?.peer ?? null) === existing.local_namespace &&
+        (req.namespace_map[0]?.local ?? null) === existing.peer_namespace
+      if (!sameMap || existing.state === 'establishing') {
+        throw refuse(
+          'LINK_EXISTS',
+          409,
+          `a link with you exists here (${linkId}, ${existing.state})${sameMap ? '' : ' with another namespace mapping'}.`,
+          `the peer's operator can revoke it (spl federation revoke ${linkId}) to pair anew`,
+        )
+      }
+      const token = await this.#reestablish(existing, req, given)
+      return {
+        status: 200,
+        body: {
+          object: 'federation_pair',
+          pair_id: linkId,
+          state: 'active',
+          token_for_initiator: token,
+          responder_manifest: this.#c.ownManifest(origin),
+        },
+      }
     }
     const held: HeldRequest = {
       link_id: linkId,
@@ -461,6 +480,43 @@ export class FederationService {
         responder_manifest: this.#c.ownManifest(origin),
       },
     }
+  }
+
+  /** New tokens both ways for a live link whose initiator lost its side; the old issued one is revoked. */
+  async #reestablish(link: Link, req: PairRequest, given: { jti: string; exp: number }): Promise<string> {
+    const now = this.#now()
+    const issued = await issuePeerToken(
+      this.#c.keypair,
+      {
+        holderDid: link.peer_did,
+        namespace: link.local_namespace ?? this.#s.namespace,
+        threads: '*',
+        ttlSec: Math.floor(this.#s.tokenTtlMs / 1000),
+      },
+      now,
+    )
+    const renewed: Link = {
+      ...link,
+      peer_url: req.initiator_url.replace(/\/+$/, ''),
+      threads: [...new Set([...link.threads, ...req.threads])],
+      issued_jti: issued.claims.jti,
+      issued_exp: issued.claims.exp * 1000,
+      held_token: req.token_for_responder,
+      held_jti: given.jti,
+      held_exp: given.exp * 1000,
+      renewal_error: null,
+      updated_at: now,
+    }
+    await this.#c.store.transaction(async (trx) => {
+      await this.#c.store.revoke(link.issued_jti, link.issued_exp, now, trx)
+      await this.#c.store.putLink(renewed, trx)
+    })
+    this.#revoked.add(link.issued_jti)
+    this.#byPeer.set(link.peer_did, renewed)
+    if (renewed.state === 'active') await this.#ensurePairs(renewed)
+    await this.#journal(renewed, link.state, renewed.state)
+    this.#c.logger.info({ link: link.link_id, did: link.peer_did }, 'federation: link re-established by its peer (new tokens)')
+    return issued.token
   }
 
   /** The token the initiator gave us must be its own, for us, for sync, unexpired. */
