@@ -303,6 +303,7 @@ export class FederationService {
     } catch (err) {
       if (
         err instanceof PeerRefusedError &&
+        err.signed &&
         (err.remoteCode === 'PAIR_REJECTED' || err.remoteCode === 'REQUEST_EXPIRED' || err.remoteCode === 'PEER_BLOCKED')
       ) {
         await this.#forget(link)

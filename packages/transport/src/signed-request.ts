@@ -34,7 +34,12 @@ export interface SignedAnswer<T = unknown> {
 
 /** An answer that is an error: status and the peer's code kept. */
 export class PeerRefusedError extends PullError {
-  constructor(status: number, envelope: { code?: string; message?: string; fix?: string } | null) {
+  constructor(
+    status: number,
+    envelope: { code?: string; message?: string; fix?: string } | null,
+    /** True when the answer carried the peer's valid SPL-Proof (a refusal only it could make). */
+    readonly signed = false,
+  ) {
     super(status >= 500 ? 'HTTP_5XX' : 'HTTP_4XX', envelope?.code ? `${envelope.code}: ${envelope.message ?? ''}` : `HTTP ${status}`, {
       httpStatus: status,
       ...(envelope?.code ? { remoteCode: envelope.code } : {}),
@@ -105,20 +110,30 @@ export async function signedRequest<T = unknown>(keypair: Keypair, req: SignedRe
   } catch {
     throw new PullError('PARSE_ERROR', `the peer answered HTTP ${res.status} with ${res.body.length} bytes that are not JSON`)
   }
+  const responder = req.responder ?? req.aud
+  const header = res.headers[PROOF_HEADER.toLowerCase()]
+  const checkProof = () =>
+    verifyResponseProof(typeof header === 'string' ? header : null, {
+      peerDid: responder,
+      callerDid: keypair.did,
+      jti: proof.jti,
+      body: res.body,
+    })
   if (res.status < 200 || res.status > 299) {
     const parsed = errorEnvelopeSchema.safeParse(json)
-    throw new PeerRefusedError(res.status, parsed.success ? parsed.data : null)
+    // A refusal is believed as the peer's only when it is signed by the peer (else it may be forged on the way).
+    const signed =
+      responder !== '*' &&
+      typeof header === 'string' &&
+      (await checkProof().then(
+        () => true,
+        () => false,
+      ))
+    throw new PeerRefusedError(res.status, parsed.success ? parsed.data : null, signed)
   }
-  const responder = req.responder ?? req.aud
   if (responder !== '*') {
-    const header = res.headers[PROOF_HEADER.toLowerCase()]
     try {
-      await verifyResponseProof(typeof header === 'string' ? header : null, {
-        peerDid: responder,
-        callerDid: keypair.did,
-        jti: proof.jti,
-        body: res.body,
-      })
+      await checkProof()
     } catch (err) {
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }

@@ -59,30 +59,57 @@ async function signed(ctx: DaemonContext, c: Context, proof: RequestProof, statu
   return c.body(body, status as 200, { 'content-type': 'application/json', [PROOF_HEADER]: header })
 }
 
+/**
+ * A peer door: the proof first, then `handle`; once the caller is known, every answer is signed,
+ * refusals too, so that a forged refusal (a PAIR_REJECTED on the way) cannot end a request.
+ */
+function peerDoor(
+  ctx: DaemonContext,
+  handle: (c: Context, caller: string) => Promise<{ status: number; body: unknown }>,
+  firstContact = false,
+) {
+  return async (c: Context) => {
+    const proof = await peerProof(ctx, c, firstContact)
+    let answer: { status: number; body: unknown }
+    try {
+      answer = await handle(c, proof.iss)
+    } catch (err) {
+      const e = SplError.from(err)
+      if (e.status >= 500) throw err
+      answer = { status: e.status, body: e.toJSON() }
+    }
+    return signed(ctx, c, proof, answer.status, answer.body)
+  }
+}
+
 /** The pairing handshake's doors: open, but every one checks an SPL-Proof (SPEC 7.1, 9.1). */
 export function federationPeerRoutes(app: Hono, ctx: DaemonContext): void {
-  app.post(PAIR_PATH, async (c) => {
-    const proof = await peerProof(ctx, c, true)
-    const body = await readJson(c, pairRequestSchema)
-    const answer = await ctx.federation.handlePairRequest(proof.iss, body, new URL(c.req.url).origin)
-    return signed(ctx, c, proof, answer.status, answer.body)
-  })
-  app.post('/v1/federation/pair/:id/poll', async (c) => {
-    const proof = await peerProof(ctx, c)
-    const { nonce } = await readJson(c, pollRequestSchema)
-    const answer = await ctx.federation.handlePoll(proof.iss, linkIdParam(c), nonce)
-    return signed(ctx, c, proof, answer.status, answer.body)
-  })
-  app.post('/v1/federation/links/:id/revoked', async (c) => {
-    const proof = await peerProof(ctx, c)
-    await readJson(c, peerRevokeSchema)
-    return signed(ctx, c, proof, 200, await ctx.federation.handlePeerRevoked(proof.iss, linkIdParam(c)))
-  })
-  app.post('/v1/federation/links/:id/renew', async (c) => {
-    const proof = await peerProof(ctx, c)
-    await readJson(c, renewRequestSchema)
-    return signed(ctx, c, proof, 200, await ctx.federation.handleRenew(proof.iss, linkIdParam(c)))
-  })
+  app.post(
+    PAIR_PATH,
+    peerDoor(
+      ctx,
+      async (c, caller) => ctx.federation.handlePairRequest(caller, await readJson(c, pairRequestSchema), new URL(c.req.url).origin),
+      true,
+    ),
+  )
+  app.post(
+    '/v1/federation/pair/:id/poll',
+    peerDoor(ctx, async (c, caller) => ctx.federation.handlePoll(caller, linkIdParam(c), (await readJson(c, pollRequestSchema)).nonce)),
+  )
+  app.post(
+    '/v1/federation/links/:id/revoked',
+    peerDoor(ctx, async (c, caller) => {
+      await readJson(c, peerRevokeSchema)
+      return { status: 200, body: await ctx.federation.handlePeerRevoked(caller, linkIdParam(c)) }
+    }),
+  )
+  app.post(
+    '/v1/federation/links/:id/renew',
+    peerDoor(ctx, async (c, caller) => {
+      await readJson(c, renewRequestSchema)
+      return { status: 200, body: await ctx.federation.handleRenew(caller, linkIdParam(c)) }
+    }),
+  )
 }
 
 /** The operator's federation doors (admin): pair, links, invites, requests, the blocklist. */
