@@ -20,6 +20,8 @@ export interface PairView {
   attempt: number
   backoff_ms: number
   poll_only: boolean
+  /** Why a longpoll pair polls instead (LONGPOLL_RETURNS_AT_ONCE, LONGPOLL_REFUSED). */
+  notice?: { code: string; message: string; at: number } | null
   totals: {
     pulls: number
     records_received: number

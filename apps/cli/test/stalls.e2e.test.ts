@@ -87,6 +87,8 @@ describe('nothing can stall a pair (issue 18)', { timeout: 120_000 }, () => {
     const p = await getPair(pair.pair_id)
     expect(p.notice?.code).toBe('LONGPOLL_RETURNS_AT_ONCE')
     expect(p.state).toBe('running')
+    // The operator's view says it too.
+    expect((await b.spl('fleet', 'sync', 'status', pair.pair_id)).stdout).toMatch(/^notice {5}LONGPOLL_RETURNS_AT_ONCE: /m)
     expect(await b.threadRecordIds(thread)).toEqual([rec.id])
     // Three long polls answered at once, then none: the old loop asked again at once, ~300 times a second.
     const longpolls = () => fake.callsFor(thread).filter((c) => c.feed === 'longpoll').length

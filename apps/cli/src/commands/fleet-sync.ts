@@ -16,6 +16,7 @@ interface PairOut {
   mode: string
   poll_interval_ms: number
   poll_only: boolean
+  notice?: { code: string; message: string; at: number } | null
   backoff_ms: number
   attempt: number
   next_attempt_at: number | null
@@ -171,6 +172,7 @@ export const FleetSyncStatusCommand = adminCommand(
       `mode       ${p.poll_only ? 'poll (peer does not long-poll)' : p.mode}${p.mode === 'poll' || p.poll_only ? `, every ${p.poll_interval_ms} ms` : ''}`,
       `cursor     ${p.cursor ?? '(start)'}`,
       ...(p.last_error ? [`last_error ${p.last_error.code}: ${p.last_error.message} (${ago(p.last_error.at)})`] : []),
+      ...(p.notice ? [`notice     ${p.notice.code}: ${p.notice.message} (${ago(p.notice.at)})`] : []),
       ...(p.state === 'failing' ? [`retry      attempt ${p.attempt}, backoff ${p.backoff_ms} ms, next ${ago(p.next_attempt_at)}`] : []),
       `totals     ${JSON.stringify(p.totals)}`,
     ],
