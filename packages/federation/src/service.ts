@@ -3,10 +3,12 @@
 // Pairs, bindings and the journal are handed in, so this file knows nothing of the daemon.
 import crypto from 'node:crypto'
 import { fetchVerifiedManifest, type PairPolicy, type WellKnownDocument } from '@spl/discovery'
-import { type Keypair, SplError, verifyDidJwt } from '@spl/identity'
-import { issuePeerToken, PEER_TOKEN_SCOPE, PeerRefusedError, PullError, signedRequest } from '@spl/transport'
+import type { Keypair } from '@spl/identity'
+import { PeerRefusedError, signedRequest } from '@spl/transport'
+import { peerError, refuse } from './errors.js'
 import { effectiveState, type Link, type LinkState, type LinkView, linkIdFor, linkView } from './link.js'
 import type { FederationStore, HeldRequest } from './store.js'
+import { checkGivenToken, checkHeldToken, claimsOf, issueLinkToken } from './tokens.js'
 import {
   type NamespaceMap,
   PAIR_PATH,
@@ -19,7 +21,6 @@ import {
   renewPath,
 } from './wire.js'
 
-const PEER_TOKEN_TYP = 'spl-peer+jwt'
 /** Held requests expire after this (SPEC 9.1). */
 export const REQUEST_TTL_MS = 7 * 86_400_000
 /** Invites are single use and expire (24 h by default, at most 30 days). */
@@ -83,21 +84,6 @@ export interface PairOutcome {
 
 const b64 = (n: number) => crypto.randomBytes(n).toString('base64url')
 const hashCode = (code: string) => crypto.createHash('sha256').update(code.trim()).digest('hex')
-
-class FederationError extends SplError {
-  override readonly name = 'FederationError'
-}
-const refuse = (code: string, status: number, message: string, fix?: string) =>
-  new FederationError(code, message, { status, ...(fix ? { fix } : {}) })
-
-/** The claims of a peer token decoded without checking (for its iat/exp when we hold it). */
-function claimsOf(token: string): { iat?: number; exp?: number; jti?: string } {
-  try {
-    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: number; exp?: number; jti?: string }
-  } catch {
-    return {}
-  }
-}
 
 export class FederationService {
   readonly #c: FederationComponents
@@ -231,11 +217,7 @@ export class FederationService {
     const localNs = input.map[0]?.local ?? null
     if (localNs) this.#c.bindings.assertUsable(localNs)
     const now = this.#now()
-    const issued = await issuePeerToken(
-      this.#c.keypair,
-      { holderDid: peerDid, namespace: localNs ?? this.#s.namespace, threads: '*', ttlSec: Math.floor(this.#s.tokenTtlMs / 1000) },
-      now,
-    )
+    const issued = await issueLinkToken(this.#c.keypair, peerDid, localNs ?? this.#s.namespace, this.#s.tokenTtlMs, now)
     const nonce = b64(24)
     const request: PairRequest = {
       initiator_did: this.#c.keypair.did,
@@ -323,7 +305,7 @@ export class FederationService {
       await this.#forget(link)
       throw refuse('PAIR_ANSWER_INVALID', 502, 'the peer accepted with an answer that does not fit SPEC 9.1', "check the peer's version")
     }
-    const claims = await this.#checkHeldToken(parsed.data.token_for_initiator, link.peer_did).catch(async (err) => {
+    const claims = await checkHeldToken(parsed.data.token_for_initiator, link.peer_did, this.#c.keypair.did).catch(async (err) => {
       await this.#forget(link)
       throw err
     })
@@ -356,25 +338,6 @@ export class FederationService {
     return pairs
   }
 
-  async #checkHeldToken(token: string, peerDid: string): Promise<{ jti: string; exp: number }> {
-    let c: Awaited<ReturnType<typeof verifyDidJwt>>
-    try {
-      c = await verifyDidJwt(token, { typ: PEER_TOKEN_TYP, code: 'TOKEN_INVALID' })
-    } catch (err) {
-      throw refuse('TOKEN_INVALID', 502, `the peer's token does not verify: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    if (
-      c.iss !== peerDid ||
-      c['sub'] !== this.#c.keypair.did ||
-      c['scope'] !== PEER_TOKEN_SCOPE ||
-      typeof c.jti !== 'string' ||
-      typeof c.exp !== 'number'
-    ) {
-      throw refuse('TOKEN_INVALID', 502, 'the peer issued a token that is not for this instance (iss, sub or scope)')
-    }
-    return { jti: c.jti, exp: c.exp }
-  }
-
   // ── the responder (SPEC 9.1 step 3) ──
 
   /** `POST /v1/federation/pair` after its proof was checked: accept (200), hold (202) or refuse. */
@@ -399,7 +362,7 @@ export class FederationService {
     }
     if (req.initiator_did === this.#c.keypair.did) throw refuse('PAIR_SELF', 400, 'an instance cannot pair with itself.')
     const now = this.#now()
-    const given = await this.#checkGivenToken(req.token_for_responder, req.initiator_did, now)
+    const given = await checkGivenToken(req.token_for_responder, req.initiator_did, this.#c.keypair.did, now)
     const localNs = req.namespace_map[0]?.peer ?? null
     if (localNs) this.#c.bindings.assertUsable(localNs)
     // The nonce first: a replayed request is 410 whatever became of the first one (SPEC 9.1).
@@ -486,16 +449,7 @@ export class FederationService {
   /** New tokens both ways for a live link whose initiator lost its side; the old issued one is revoked. */
   async #reestablish(link: Link, req: PairRequest, given: { jti: string; exp: number }): Promise<string> {
     const now = this.#now()
-    const issued = await issuePeerToken(
-      this.#c.keypair,
-      {
-        holderDid: link.peer_did,
-        namespace: link.local_namespace ?? this.#s.namespace,
-        threads: '*',
-        ttlSec: Math.floor(this.#s.tokenTtlMs / 1000),
-      },
-      now,
-    )
+    const issued = await issueLinkToken(this.#c.keypair, link.peer_did, link.local_namespace ?? this.#s.namespace, this.#s.tokenTtlMs, now)
     const renewed: Link = {
       ...link,
       peer_url: req.initiator_url.replace(/\/+$/, ''),
@@ -518,26 +472,6 @@ export class FederationService {
     await this.#journal(renewed, link.state, renewed.state)
     this.#c.logger.info({ link: link.link_id, did: link.peer_did }, 'federation: link re-established by its peer (new tokens)')
     return issued.token
-  }
-
-  /** The token the initiator gave us must be its own, for us, for sync, unexpired. */
-  async #checkGivenToken(token: string, initiator: string, now: number): Promise<{ jti: string; exp: number }> {
-    let c: Awaited<ReturnType<typeof verifyDidJwt>>
-    try {
-      c = await verifyDidJwt(token, { typ: PEER_TOKEN_TYP, code: 'TOKEN_INVALID' })
-    } catch (err) {
-      throw refuse('TOKEN_INVALID', 400, `token_for_responder: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    if (c.iss !== initiator || c.aud !== initiator || c['sub'] !== this.#c.keypair.did || c['scope'] !== PEER_TOKEN_SCOPE) {
-      throw refuse(
-        'TOKEN_INVALID',
-        400,
-        'token_for_responder must be issued by the initiator for this instance (iss, aud, sub, scope of SPEC 7.5)',
-      )
-    }
-    if (typeof c.jti !== 'string' || typeof c.exp !== 'number' || c.exp * 1000 <= now)
-      throw refuse('TOKEN_INVALID', 400, 'token_for_responder has expired or has no jti')
-    return { jti: c.jti, exp: c.exp }
   }
 
   async #takeInvite(code: string, held: HeldRequest, now: number): Promise<void> {
@@ -593,16 +527,7 @@ export class FederationService {
   async #accept(held: HeldRequest, given: { jti: string; exp: number }): Promise<string> {
     const now = this.#now()
     const localNs = held.namespace_map[0]?.peer ?? null
-    const issued = await issuePeerToken(
-      this.#c.keypair,
-      {
-        holderDid: held.initiator_did,
-        namespace: localNs ?? this.#s.namespace,
-        threads: '*',
-        ttlSec: Math.floor(this.#s.tokenTtlMs / 1000),
-      },
-      now,
-    )
+    const issued = await issueLinkToken(this.#c.keypair, held.initiator_did, localNs ?? this.#s.namespace, this.#s.tokenTtlMs, now)
     const link: Link = {
       link_id: held.link_id,
       peer_did: held.initiator_did,
@@ -680,7 +605,7 @@ export class FederationService {
 
   async approve(linkId: string): Promise<LinkView> {
     const held = await this.#pending(linkId)
-    const given = await this.#checkGivenToken(held.token_for_responder, held.initiator_did, this.#now())
+    const given = await checkGivenToken(held.token_for_responder, held.initiator_did, this.#c.keypair.did, this.#now())
     const localNs = held.namespace_map[0]?.peer
     if (localNs) this.#c.bindings.assertUsable(localNs)
     await this.#accept(held, given)
@@ -821,16 +746,7 @@ export class FederationService {
     if (link.state === 'revoked')
       throw refuse('LINK_REVOKED', 403, 'this link was revoked: its tokens are not renewed.', 'pair again with spl federation pair')
     const now = this.#now()
-    const issued = await issuePeerToken(
-      this.#c.keypair,
-      {
-        holderDid: link.peer_did,
-        namespace: link.local_namespace ?? this.#s.namespace,
-        threads: '*',
-        ttlSec: Math.floor(this.#s.tokenTtlMs / 1000),
-      },
-      now,
-    )
+    const issued = await issueLinkToken(this.#c.keypair, link.peer_did, link.local_namespace ?? this.#s.namespace, this.#s.tokenTtlMs, now)
     const renewed: Link = { ...link, issued_jti: issued.claims.jti, issued_exp: issued.claims.exp * 1000, updated_at: now }
     await this.#c.store.putLink(renewed)
     this.#byPeer.set(link.peer_did, renewed)
@@ -869,7 +785,7 @@ export class FederationService {
       })
       const parsed = renewAnswerSchema.safeParse(answer.json)
       if (!parsed.success) throw refuse('PAIR_ANSWER_INVALID', 502, 'the peer renewed with an answer that does not fit')
-      const claims = await this.#checkHeldToken(parsed.data.token, link.peer_did)
+      const claims = await checkHeldToken(parsed.data.token, link.peer_did, this.#c.keypair.did)
       const current = (await this.#c.store.link(link.link_id)) ?? link
       const renewed: Link = {
         ...current,
@@ -970,19 +886,6 @@ export class FederationService {
       this.#c.logger.warn({ err, link: link.link_id }, 'federation: th_federation_pairs record failed')
     }
   }
-}
-
-/** A peer's refusal as a house error carrying the peer's code and fix. */
-function peerError(err: unknown, what: string): SplError {
-  if (err instanceof PeerRefusedError) {
-    return new SplError(err.remoteCode ?? err.pullCode, `${what}: the peer answered ${err.httpStatus}: ${err.message}`, {
-      status: err.httpStatus && err.httpStatus < 500 ? err.httpStatus : 502,
-      ...(err.peerFix ? { fix: err.peerFix } : {}),
-    })
-  }
-  if (err instanceof PullError)
-    return new SplError(err.pullCode, `${what}: ${err.message}`, { status: 502, ...(err.fix ? { fix: err.fix } : {}) })
-  return SplError.from(err)
 }
 
 export type { PairAccepted }

@@ -22,6 +22,34 @@ export const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 const STALE = new Set(['ECONNRESET', 'EPIPE'])
 
 /**
+ * Reads a whole answer as UTF-8 text, at most `maxBytes`: PARSE_ERROR when larger or cut off,
+ * the classified error of the stream (or of the abort) otherwise. Both peer clients read with it.
+ */
+export function readAnswer(res: http.IncomingMessage, maxBytes: number, signal: AbortSignal): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        res.destroy()
+        reject(new PullError('PARSE_ERROR', `the peer's answer is larger than ${maxBytes} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    res.on('error', (err) => reject(classifyFetchError(err, 'body')))
+    res.on('close', () => {
+      if (!res.complete) {
+        reject(signal.aborted ? classifyFetchError(signal.reason, 'body') : new PullError('PARSE_ERROR', 'the response body was cut off'))
+        return
+      }
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size).toString('utf8') })
+    })
+  })
+}
+
+/**
  * GET `url` with node:http and a keep-alive agent (no fetch: its WebAssembly HTTP parser costs
  * ~12 MB resident and ~0.5 ms of CPU more per request). Fails with a classified PullError:
  * before the answer's head as CONNECT_REFUSED / DNS_FAILURE / TIMEOUT, while reading the body
@@ -45,27 +73,7 @@ export async function httpGet(
       let answered = false
       const req = get(url, { headers: sent, agent, signal }, (res) => {
         answered = true
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > maxBytes) {
-            res.destroy()
-            reject(new PullError('PARSE_ERROR', `the peer's answer is larger than ${maxBytes} bytes`))
-            return
-          }
-          chunks.push(chunk)
-        })
-        res.on('error', (err) => reject(classifyFetchError(err, 'body')))
-        res.on('close', () => {
-          if (!res.complete) {
-            reject(
-              signal.aborted ? classifyFetchError(signal.reason, 'body') : new PullError('PARSE_ERROR', 'the response body was cut off'),
-            )
-            return
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size).toString('utf8') })
-        })
+        readAnswer(res, maxBytes, signal).then(resolve, reject)
       })
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (!answered && req.reusedSocket && STALE.has(err.code ?? '')) resolve('stale')

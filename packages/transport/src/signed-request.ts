@@ -4,6 +4,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { Keypair } from '@spl/identity'
 import { classifyFetchError, PullError } from './classify.js'
+import { type HttpAnswer, readAnswer } from './http-get.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
 import { errorEnvelopeSchema } from './wire.js'
 
@@ -50,30 +51,18 @@ export class PeerRefusedError extends PullError {
   readonly peerFix: string | undefined
 }
 
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal) {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<HttpAnswer> {
   const request = url.protocol === 'https:' ? https.request : http.request
-  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     // No keep-alive: a POST is never sent twice because a pooled socket turned out stale.
     const req = request(url, { method, headers, signal, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_ANSWER_BYTES) {
-          res.destroy()
-          reject(new PullError('PARSE_ERROR', `the peer's answer is larger than ${MAX_ANSWER_BYTES} bytes`))
-          return
-        }
-        chunks.push(chunk)
-      })
-      res.on('error', (err) => reject(classifyFetchError(err, 'body')))
-      res.on('close', () => {
-        if (!res.complete) {
-          reject(signal.aborted ? classifyFetchError(signal.reason, 'body') : new PullError('PARSE_ERROR', 'the response body was cut off'))
-          return
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size).toString('utf8') })
-      })
+      readAnswer(res, MAX_ANSWER_BYTES, signal).then(resolve, reject)
     })
     req.on('error', (err) => reject(classifyFetchError(err, 'connect')))
     req.end(body)
