@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Discovery } from './discovery.js'
-import {
-  announcementRecords,
-  buildAnnouncement,
-  instanceName,
-  isMdnsSource,
-  MDNS_SERVICE_TYPE,
-  mdnsSource,
-  parseTxt,
-  readResponse,
-} from './mdns.js'
+import { isMdnsSource, mdnsSource } from './mdns.js'
+import { announcementRecords, buildAnnouncement, instanceName, MDNS_SERVICE_TYPE, parseTxt, readResponse } from './mdns-records.js'
 import type { MdnsErrorListener, MdnsPacket, MdnsRecord, MdnsRemote, MdnsSocket } from './mdns-socket.js'
 import type { DiscoveryLogger } from './source.js'
 
