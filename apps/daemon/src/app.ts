@@ -14,6 +14,7 @@ import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
 import { recordRoutes } from './routes/records.js'
 import { syncRoutes } from './routes/sync.js'
+import { uiAdminRoutes, uiRoutes } from './routes/ui.js'
 
 function remoteAddress(c: Context): string | undefined {
   try {
@@ -56,6 +57,8 @@ export function createApp(ctx: DaemonContext): Hono {
   publicRoutes(app, ctx)
   // The did:sync directory's doors are open: each write is signed by the DID it is about.
   directoryRoutes(app, ctx)
+  // The web console (/ui): its page is open, its data calls need the console's session (routes/ui.ts).
+  uiRoutes(app, ctx)
 
   // The peer door authenticates with SPL-Proof, not the admin token.
   app.get('/v1/sync/changes', async (c) => {
@@ -86,6 +89,7 @@ export function createApp(ctx: DaemonContext): Hono {
   doctorRoutes(app, ctx)
   discoveryRoutes(app, ctx)
   federationRoutes(app, ctx)
+  uiAdminRoutes(app, ctx)
   app.get('/metrics', async (c) => c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }))
   return app
 }

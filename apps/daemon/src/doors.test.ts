@@ -46,7 +46,9 @@ const PEER_DOORS = new Set([
   '/v1/federation/links/:id/revoked',
   '/v1/federation/links/:id/renew',
 ])
-const isOpen = (p: string) => OPEN.has(p) || PEER_DOORS.has(p) || p.startsWith('/.well-known/') || p.startsWith('/directory/')
+// The web console's doors (/ui, /ui/*) have their own session rules: routes/ui.test.ts. Its /v1 doors are in the matrix.
+const isOpen = (p: string) =>
+  OPEN.has(p) || PEER_DOORS.has(p) || p.startsWith('/.well-known/') || p.startsWith('/directory/') || p === '/ui' || p.startsWith('/ui/')
 
 /** Every admin door of the app as built (so a door added later is in the matrix), params filled in. */
 function adminDoors(): { method: string; path: string }[] {

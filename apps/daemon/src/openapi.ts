@@ -1,4 +1,4 @@
-type Op = [method: string, path: string, summary: string, auth: 'open' | 'admin' | 'proof']
+type Op = [method: string, path: string, summary: string, auth: 'open' | 'admin' | 'proof' | 'session']
 
 const OPS: Op[] = [
   ['get', '/health', 'Liveness: status, DID, version, uptime', 'open'],
@@ -68,6 +68,16 @@ const OPS: Op[] = [
   ['post', '/v1/federation/blocklist', 'Block a DID {did}: its requests are refused at once', 'admin'],
   ['delete', '/v1/federation/blocklist/{did}', 'Unblock a DID', 'admin'],
   ['get', '/metrics', 'Prometheus metrics', 'admin'],
+  // The web console (docs/console.md): the page is open; its data calls go through /ui/api/v1/* with the session.
+  ['post', '/v1/ui/login', 'A one-time console login link {path, expires_at} (spl ui)', 'admin'],
+  ['get', '/v1/sync/mesh', 'The Federation table in one answer: pairs pulled, peers served, links', 'admin'],
+  ['get', '/v1/sync/pairs/{id}/history', 'One pair over the last hour: stored per minute, latency buckets', 'admin'],
+  ['get', '/ui', 'Redirects to /ui/', 'open'],
+  ['get', '/ui/', 'The web console page (its data needs a session)', 'open'],
+  ['get', '/ui/assets/{file}', "The console's scripts and styles", 'open'],
+  ['get', '/ui/login', 'Spends a login link (?token=): sets the session cookie, redirects to /ui/', 'open'],
+  ['get', '/ui/api/session', "The session's CSRF token and expiry (same origin only)", 'session'],
+  ['post', '/ui/api/logout', 'Ends the session', 'session'],
   // The did:sync directory ([directory] enabled = true): open doors, every write signed by its DID (SPEC 8).
   ['post', '/directory/register', 'Register {registration: <JWS typ spl-directory+jwt>}; 201 new, 200 replaced', 'open'],
   ['post', '/directory/import', 'Import {entries: [<registration JWS>…]} from another directory', 'open'],
@@ -85,7 +95,7 @@ export function openApiDocument(version: string) {
     paths[path] ??= {}
     paths[path][method] = {
       summary,
-      security: auth === 'open' ? [] : auth === 'admin' ? [{ admin: [] }] : [{ splProof: [] }],
+      security: auth === 'open' ? [] : auth === 'admin' ? [{ admin: [] }] : auth === 'session' ? [{ uiSession: [] }] : [{ splProof: [] }],
       responses: {
         default: {
           description: 'error',
@@ -104,6 +114,12 @@ export function openApiDocument(version: string) {
           type: 'http',
           scheme: 'bearer',
           description: 'admin.token, or any loopback caller when api.trust_loopback',
+        },
+        uiSession: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'spl_ui_<12 hex>',
+          description: 'The console session of `spl ui`, valid from the console page only, with its CSRF token in X-SPL-CSRF',
         },
         splProof: {
           type: 'apiKey',
