@@ -3,15 +3,16 @@
 //
 //   pnpm bench                       (builds first)
 //   node bench/run.js                (already built)
-//   node bench/run.js catchup live   (a subset: catchup, ceiling, live, idle)
+//   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle)
 import os from 'node:os'
 import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
 import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, stateLines, table, withCleanup } from './lib.js'
 import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
+import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['catchup', 'ceiling', 'live', 'idle']
+const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle']
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -33,6 +34,7 @@ await withCleanup(async () => {
     r[name] = await fn()
     console.log(`  (${fmt1((Date.now() - t) / 1000)} s)`)
   }
+  await step('startup', 'CLI start-up: spl version and spl thread list (real daemon) against node -e 0, medians', () => runStartup())
   await step('catchup', 'catch-up: 100,000 records of ~500 B, A → empty B, real daemons on 127.0.0.1', () =>
     runCatchup({ onRecords: (recs) => (shared = recs) }),
   )
@@ -43,6 +45,24 @@ await withCleanup(async () => {
   await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s and over two long-poll timeouts (60 s)', () => runIdle())
 
   const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
+  if (r.startup) {
+    const s = r.startup
+    rows.push(['CLI start, node -e 0', `${fmt1(s.node)} ms`, '', '', ''])
+    rows.push([
+      'CLI start, spl version',
+      `${fmt1(s.version)} ms = ${fmt2(s.versionX)}×`,
+      `≤ ${TARGET_VERSION_X}×`,
+      mark(s.versionX <= TARGET_VERSION_X),
+      '',
+    ])
+    rows.push([
+      'CLI start, spl thread list',
+      `${fmt1(s.query)} ms = ${fmt2(s.queryX)}×`,
+      `≤ ${TARGET_QUERY_X}×`,
+      mark(s.queryX <= TARGET_QUERY_X),
+      '',
+    ])
+  }
   if (r.catchup) {
     rows.push([
       'catch-up, end to end',

@@ -13,8 +13,25 @@ export const EXIT = { OK: 0, ERROR: 1, USAGE: 2 } as const
  */
 export type Human = string | readonly string[] | (() => number | undefined | Promise<number | undefined>)
 
+/** A house error from another copy of @spl/identity: an Error with a CODE and the envelope's toJSON. */
+function isForeignSplError(err: unknown): err is Error & { code: string; fix?: string } {
+  if (!(err instanceof Error)) return false
+  const e = err as Error & { code?: unknown; toJSON?: unknown }
+  return typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) && typeof e.toJSON === 'function'
+}
+
+/** A usage mistake clipanion (or a command) reports: `UsageError`, exit 2. */
+function isUsageError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'UsageError'
+}
+
 /** The error line of anything thrown: house errors keep their code and fix. */
 function toSplError(err: unknown): SplError {
+  // `spl serve` runs the daemon package as a separate import (the CLI is bundled, the daemon is
+  // not), so a house error thrown there is another copy's SplError: recognise it by its shape.
+  if (!(err instanceof SplError) && isForeignSplError(err)) {
+    return new SplError(err.code, err.message, { ...(err.fix ? { fix: err.fix } : {}), cause: err })
+  }
   // The CLI's only SyntaxError is a malformed daemon stream, not a bad request body, and the
   // user is the operator: it stays INTERNAL with its own message, like any other surprise.
   const own = { message: err instanceof Error ? err.message : String(err) }
@@ -89,6 +106,12 @@ export abstract class BaseCommand extends Command {
     try {
       return (await this.run()) ?? EXIT.OK
     } catch (err) {
+      if (isUsageError(err)) {
+        const path = (this.constructor as typeof BaseCommand).paths?.[0]?.join(' ')
+        const msg = err.message.replace(/^usage:\s*/i, 'the form is: ').replace(/\.$/, '')
+        this.err(`Error: USAGE: ${msg}.${path ? ` Fix: spl ${path} --help` : ''}`)
+        return EXIT.USAGE
+      }
       this.printError(err)
       return EXIT.ERROR
     }
