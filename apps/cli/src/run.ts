@@ -26,7 +26,8 @@ function leadingWords(argv: readonly string[]): string[] {
 /** The entries worth loading for `argv`: those whose first word is argv's, else all of them. */
 function select(entries: readonly CommandEntry[], argv: readonly string[]): readonly CommandEntry[] {
   const first = argv[0]
-  if (first === undefined) return entries
+  // Completion candidates are drawn from every command's definition.
+  if (first === undefined || first === '__complete') return entries
   const some = entries.filter((e) => pathsOf(e).some((p) => p[0] === first))
   return some.length > 0 ? some : entries
 }
@@ -107,7 +108,7 @@ export async function runCli(entries: readonly CommandEntry[], argv: readonly st
     process.stdout.write(`${versionText(second === '--json')}\n`)
     return 0
   }
-  const { Builtins, Cli } = await import('clipanion')
+  const { Builtins, Cli } = await import('./clipanion.js')
   const colored = colourWanted()
   const cli = new Cli({ binaryLabel: 'spl', binaryName: 'spl', binaryVersion: CLI_VERSION, enableCapture: false, enableColors: colored })
   const chosen = select(entries, argv)
