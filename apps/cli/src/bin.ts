@@ -77,6 +77,7 @@ const COMMANDS: ReadonlyArray<readonly [paths: string, load: Load]> = [
   ['consent unbind', async () => (await import('./commands/consent.js')).ConsentUnbindCommand],
   ['status', async () => (await import('./commands/status.js')).StatusCommand],
   ['doctor', async () => (await import('./commands/doctor.js')).DoctorCommand],
+  ['ui', async () => (await import('./commands/ui.js')).UiCommand],
   ['directory register', async () => (await import('./commands/directory.js')).DirectoryRegisterCommand],
   ['directory unregister', async () => (await import('./commands/directory.js')).DirectoryUnregisterCommand],
   ['directory import', async () => (await import('./commands/directory.js')).DirectoryImportCommand],
