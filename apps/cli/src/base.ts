@@ -61,9 +61,9 @@ export abstract class BaseCommand extends Command {
     return 'http://127.0.0.1:9100'
   }
 
-  /** An admin client for this home's daemon. */
-  protected client(): SplClient {
-    return new SplClient(this.daemonUrl(), readAdminToken(this.env.home))
+  /** An admin client for this home's daemon (each request gives up after `timeoutMs`, default 30 s). */
+  protected client(timeoutMs?: number): SplClient {
+    return new SplClient(this.daemonUrl(), readAdminToken(this.env.home), timeoutMs)
   }
 
   /** True when progress may be drawn: a terminal on stderr and no `--json`. */

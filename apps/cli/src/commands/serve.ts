@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
-import { DAEMON_NODE_FLAGS, daemonEnv, homePaths, isAlive, readDaemonInfo, tuneDaemonProcess } from '@spl/daemon/home'
+import { DAEMON_NODE_FLAGS, daemonEnv, homePaths, isAlive, NotInitializedError, readDaemonInfo, tuneDaemonProcess } from '@spl/daemon/home'
 import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
@@ -43,6 +43,8 @@ export class ServeCommand extends BaseCommand {
     if (this.stop) return this.doStop()
     if (this.status) return this.doStatus()
     if (this.logs) return this.doLogs(paths.log)
+    // Before anything opens logs/daemon.log or the keys: a home that `spl init` never made.
+    if (!existsSync(paths.config)) throw new NotInitializedError(this.env.home)
     if (this.daemon && !this.env.daemonized) return this.detach()
     return this.foreground()
   }

@@ -1,0 +1,172 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SPL_BIN, sh, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
+
+// Issue 14 "Behave like a good CLI", through the real binary: one-line mistakes with exit 2,
+// no crash when piped into head, colour only for terminals, shell completion.
+
+const ESC = '\u001b['
+const THREADS = ['th_alpha', 'th_beta', 'th_gamma']
+
+let a: TestDaemon
+let b: TestDaemon
+let pairIds: string[]
+const scratch: string[] = []
+
+beforeAll(async () => {
+  ;[a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()])
+  for (const t of THREADS) await a.emit(t, `first of ${t}`)
+  // Enough output that `| head -1` closes the pipe while spl still writes (a pipe holds 64 KiB).
+  for (let i = 0; i < 300; i++) await a.emit('th_alpha', `record ${i} ${'x'.repeat(200)}`)
+  pairIds = []
+  for (const t of THREADS) {
+    const p = await b.api.post<{ pair_id: string }>('/v1/sync/pairs', { peer_did: a.did, peer_url: a.url, thread_id: t })
+    pairIds.push(p.pair_id)
+  }
+})
+
+afterAll(async () => {
+  await Promise.all([a?.[Symbol.asyncDispose](), b?.[Symbol.asyncDispose]()])
+  for (const d of scratch) rmSync(d, { recursive: true, force: true })
+})
+
+describe('mistakes are one line and exit 2', () => {
+  it('a mistyped command: UNKNOWN_COMMAND with the command meant', async () => {
+    const r = await spl(a.home, ['stauts'])
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^Error: UNKNOWN_COMMAND: .* Did you mean spl status\?$/)])
+    const deep = await spl(a.home, ['fleet', 'sync', 'lsit'])
+    expect(deep.code).toBe(2)
+    expect(deep.stderr).toMatch(/^Error: UNKNOWN_COMMAND: .* Did you mean spl fleet sync list\?\n$/)
+    const far = await spl(a.home, ['xyzzy'])
+    expect(far.code).toBe(2)
+    expect(far.stderr).toMatch(/^Error: UNKNOWN_COMMAND: 'spl xyzzy' is not a command\. Fix: spl --help\n$/)
+  })
+
+  it('usage mistakes: USAGE with the right form, never INTERNAL', async () => {
+    const cases: [string[], RegExp][] = [
+      [['sync', 'th_x', 'to', a.url], /^Error: USAGE: the form is: spl sync <THREAD> from <PEER>\. Fix: spl sync --help\n$/],
+      [['thread', 'list', '--bogus'], /^Error: USAGE: Unsupported option name \("--bogus"\)\. The form is: spl thread list \[--json\]\. /],
+      [['serve', '--port', 'abc'], /^Error: USAGE: Invalid value for --port: .* The form is: spl serve /],
+      [['thread', 'records'], /^Error: USAGE: .* The form is: spl thread records \[--json\] <thread>\. Fix: spl thread records --help\n$/],
+      [['thread'], /^Error: USAGE: 'spl thread' needs a subcommand: spl thread records, spl thread list\. /],
+      [['completion', 'tcsh'], /^Error: USAGE: the form is: spl completion bash\|zsh\|fish \(not 'tcsh'\)\. /],
+    ]
+    for (const [args, want] of cases) {
+      const r = await spl(a.home, args)
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 2, stderr: expect.stringMatching(want) })
+      expect(r.stderr).not.toContain('INTERNAL')
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
+    }
+  })
+
+  it('spl serve --daemon on a home never initialised: NOT_INITIALIZED … Fix: spl init, nothing created', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spl-noinit-'))
+    scratch.push(dir)
+    const home = path.join(dir, 'home')
+    for (const args of [['serve', '--daemon'], ['serve']]) {
+      const r = await spl(home, args)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toBe(`Error: NOT_INITIALIZED: ${home} has no spl identity yet. Fix: spl init\n`)
+    }
+    expect(existsSync(home)).toBe(false)
+    expect(readdirSync(dir)).toEqual([])
+  })
+})
+
+describe('piped into head', () => {
+  it('never crashes: no EPIPE, no stack trace, exit 0 (10 runs of each)', async () => {
+    const script = `
+      for i in $(seq 10); do
+        spl fleet sync list | head -1 >/dev/null
+        spl thread records th_alpha | head -1 >/dev/null
+        spl thread records th_alpha --json | head -c 10 >/dev/null
+        spl --help | head -1 >/dev/null
+      done
+      echo finished`
+    const r = await sh(script, { SYNCROPEL_HOME: b.home })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe('finished')
+  })
+
+  it('the whole output still arrives when the reader reads it all', async () => {
+    const r = await sh('spl thread records th_alpha | wc -l', { SYNCROPEL_HOME: a.home })
+    expect(Number(r.stdout.trim())).toBe(301)
+  })
+})
+
+describe('colour', () => {
+  const help = (env: Record<string, string>) => spl(a.home, ['--help'], env)
+  /** `spl --help` inside a pseudo-terminal (util-linux `script`). */
+  const helpOnTty = (env: Record<string, string>) =>
+    spawnSync('script', ['-qec', `"${process.execPath}" "${SPL_BIN}" --help`, '/dev/null'], {
+      env: { ...process.env, SYNCROPEL_HOME: a.home, TERM: 'xterm-256color', NO_COLOR: '', FORCE_COLOR: '', ...env },
+      encoding: 'utf8',
+    }).stdout
+
+  it('none when stdout is not a terminal, none with NO_COLOR, some with FORCE_COLOR', async () => {
+    const plain = await help({ NO_COLOR: '', FORCE_COLOR: '' })
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toContain('spl thread list')
+    expect(plain.stdout).not.toContain(ESC)
+    expect((await help({ NO_COLOR: '1', FORCE_COLOR: '' })).stdout).not.toContain(ESC)
+    expect((await help({ FORCE_COLOR: '1', NO_COLOR: '' })).stdout).toContain(ESC)
+    expect((await help({ FORCE_COLOR: '0', NO_COLOR: '' })).stdout).not.toContain(ESC)
+  })
+
+  it('on a terminal: colour, unless NO_COLOR', () => {
+    expect(helpOnTty({})).toContain(ESC)
+    expect(helpOnTty({ NO_COLOR: '1' })).not.toContain(ESC)
+  })
+})
+
+describe('shell completion', () => {
+  /** What bash's completion function offers for the words typed (the last may be partial). */
+  async function bashComplete(home: string, ...words: string[]): Promise<string[]> {
+    const arr = ['spl', ...words].map((w) => `'${w}'`).join(' ')
+    const r = await sh(
+      `source <(spl completion bash)
+       COMP_WORDS=(${arr}); COMP_CWORD=${words.length}
+       _spl_complete
+       printf '%s\\n' "\${COMPREPLY[@]}"`,
+      { SYNCROPEL_HOME: home },
+    )
+    if (r.code !== 0) throw new Error(r.stderr)
+    return r.stdout.split('\n').filter(Boolean)
+  }
+
+  it('bash: commands, subcommands, options, pair ids and thread ids', async () => {
+    expect(await bashComplete(b.home, 'sta')).toEqual(['status'])
+    expect(await bashComplete(b.home, 'fleet', 'sync', 'pa')).toEqual(['pause'])
+    expect(await bashComplete(b.home, 'thread', '')).toEqual(['list', 'records'])
+    expect(await bashComplete(b.home, 'serve', '--d')).toEqual(['--daemon'])
+    expect(await bashComplete(b.home, 'fleet', 'sync', 'pause', '')).toEqual([...pairIds].sort())
+    expect(await bashComplete(b.home, 'fleet', 'sync', 'status', pairIds[0]!.slice(0, 6))).toContain(pairIds[0])
+    expect(await bashComplete(a.home, 'thread', 'records', 'th_')).toEqual([...THREADS].sort())
+    expect(await bashComplete(a.home, 'thread', 'records', '--json', 'th_g')).toEqual(['th_gamma'])
+    expect(await bashComplete(a.home, 'sync', 'th_b')).toEqual(['th_beta'])
+  })
+
+  it('zsh and fish: scripts that ask spl for the same candidates (syntax-checked when the shell is installed)', async () => {
+    for (const shell of ['zsh', 'fish']) {
+      const r = await spl(a.home, ['completion', shell])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain('spl __complete --')
+      expect(r.stdout).toContain(shell === 'zsh' ? 'compdef _spl spl' : 'complete -c spl')
+      const check = spawnSync(shell, ['-n'], { input: r.stdout, encoding: 'utf8' })
+      if (!check.error) expect(check.status, check.stderr).toBe(0)
+    }
+  })
+
+  it('no daemon: commands still complete, ids are simply not offered', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spl-nodaemon-'))
+    scratch.push(dir)
+    expect(await bashComplete(dir, 'fleet', 'sync', 'pause', '')).toEqual([])
+    expect(await bashComplete(dir, 'vers')).toEqual(['version'])
+  })
+})
