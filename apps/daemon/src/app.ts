@@ -13,6 +13,7 @@ import { federationPeerRoutes, federationRoutes } from './routes/federation.js'
 import { namespaceRoutes } from './routes/namespaces.js'
 import { publicRoutes } from './routes/public.js'
 import { recordRoutes } from './routes/records.js'
+import { relayPeerRoutes, relayRoutes } from './routes/relay.js'
 import { syncRoutes } from './routes/sync.js'
 import { uiAdminRoutes, uiRoutes } from './routes/ui.js'
 
@@ -71,6 +72,8 @@ export function createApp(ctx: DaemonContext): Hono {
   })
   // The pairing handshake's doors are open but proof-checked (SPEC 7.1, 9.1).
   federationPeerRoutes(app, ctx)
+  // A relay's mailbox doors: open, proof-checked, answers signed (SPEC 10).
+  relayPeerRoutes(app, ctx)
 
   const admin = adminAuth({
     token: ctx.adminToken,
@@ -89,6 +92,7 @@ export function createApp(ctx: DaemonContext): Hono {
   doctorRoutes(app, ctx)
   discoveryRoutes(app, ctx)
   federationRoutes(app, ctx)
+  relayRoutes(app, ctx)
   uiAdminRoutes(app, ctx)
   app.get('/metrics', async (c) => c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }))
   return app

@@ -116,6 +116,34 @@ const configSchema = z
       })
       .strict()
       .default({ enabled: false }),
+    relay: z
+      .object({
+        /** Serve mailboxes for registered receivers (SPEC 10); `spl serve --relay` turns it on too. */
+        enabled: z.boolean().default(false),
+        /** A record a receiver has not pulled this long after it was stored here is deposited at its relay. */
+        deposit_after: duration.default('60s'),
+        /** How long a deposit waits at a relay (both as a relay and as a sender). */
+        ttl: duration.default('7d'),
+        /** How often this instance collects from the relays it registered at. */
+        poll_interval: duration.default('30s'),
+        /** As a relay: deposits waiting per receiver (507 beyond). */
+        max_waiting: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** As a relay: bytes one sender may deposit per UTC day (429 beyond). */
+        sender_bytes_per_day: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024 * 1024),
+      })
+      .strict()
+      .default({
+        enabled: false,
+        deposit_after: '60s',
+        ttl: '7d',
+        poll_interval: '30s',
+        max_waiting: 10_000,
+        sender_bytes_per_day: 256 * 1024 * 1024,
+      }),
   })
   .strict()
 
@@ -231,6 +259,8 @@ export interface ConfigOverrides {
   port?: number | undefined
   /** false: neither listen nor broadcast on mDNS (from SPL_MDNS=off). */
   mdns?: boolean | undefined
+  /** true: serve mailboxes (`spl serve --relay`), whatever `[relay] enabled` says. */
+  relay?: boolean | undefined
 }
 
 /** The config in force: the file, then flags on top (pure: the file is read by loadConfig). */
@@ -240,5 +270,6 @@ export function envToCfg(file: SplConfig, overrides: ConfigOverrides = {}): SplC
     ...file,
     server: { host: overrides.host ?? file.server.host, port: overrides.port ?? file.server.port },
     sync: overrides.mdns === false ? { ...file.sync, discovery: { ...discovery, mdns_listen: false, mdns_broadcast: false } } : file.sync,
+    relay: overrides.relay ? { ...file.relay, enabled: true } : file.relay,
   }
 }

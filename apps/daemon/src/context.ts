@@ -3,7 +3,7 @@ import { DirectoryStore, type Discovery, type ManifestSigner } from '@spl/discov
 import { type FederationService, FederationStore } from '@spl/federation'
 import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolCheckerFor } from '@spl/records'
-import { ChangeFeed, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
+import { ChangeFeed, FeedReaders, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
 import { PeerClient, ReplayCache } from '@spl/transport'
 import { carryRegistryOver } from './carry-over.js'
 import type { SplConfig } from './config.js'
@@ -14,6 +14,7 @@ import type { DaemonSecrets } from './load.js'
 import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
 import { RecordService } from './records-service.js'
+import { buildRelay, type RelayParts } from './relay.js'
 import { VERSION } from './version.js'
 
 /** What the context is built on besides the config and the secrets: the home, an open database, a logger. */
@@ -42,6 +43,7 @@ export interface DaemonContextFields {
   manifests: ManifestSigner
   directory: DirectoryStore | undefined
   federation: FederationService
+  relay: RelayParts
   replay: ReplayCache
   logger: Logger
   startedAt: number
@@ -75,6 +77,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly directory: DirectoryStore | undefined
   /** Peer links: the pairing handshake, invites, requests, revocation, renewal (SPEC 9). */
   readonly federation: FederationService
+  /** Store-and-forward (SPEC 10): mailboxes if this is a relay, deposits for receivers, collection from our relays. */
+  readonly relay: RelayParts
   /** Used SPL-Proof ids (durable, SPEC 7.4), for the peer doors besides the change feed. */
   readonly replay: ReplayCache
   readonly logger: Logger
@@ -102,6 +106,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.manifests = fields.manifests
     this.directory = fields.directory
     this.federation = fields.federation
+    this.relay = fields.relay
     this.replay = fields.replay
     this.logger = fields.logger
     this.startedAt = fields.startedAt
@@ -147,6 +152,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     )
     metrics.bind(engine, subscribers)
     const replayStore = await KyselyReplayStore.open(database.db)
+    const readers = new FeedReaders()
     const feed = new ChangeFeed({
       keypair,
       store,
@@ -158,6 +164,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       isTokenRevoked: (jti) => federation?.isRevoked(jti) ?? false,
       // Used proof ids survive a restart (SPEC 7.4).
       replayStore,
+      readers,
     })
     const { discovery, manifests } = buildDiscovery(cfg, keypair, VERSION, logger)
     federation = buildFederation({
@@ -171,6 +178,18 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       logger,
     })
     const directory = cfg.directory.enabled ? await DirectoryStore.open(database.db) : undefined
+    const relay = await buildRelay({
+      cfg,
+      keypair,
+      db: database.db as never,
+      store,
+      feed,
+      readers,
+      engine,
+      federation,
+      manifests,
+      logger,
+    })
     const sqlite = database.sqlite
     return new DaemonContext({
       cfg,
@@ -190,6 +209,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       manifests,
       directory,
       federation,
+      relay,
       replay: new ReplayCache(replayStore),
       logger,
       startedAt: Date.now(),

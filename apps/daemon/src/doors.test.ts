@@ -39,12 +39,17 @@ afterAll(async () => {
 
 const OPEN = new Set(['/health', '/v1/identity', '/openapi.json', '/v1/sync/changes'])
 // The did:sync directory's doors are open too: each write is signed by the DID it is about (SPEC 8).
-// So are the pairing handshake's peer doors: each checks an SPL-Proof instead (SPEC 9.1).
+// So are the pairing handshake's and the relay's peer doors: each checks an SPL-Proof instead (SPEC 9.1, 10).
 const PEER_DOORS = new Set([
   '/v1/federation/pair',
   '/v1/federation/pair/:id/poll',
   '/v1/federation/links/:id/revoked',
   '/v1/federation/links/:id/renew',
+  // A relay's mailbox doors (SPEC 10): proof-checked too, each by the DID it is about.
+  '/v1/mailbox/:did',
+  '/v1/mailbox/:did/register',
+  '/v1/mailbox/:did/receive',
+  '/v1/mailbox/:did/ack',
 ])
 // The web console's doors (/ui, /ui/*) have their own session rules: routes/ui.test.ts. Its /v1 doors are in the matrix.
 const isOpen = (p: string) =>

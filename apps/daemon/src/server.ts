@@ -109,6 +109,7 @@ export class SplDaemon {
     })
     await this.ctx.engine.start()
     await this.ctx.federation.start()
+    this.ctx.relay.start()
     await this.ctx.discovery.start({ port, url })
     this.ctx.logger.info({ did: this.did, url, host, port }, 'spl daemon listening')
     return this
@@ -121,6 +122,7 @@ export class SplDaemon {
     // Goodbye on mDNS first, while the network is still up.
     await this.ctx.discovery.stop()
     this.ctx.federation.stop()
+    await this.ctx.relay.stop()
     await this.ctx.engine.stop()
     this.ctx.notifier.close()
     const server = this.#server

@@ -42,6 +42,11 @@ const manifestSchema = z.looseObject({
   }),
   advertises: z.looseObject({ namespaces: z.array(z.string().max(200)).max(1000) }),
   consent_policy: z.looseObject({ accepts_pair_requests: z.enum(PAIR_POLICIES) }),
+  /** The relays this instance collects deposits from (SPEC 10); absent in older manifests. */
+  relays: z
+    .array(z.looseObject({ url: z.url({ protocol: /^https?$/ }).max(2048), did: z.string().max(200) }))
+    .max(16)
+    .optional(),
   signature: signatureSchema,
 })
 
@@ -61,6 +66,8 @@ export interface ManifestInit {
   url: string
   namespaces: readonly string[]
   acceptsPairRequests: PairPolicy
+  /** The relays this instance collects deposits from (SPEC 10). */
+  relays?: readonly { url: string; did: string }[]
   /** Signing time (ms); now by default. */
   now?: number
 }
@@ -90,6 +97,7 @@ export function signManifest(init: ManifestInit): WellKnownDocument {
     },
     advertises: { namespaces: [...init.namespaces] },
     consent_policy: { accepts_pair_requests: init.acceptsPairRequests },
+    relays: (init.relays ?? []).map((r) => ({ url: r.url, did: r.did })),
     signature: {
       alg: 'Ed25519' as const,
       key_id: `${did}#key-1`,
@@ -256,7 +264,7 @@ export async function fetchVerifiedManifest(
  * it, the URL the caller reached this daemon at.
  */
 export class ManifestSigner {
-  readonly #init: Omit<ManifestInit, 'url' | 'now'>
+  #init: Omit<ManifestInit, 'url' | 'now'>
   readonly #advertiseUrl: string | undefined
   readonly #now: () => number
   readonly #signed = new Map<string, WellKnownDocument>()
@@ -266,6 +274,12 @@ export class ManifestSigner {
     this.#init = rest
     this.#advertiseUrl = advertiseUrl ? advertiseUrl.replace(/\/+$/, '') : undefined
     this.#now = now ?? Date.now
+  }
+
+  /** Names these relays from the next answer on (each document is signed again). */
+  setRelays(relays: readonly { url: string; did: string }[]): void {
+    this.#init = { ...this.#init, relays: [...relays] }
+    this.#signed.clear()
   }
 
   /** The signed document for a caller that reached this daemon at `origin`. */

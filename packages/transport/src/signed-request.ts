@@ -25,6 +25,8 @@ export interface SignedRequest {
   bearer?: string | undefined
   timeoutMs?: number
   signal?: AbortSignal
+  /** The largest answer read (1 MiB unless said). */
+  maxAnswerBytes?: number
 }
 
 /** What a peer answered: the status and the parsed JSON (an error envelope for 4xx/5xx). */
@@ -40,6 +42,8 @@ export class PeerRefusedError extends PullError {
     envelope: { code?: string; message?: string; fix?: string } | null,
     /** True when the answer carried the peer's valid SPL-Proof (a refusal only it could make). */
     readonly signed = false,
+    /** The answer's Retry-After, in ms (a 429 or 503 says when to come back). */
+    readonly retryAfterMs?: number,
   ) {
     super(status >= 500 ? 'HTTP_5XX' : 'HTTP_4XX', envelope?.code ? `${envelope.code}: ${envelope.message ?? ''}` : `HTTP ${status}`, {
       httpStatus: status,
@@ -57,12 +61,13 @@ function send(
   headers: Record<string, string>,
   body: string | undefined,
   signal: AbortSignal,
+  maxBytes: number,
 ): Promise<HttpAnswer> {
   const request = url.protocol === 'https:' ? https.request : http.request
   return new Promise((resolve, reject) => {
     // No keep-alive: a POST is never sent twice because a pooled socket turned out stale.
     const req = request(url, { method, headers, signal, agent: false }, (res) => {
-      readAnswer(res, MAX_ANSWER_BYTES, signal).then(resolve, reject)
+      readAnswer(res, maxBytes, signal).then(resolve, reject)
     })
     req.on('error', (err) => reject(classifyFetchError(err, 'connect')))
     req.end(body)
@@ -92,7 +97,7 @@ export async function signedRequest<T = unknown>(keypair: Keypair, req: SignedRe
   if (req.bearer) headers['authorization'] = `Bearer ${req.bearer}`
   const timeout = AbortSignal.timeout(req.timeoutMs ?? 10_000)
   const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout
-  const res = await send(url, req.method, headers, body, signal)
+  const res = await send(url, req.method, headers, body, signal, req.maxAnswerBytes ?? MAX_ANSWER_BYTES)
   let json: unknown
   try {
     json = JSON.parse(res.body)
@@ -118,7 +123,13 @@ export async function signedRequest<T = unknown>(keypair: Keypair, req: SignedRe
         () => true,
         () => false,
       ))
-    throw new PeerRefusedError(res.status, parsed.success ? parsed.data : null, signed)
+    const retry = Number(res.headers['retry-after'])
+    throw new PeerRefusedError(
+      res.status,
+      parsed.success ? parsed.data : null,
+      signed,
+      Number.isFinite(retry) && retry >= 0 ? retry * 1000 : undefined,
+    )
   }
   if (responder !== '*') {
     try {

@@ -21,6 +21,7 @@ export class ServeCommand extends BaseCommand {
     examples: [
       ['Run in the foreground', 'spl serve'],
       ['Detach on port 9200, reachable from the network', 'spl serve --daemon --port 9200 --host 0.0.0.0'],
+      ['Also be a relay (mailboxes for peers that are away)', 'spl serve --daemon --port 9300 --host 0.0.0.0 --relay'],
       ['Is it running?', 'spl serve --status'],
       ['Follow its log', 'spl serve --logs --follow'],
       ['Stop it', 'spl serve --stop'],
@@ -33,6 +34,7 @@ export class ServeCommand extends BaseCommand {
     description: 'Port (default from config, 9100)',
   })
   host = Option.String('--host', { description: 'Address to bind (default 127.0.0.1)' })
+  relay = Option.Boolean('--relay', false, { description: 'Also serve mailboxes for peers that are away (SPEC 10; [relay] enabled)' })
   stop = Option.Boolean('--stop', false, { description: 'Stop the running daemon' })
   status = Option.Boolean('--status', false, { description: 'Say whether a daemon runs (exit 1 when not)' })
   logs = Option.Boolean('--logs', false, { description: 'Print the daemon log' })
@@ -57,7 +59,7 @@ export class ServeCommand extends BaseCommand {
     const logger = this.env.daemonized
       ? createLogger({ logFile: paths.log, level: this.env.logLevel })
       : createLogger({ pretty: Boolean(process.stdout.isTTY), level: this.env.logLevel })
-    const daemon = await SplDaemon.create({ home: this.env.home, host: this.host, port: this.port, logger })
+    const daemon = await SplDaemon.create({ home: this.env.home, host: this.host, port: this.port, relay: this.relay || undefined, logger })
     await daemon.start()
     if (!this.env.daemonized) this.err(`spl daemon ${daemon.did} listening on ${daemon.url} (Ctrl-C to stop)`)
     await new Promise<void>((resolve) => {
@@ -83,6 +85,7 @@ export class ServeCommand extends BaseCommand {
     const args = [...DAEMON_NODE_FLAGS, process.argv[1]!, 'serve']
     if (this.port !== undefined) args.push('--port', String(this.port))
     if (this.host) args.push('--host', this.host)
+    if (this.relay) args.push('--relay')
     const logStart = existsSync(paths.log) ? statSync(paths.log).size : 0
     const fd = openSync(paths.log, 'a')
     const child = spawn(process.execPath, args, {

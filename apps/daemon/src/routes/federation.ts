@@ -9,12 +9,13 @@ import {
 } from '@spl/federation'
 import { isDidKey, SplError } from '@spl/identity'
 import { THREAD_RE } from '@spl/records'
-import { createResponseProof, InvalidRequestError, PROOF_HEADER, type RequestProof, readJson, verifyRequestProof } from '@spl/transport'
+import { InvalidRequestError, readJson } from '@spl/transport'
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
 import { durationMs } from '../config.js'
 import type { DaemonContext } from '../context.js'
 import { selfUrlFor } from '../federation.js'
+import { peerDoor } from './peer-door.js'
 
 const threads = z.array(z.string().regex(THREAD_RE, 'a thread id (th_…)')).max(100).default([])
 
@@ -38,48 +39,6 @@ function linkIdParam(c: Context): string {
   const id = c.req.param('id') ?? ''
   if (!LINK_ID_RE.test(id)) throw new InvalidRequestError('a link id is fed_ followed by 16 hex characters', 'spl federation list')
   return id
-}
-
-/** Checks the SPL-Proof of a peer door (`aud` may be "*" only on the first contact: the pair request). */
-async function peerProof(ctx: DaemonContext, c: Context, firstContact = false): Promise<RequestProof> {
-  const url = new URL(c.req.url)
-  return verifyRequestProof(c.req.header(PROOF_HEADER), {
-    selfDid: ctx.keypair.did,
-    method: c.req.method,
-    pathAndQuery: url.pathname + url.search,
-    replay: ctx.replay,
-    allowAnyAudience: firstContact,
-  })
-}
-
-/** Answers a peer door with this daemon's response proof over the exact body (SPEC 7.4). */
-async function signed(ctx: DaemonContext, c: Context, proof: RequestProof, status: number, value: unknown): Promise<Response> {
-  const body = JSON.stringify(value)
-  const header = await createResponseProof(ctx.keypair, { callerDid: proof.iss, jti: proof.jti, body })
-  return c.body(body, status as 200, { 'content-type': 'application/json', [PROOF_HEADER]: header })
-}
-
-/**
- * A peer door: the proof first, then `handle`; once the caller is known, every answer is signed,
- * refusals too, so that a forged refusal (a PAIR_REJECTED on the way) cannot end a request.
- */
-function peerDoor(
-  ctx: DaemonContext,
-  handle: (c: Context, caller: string) => Promise<{ status: number; body: unknown }>,
-  firstContact = false,
-) {
-  return async (c: Context) => {
-    const proof = await peerProof(ctx, c, firstContact)
-    let answer: { status: number; body: unknown }
-    try {
-      answer = await handle(c, proof.iss)
-    } catch (err) {
-      const e = SplError.from(err)
-      if (e.status >= 500) throw err
-      answer = { status: e.status, body: e.toJSON() }
-    }
-    return signed(ctx, c, proof, answer.status, answer.body)
-  }
 }
 
 /** The pairing handshake's doors: open, but every one checks an SPL-Proof (SPEC 7.1, 9.1). */

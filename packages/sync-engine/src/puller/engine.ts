@@ -24,7 +24,7 @@ import {
 } from './components.js'
 import { pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
 import type { PairMetrics } from './metrics.js'
-import { catchUp, type PullContext } from './pull-loop.js'
+import { catchUp, type DeliveryResult, ingestDelivered, type PullContext } from './pull-loop.js'
 import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
@@ -127,6 +127,22 @@ export class SyncEngine {
   findPair(peerDid: string, thread: string): PairView | undefined {
     const p = this.#pairs.get(pairIdFor(this.#c.localDid, peerDid, thread))
     return p && p.state !== 'stopped' ? this.#view(p) : undefined
+  }
+
+  /**
+   * Records of `thread` from `peerDid` that came by another way than the pull (a relay's
+   * deposit): checked, stored and counted as a page of the pair's pull, the cursor untouched.
+   * `held` when the pair is paused (the records wait), `unsolicited` when no pair pulls them.
+   */
+  async deliver(
+    peerDid: string,
+    thread: string,
+    records: readonly unknown[],
+  ): Promise<({ status: 'ingested' } & DeliveryResult) | { status: 'held' | 'unsolicited' }> {
+    const p = this.#pairs.get(pairIdFor(this.#c.localDid, peerDid, thread))
+    if (!p || p.state === 'stopped') return { status: 'unsolicited' }
+    if (p.state === 'paused') return { status: 'held' }
+    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records)) }
   }
 
   /** Stops pulling and keeps the cursor. */

@@ -4,7 +4,7 @@ import type { Pair } from '../pair.js'
 import type { CommitResult } from '../stores.js'
 import type { PullProgress, ResolvedComponents, SyncOptions } from './components.js'
 import { type ClassifiedPage, claimedId, classifyPage, type PageHead, pairAfterPage } from './page.js'
-import type { Runtime } from './runtime.js'
+import { type Runtime, underCommitLock } from './runtime.js'
 import { sampleSkew } from './skew.js'
 
 /** What the pull loop shares with the engine that runs it. */
@@ -128,33 +128,51 @@ export async function catchUp(
 }
 
 /** Commits one classified page (or, for an idle answer, only what changed) and updates metrics and listeners. */
-async function ingestPage(
+function ingestPage(
   ctx: PullContext,
-  pair: Pair,
+  loopPair: Pair,
   page: PageHead,
   feed: 'normal' | 'longpoll',
   received: number,
   classified: ClassifiedPage,
   transient: boolean,
 ): Promise<CommitResult> {
-  const rt = ctx.runtime(pair.pair_id)
-  const now = ctx.c.clock.now()
-  sampleSkew(rt, page, feed)
-  const next = pairAfterPage(pair, page, received, classified, now)
-  // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
-  // counters ride along with the next commit. A state change is still written at once.
-  const idle = received === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
-  let result: CommitResult
-  if (!idle) result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
-  else {
-    if (!transient && (pair.state !== 'running' || pair.last_error !== null)) await ctx.c.pairs.savePair(next)
-    result = { stored: 0, duplicates: 0, rejected: [], storedRows: [], pair: next }
-  }
+  const rt = ctx.runtime(loopPair.pair_id)
+  return underCommitLock(rt, async () => {
+    // Counters as the last commit left them (a relay delivery may have committed since this page was asked).
+    const live = transient ? undefined : ctx.pairs.get(loopPair.pair_id)
+    const pair = live && live.totals !== loopPair.totals ? { ...loopPair, totals: live.totals } : loopPair
+    const now = ctx.c.clock.now()
+    sampleSkew(rt, page, feed)
+    const next = pairAfterPage(pair, page, received, classified, now)
+    // An empty answer that moves nothing (an idle long poll ending) needs no transaction: the
+    // counters ride along with the next commit. A state change is still written at once.
+    const idle = received === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
+    let result: CommitResult
+    if (!idle) result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
+    else {
+      if (!transient && (pair.state !== 'running' || pair.last_error !== null)) await ctx.c.pairs.savePair(next)
+      result = { stored: 0, duplicates: 0, rejected: [], storedRows: [], pair: next }
+    }
+    if (result.stored > 0 || page.next_cursor !== pair.cursor) rt.metrics.lastProgressAt = ctx.c.clock.now()
+    rt.metrics.sourceHadMore = page.has_more
+    observeCommit(ctx, rt, pair, classified, result, transient)
+    return result
+  })
+}
+
+/** After a commit: rates, latencies, the stored rows' listeners, and the live pair. */
+function observeCommit(
+  ctx: PullContext,
+  rt: Runtime,
+  pair: Pair,
+  classified: ClassifiedPage,
+  result: CommitResult,
+  transient: boolean,
+): void {
   const committed = result.pair
   const m = rt.metrics
   const committedAt = ctx.c.clock.now()
-  if (result.stored > 0 || page.next_cursor !== pair.cursor) m.lastProgressAt = committedAt
-  m.sourceHadMore = page.has_more
   m.stored.add(result.stored, committedAt)
   m.rejections.add(classified.rejected.length + result.rejected.length, committedAt)
   if (result.storedRows.length > 0) {
@@ -174,5 +192,44 @@ async function ingestPage(
     if (live && live.state !== 'paused' && live.state !== 'stopped') ctx.pairs.set(pair.pair_id, committed)
     else if (live) ctx.pairs.set(pair.pair_id, { ...committed, state: live.state })
   }
-  return result
+}
+
+/** What a delivery (records that came another way than the pair's own pull) did. */
+export interface DeliveryResult {
+  received: number
+  stored: number
+  duplicates: number
+  rejected: number
+}
+
+/**
+ * Ingests records of the pair's thread that reached this instance another way (a relay's
+ * deposit, SPEC 10) through the same checks, plan and counters as a pulled page. The cursor
+ * and the pair's state are the pull's alone: they do not move.
+ */
+export async function ingestDelivered(ctx: PullContext, pairId: string, records: readonly unknown[]): Promise<DeliveryResult> {
+  const start = ctx.pairs.get(pairId)
+  if (!start) throw new Error(`no pair ${pairId}`)
+  const ids = records.map(claimedId).filter((id): id is string => id !== null)
+  const [checked, known] = await Promise.all([ctx.c.checker.checkMany(records, start.thread_id), ctx.c.sink.known(ids)])
+  const classified = classifyPage(checked, known, (r) => ctx.c.namespaces.namespaceGate(r))
+  const rt = ctx.runtime(pairId)
+  return underCommitLock(rt, async () => {
+    const pair = ctx.pairs.get(pairId) ?? start
+    const now = ctx.c.clock.now()
+    const totals = structuredClone(pair.totals)
+    totals.records_received += checked.length
+    totals.duplicates += classified.duplicates
+    for (const r of classified.rejected) totals.rejected[r.code] = (totals.rejected[r.code] ?? 0) + 1
+    const next: Pair = { ...pair, totals, updated_at: now }
+    const result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
+    if (result.stored > 0) rt.metrics.lastProgressAt = ctx.c.clock.now()
+    observeCommit(ctx, rt, pair, classified, result, false)
+    return {
+      received: checked.length,
+      stored: result.stored,
+      duplicates: classified.duplicates + result.duplicates,
+      rejected: classified.rejected.length + result.rejected.length,
+    }
+  })
 }

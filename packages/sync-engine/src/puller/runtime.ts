@@ -20,6 +20,8 @@ export interface Runtime {
   notice: PairNotice | null
   /** Log the next failure even when it repeats the last one (set by a kick). */
   sayNextFailure: boolean
+  /** The pair's last commit: a pull's page and a relay delivery commit one after the other. */
+  commitChain: Promise<unknown>
 }
 
 /** A pair's runtime before its first cycle. */
@@ -37,7 +39,15 @@ export function newRuntime(): Runtime {
     fastEmpty: 0,
     notice: null,
     sayNextFailure: false,
+    commitChain: Promise.resolve(),
   }
+}
+
+/** Runs `fn` after the pair's earlier commits (each reads the pair's counters as the last one left them). */
+export function underCommitLock<T>(rt: Runtime, fn: () => Promise<T>): Promise<T> {
+  const run = rt.commitChain.then(fn, fn)
+  rt.commitChain = run.catch(() => {})
+  return run
 }
 
 /** The view of a pair with its runtime. */

@@ -22,6 +22,7 @@ import {
   verifyPeerToken,
   verifyRequestProof,
 } from '@spl/transport'
+import type { FeedReaders } from '../relay/readers.js'
 import type { ChangeSource, FeedRow } from '../stores.js'
 import type { ThreadNotifier } from './notifier.js'
 import type { SubscriberStats } from './subscribers.js'
@@ -101,6 +102,8 @@ export interface ChangeFeedDeps {
   isTokenRevoked: (jti: string) => boolean
   /** Where used proof ids are kept (SPEC 7.4: durable); in memory when left out. */
   replayStore?: ReplayStore
+  /** Told who pulls what and how far (the relay's depositor reads it, SPEC 10). */
+  readers?: FeedReaders
   now?: () => number
 }
 
@@ -169,17 +172,23 @@ export class ChangeFeed {
       else afterSeq = c.seq
     }
     const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
-    let seen = this.d.notifier.version(q.thread)
-    let page = await this.#page(q, ctx, caller, afterSeq)
+    const reader = this.d.readers?.begin(caller, q.thread, afterSeq, ctx, q.include_own, this.#now())
+    let page: Awaited<ReturnType<ChangeFeed['pageFor']>>
     let hiddenBefore = 0
-    while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
-      const left = deadline - this.#now()
-      if (left <= 0) break
-      await this.d.notifier.wait(q.thread, left, signal, seen)
-      if (this.d.notifier.closed) break
-      seen = this.d.notifier.version(q.thread)
-      hiddenBefore += page.hiddenCount
-      page = await this.#page(q, ctx, caller, page.lastSeq)
+    try {
+      let seen = this.d.notifier.version(q.thread)
+      page = await this.pageFor(q, ctx, caller, afterSeq)
+      while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
+        const left = deadline - this.#now()
+        if (left <= 0) break
+        await this.d.notifier.wait(q.thread, left, signal, seen)
+        if (this.d.notifier.closed) break
+        seen = this.d.notifier.version(q.thread)
+        hiddenBefore += page.hiddenCount
+        page = await this.pageFor(q, ctx, caller, page.lastSeq)
+      }
+    } finally {
+      if (reader) this.d.readers?.end(reader, this.#now())
     }
     const now = this.#now()
     this.d.subscribers.record(
@@ -203,7 +212,18 @@ export class ChangeFeed {
     }
   }
 
-  async #page(q: ParsedChangesQuery, ctx: CallerContext, caller: string, afterSeq: number) {
+  /**
+   * One page of `q.thread` after `afterSeq` as `caller` would be served it, consent filter
+   * applied. With `storedBefore`, the page ends at the first record stored later (the relay's
+   * depositor: only what waited long enough).
+   */
+  async pageFor(
+    q: Pick<ParsedChangesQuery, 'thread' | 'limit' | 'max_bytes' | 'include_own'>,
+    ctx: CallerContext,
+    caller: string,
+    afterSeq: number,
+    storedBefore?: number,
+  ) {
     const rows = await this.d.store.listAfter(q.thread, afterSeq, q.limit + 1)
     const more = rows.length > q.limit
     if (more) rows.length = q.limit
@@ -219,6 +239,10 @@ export class ChangeFeed {
     let redactedCount = 0
     let hiddenCount = 0
     for (const row of rows) {
+      if (storedBefore !== undefined && row.stored_at > storedBefore) {
+        hasMore = true
+        break
+      }
       if (!q.include_own && row.origin === caller) {
         lastSeq = row.seq
         continue
