@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ok, SPL_BIN, TestDaemon } from '../../../test-utils/test-daemon.js'
+import { ok, SPL_BIN, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
 
 // Issue 17, the web console, end to end: real `spl serve --daemon` processes and headless Chromium
 // (Debian's, through playwright-core). The operator logs in with the link `spl ui` prints, watches
@@ -25,6 +26,7 @@ let page: Page
 let evil: http.Server
 let evilOrigin = ''
 let evilHtml = ''
+let homeA = ''
 const children: ChildProcess[] = []
 
 async function shot(name: string, p: Page = page): Promise<void> {
@@ -70,7 +72,12 @@ async function uiLink(d: TestDaemon): Promise<string> {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true })
-  ;[a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()])
+  // B first: A's config names B as a static peer, for the Peers page.
+  b = await TestDaemon.start()
+  homeA = path.join(mkdtempSync(path.join(os.tmpdir(), 'spl-ui-')), 'home')
+  ok(await spl(homeA, ['init']), 'spl init A')
+  appendFileSync(path.join(homeA, 'config.toml'), `\n[[sync.discovery.static]]\ndid = "${b.did}"\nurl = "${b.url}"\nhandle = "bee"\n`)
+  a = await TestDaemon.start({ home: homeA })
   evil = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
     res.end(evilHtml)
@@ -104,14 +111,16 @@ afterAll(async () => {
   await browser?.close()
   if (evil) await new Promise((resolve) => evil.close(resolve))
   await Promise.all([a?.[Symbol.asyncDispose](), b?.[Symbol.asyncDispose]()])
+  if (homeA) rmSync(path.dirname(homeA), { recursive: true, force: true })
 })
 
 describe('the web console in headless Chromium', () => {
   it('logs in with the link of `spl ui` (once), then shows a pair live when another daemon makes one', async () => {
     const link = await uiLink(a)
     await page.goto(link)
-    expect(new URL(page.url()).pathname).toBe('/ui/')
     await expect.poll(() => page.locator('h1').textContent()).toBe('Mesh')
+    // The login link left the address bar (and the history entry) at once.
+    expect(page.url()).toBe(`${a.url}/ui/#/mesh`)
     const cookies = await context.cookies(`${a.url}/ui/`)
     expect(cookies).toHaveLength(1)
     expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/ui' })
@@ -213,16 +222,25 @@ describe('the web console in headless Chromium', () => {
     await shot('08-consent')
   })
 
+  it('lists discovered peers by source, verified, and adds a thread pulled from one', async () => {
+    await nav('Peers').click()
+    await page.getByRole('heading', { name: 'Found by static' }).waitFor({ timeout: 15_000 })
+    const row = page.locator('tr', { hasText: 'bee' })
+    await expect.poll(() => row.textContent(), { timeout: 15_000 }).toContain('✓ verified')
+    await shot('09-peers')
+    await page.getByLabel(`Thread for ${b.did}`).fill('th_peers')
+    await page.getByRole('button', { name: `Add a thread pulled from ${b.did}` }).click()
+    await page.getByText(/pulling th_peers from this peer/).waitFor()
+    const pairs = await a.api.get<{ data: { thread_id: string; peer_did: string }[] }>('/v1/sync/pairs')
+    expect(pairs.data).toContainEqual(expect.objectContaining({ thread_id: 'th_peers', peer_did: b.did }))
+  })
+
   it('the other pages draw, also in a narrow window', async () => {
-    for (const [name, heading] of [
-      ['peers', 'Peers'],
-      ['namespaces', 'Namespaces'],
-      ['health', 'Health'],
-    ] as const) {
+    for (const [name, heading] of [['health', 'Health']] as const) {
       await nav(heading).click()
       await expect.poll(() => page.locator('h1').textContent()).toBe(heading)
       await page.waitForLoadState('networkidle')
-      await shot(`09-${name}`)
+      await shot(`10-${name}`)
     }
     await page
       .getByText('No drift alerts')
@@ -232,7 +250,7 @@ describe('the web console in headless Chromium', () => {
     await page.setViewportSize({ width: 390, height: 800 })
     await nav('Mesh').click()
     await page.locator('#mesh-table tbody tr').first().waitFor()
-    await shot('10-mesh-narrow')
+    await shot('11-mesh-narrow')
     await page.setViewportSize({ width: 1280, height: 900 })
   })
 })

@@ -1,6 +1,10 @@
 // The console's only way to the daemon: /ui/api/v1/* (the /v1 admin doors) with the session's
-// CSRF token in a header. The session cookie itself is HttpOnly: this script never sees it.
+// CSRF token in a header. The session cookie itself is HttpOnly: this script never sees it. The
+// token comes once, in the page the login link answers (<meta name="spl-csrf">), and is kept in
+// localStorage: that is per origin (port included), unlike cookies, so a page or server on
+// another port of this host that gets the cookie still lacks the token.
 
+const KEY = 'spl-console-csrf'
 let csrf = ''
 
 /** An error answer of the daemon: its code, message and fix (SPEC 7.6). */
@@ -25,11 +29,16 @@ async function answer(res) {
   return json
 }
 
-/** Reads the session (its CSRF token); throws ApiError 401 when there is none. */
+/** Takes the token of a fresh login (and drops the login link from the address bar), then checks the session; throws ApiError 401/403 without one. */
 export async function startSession() {
-  const s = await answer(await fetch('/ui/api/session', { cache: 'no-store' }))
-  csrf = s.csrf
-  return s
+  const meta = document.querySelector('meta[name="spl-csrf"]')
+  if (meta) {
+    localStorage.setItem(KEY, meta.getAttribute('content') ?? '')
+    meta.remove()
+    history.replaceState(null, '', '/ui/#/mesh')
+  }
+  csrf = localStorage.getItem(KEY) ?? ''
+  return answer(await fetch('/ui/api/session', { cache: 'no-store', headers: { 'x-spl-csrf': csrf } }))
 }
 
 /** One call to a /v1 admin door through the console's session: `api('POST', '/v1/sync/pairs/x/pause')`. */
@@ -47,5 +56,10 @@ export async function api(method, path, body) {
 
 /** Ends the session. */
 export async function logout() {
-  await answer(await fetch('/ui/api/logout', { method: 'POST', headers: { 'x-spl-csrf': csrf } }))
+  try {
+    await answer(await fetch('/ui/api/logout', { method: 'POST', headers: { 'x-spl-csrf': csrf } }))
+  } finally {
+    localStorage.removeItem(KEY)
+    csrf = ''
+  }
 }

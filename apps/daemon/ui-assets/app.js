@@ -53,6 +53,7 @@ function route() {
   stop?.()
   stop = null
   main.replaceChildren()
+  document.getElementById('status').replaceChildren()
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')

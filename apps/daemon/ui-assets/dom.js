@@ -89,7 +89,7 @@ export function table(caption, columns, rows) {
     { class: 'scroll' },
     h(
       'table',
-      {},
+      { class: 'stack' },
       h('caption', {}, caption),
       h(
         'thead',
@@ -181,7 +181,7 @@ export function every(ms, fn, where) {
       await fn()
       if (where) where.replaceChildren()
     } catch (err) {
-      if (err?.status === 401) {
+      if (err?.status === 401 || err?.code === 'CSRF_INVALID') {
         stopped = true
         sessionLost(err)
       } else if (where) fill(where, errorBox(err))

@@ -51,7 +51,7 @@ export function mesh(main) {
     { class: 'scroll' },
     h(
       'table',
-      { id: 'mesh-table' },
+      { id: 'mesh-table', class: 'stack' },
       h('caption', {}, 'Pairs this daemon pulls (←) and peers pulling from it (→)'),
       h(
         'thead',
@@ -101,7 +101,7 @@ export function mesh(main) {
         cs.forEach(([k, node], i) => {
           if (tr._keys[i] === k) return
           tr._keys[i] = k
-          const td = tr.children[i] ?? tr.appendChild(h('td'))
+          const td = tr.children[i] ?? tr.appendChild(h('td', { 'data-label': COLUMNS[i] }))
           fill(td, node)
         })
       }

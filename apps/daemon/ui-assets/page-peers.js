@@ -1,5 +1,5 @@
 import { api } from './api.js'
-import { actionButton, cmd, didCell, empty, errorBox, every, fill, h, heading, region, say, table, when } from './dom.js'
+import { actionButton, cmd, didCell, empty, errorBox, every, fill, h, heading, region, say, table } from './dom.js'
 
 const threadsOf = (text) =>
   text
@@ -149,13 +149,12 @@ export function peers(main) {
               h('h2', {}, `Found by ${source}`),
               table(
                 `${list.length} peer${list.length === 1 ? '' : 's'} found by ${source}`,
-                ['Peer', 'URL', 'Handle', 'Verified', 'Last seen', 'Pairs here', 'Actions'],
+                ['Peer', 'URL', 'Handle', 'Verified', 'Pairs here', 'Actions'],
                 list.map((p) => [
                   didCell(p.did),
                   p.url,
                   p.handle ?? '-',
                   verified(p),
-                  when(p.last_seen),
                   p.pair_ids?.length ? p.pair_ids.map((id) => h('a', { href: `#/pair/${id}` }, `${id.slice(0, 8)} `)) : 'none',
                   peerActions(p),
                 ]),
@@ -172,7 +171,9 @@ export function peers(main) {
       15_000,
       async () => {
         const [mdns, found] = await Promise.all([api('GET', '/v1/discovery/mdns'), api('GET', '/v1/discovery/peers?timeout_ms=1500')])
-        roster.update({ mdns, found: { ...found, peers: found.peers.map(({ last_seen: _l, found: _f, ...p }) => p) } })
+        // Sighting times change at every look: left out, so that the table (and a thread being typed) stays.
+        const still = (list) => list.map(({ last_seen: _l, found: _f, ...p }) => p)
+        roster.update({ mdns: { ...mdns, peers: still(mdns.peers) }, found: { ...found, peers: still(found.peers) } })
       },
       errors,
     )

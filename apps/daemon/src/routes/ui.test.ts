@@ -25,17 +25,18 @@ async function req(method: string, p: string, headers: Record<string, string> = 
   return { ...(await answerOf(res.clone())), headers: res.headers }
 }
 
-/** Logs in as `spl ui` does: the link from the admin door, then the browser's GET of it; the cookie header. */
+/** Logs in as `spl ui` does: the link from the admin door, then the browser's GET of it; the cookie header and the page's token. */
 async function login(): Promise<{ cookie: string; csrf: string }> {
   const link = await d.postJson('/v1/ui/login', {})
   expect(link.status).toBe(201)
   const res = await d.app.request(`${BASE}${(link.json as { path: string }).path}`)
-  expect(res.status).toBe(303)
-  const set = res.headers.get('set-cookie') ?? ''
-  const cookie = set.split(';')[0]!
-  const s = await req('GET', '/ui/api/session', { cookie, 'sec-fetch-site': 'same-origin' })
+  expect(res.status).toBe(200)
+  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!
+  const csrf = /<meta name="spl-csrf" content="([\w-]{43})">/.exec(await res.text())?.[1] ?? ''
+  expect(csrf).not.toBe('')
+  const s = await req('GET', '/ui/api/session', { cookie, 'sec-fetch-site': 'same-origin', [CSRF_HEADER]: csrf })
   expect(s.status).toBe(200)
-  return { cookie, csrf: (s.json as { csrf: string }).csrf }
+  return { cookie, csrf }
 }
 
 const namespaces = () => d.daemon.ctx.registry.namespaces().map((n) => n.namespace)
@@ -92,8 +93,10 @@ describe('the console without a login', () => {
     expectErrorEnvelope(await req('POST', '/v1/ui/login'), 401, 'AUTH_REQUIRED')
     const path = (link.json as { path: string }).path
     const first = await d.app.request(`${BASE}${path}`)
-    expect(first.status).toBe(303)
-    expect(first.headers.get('location')).toBe('/ui/')
+    expect(first.status).toBe(200)
+    expect(first.headers.get('x-frame-options')).toBe('DENY')
+    expect(first.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(await first.text()).toMatch(/<meta name="spl-csrf" content="[\w-]{43}">/)
     const set = first.headers.get('set-cookie') ?? ''
     expect(set).toMatch(new RegExp(`^${cookieNameFor(d.daemon.ctx.keypair.did)}=[\\w-]{43};`))
     expect(set).toContain('HttpOnly')
@@ -162,9 +165,27 @@ describe('the console with a session', () => {
     )
     expectErrorEnvelope(form, 415, 'UNSUPPORTED_MEDIA_TYPE')
     expect(namespaces()).not.toContain('csrf-victim')
-    // The session's CSRF token is handed only to the console's own origin.
-    expectErrorEnvelope(await req('GET', '/ui/api/session', { cookie, origin: EVIL }), 401, 'AUTH_REQUIRED')
-    expectErrorEnvelope(await req('GET', '/ui/api/session', { cookie, 'sec-fetch-site': 'same-site' }), 401, 'AUTH_REQUIRED')
+    expectErrorEnvelope(await req('GET', '/ui/api/session', { cookie, origin: EVIL, [CSRF_HEADER]: csrf }), 401, 'AUTH_REQUIRED')
+    expectErrorEnvelope(
+      await req('GET', '/ui/api/session', { cookie, 'sec-fetch-site': 'same-site', [CSRF_HEADER]: csrf }),
+      401,
+      'AUTH_REQUIRED',
+    )
+  })
+
+  it('the cookie alone (as a server on another port of this host could get it) opens nothing, and no door hands out the token', async () => {
+    const { cookie } = await login()
+    // Whatever headers a non-browser forges, without the token the cookie reads and changes nothing.
+    for (const p of ['/ui/api/session', '/ui/api/v1/sync/mesh', '/ui/api/v1/consent/grants']) {
+      const a = await req('GET', p, { cookie, origin: ORIGIN, 'sec-fetch-site': 'same-origin' })
+      expectErrorEnvelope(a, 403, 'CSRF_INVALID')
+      expect(JSON.stringify(a.json)).not.toMatch(/[\w-]{43}/)
+    }
+  })
+
+  it('a session cannot mint login links: those come from `spl ui` only', async () => {
+    const { cookie, csrf } = await login()
+    expectErrorEnvelope(await req('POST', '/ui/api/v1/ui/login', { cookie, origin: ORIGIN, [CSRF_HEADER]: csrf }), 404, 'NOT_FOUND')
   })
 
   it('the cookie is no admin credential at /v1, and logout ends the session', async () => {

@@ -48,10 +48,10 @@ function sameOrigin(origin: string, host: string): boolean {
 
 /**
  * The console's session door: the session cookie counts only on a request the console's own page
- * made — no other origin (Origin, Sec-Fetch-Site), an Origin on every change — and, with `csrf`,
- * only with the session's CSRF token in its header. Without a session: 401.
+ * made — no other origin (Origin, Sec-Fetch-Site), an Origin on every change — and only with the
+ * session's CSRF token in its header (handed out once, in the login's page). Without a session: 401.
  */
-function gate(c: Context, ctx: DaemonContext, csrf: boolean): UiSession {
+function gate(c: Context, ctx: DaemonContext): UiSession {
   const site = c.req.header('sec-fetch-site')
   if (site !== undefined && site !== 'same-origin') {
     throw new AuthRequiredError(
@@ -70,14 +70,12 @@ function gate(c: Context, ctx: DaemonContext, csrf: boolean): UiSession {
   }
   const session = sessionsOf(ctx).session(getCookie(c, cookieNameFor(ctx.keypair.did)))
   if (!session) throw new AuthRequiredError('there is no console session (it is made by the one-time link of `spl ui`)', LOGIN_FIX)
-  if (csrf) {
-    const given = c.req.header(CSRF_HEADER)
-    if (given === undefined || !secretMatches(given, session.csrf)) {
-      throw new SplError('CSRF_INVALID', `the console's calls carry the session's CSRF token in ${CSRF_HEADER}; this one does not.`, {
-        status: 403,
-        fix: 'reload the console page; if it persists, run `spl ui` again',
-      })
-    }
+  const given = c.req.header(CSRF_HEADER)
+  if (given === undefined || !secretMatches(given, session.csrf)) {
+    throw new SplError('CSRF_INVALID', `the console's calls carry the session's CSRF token in ${CSRF_HEADER}; this one does not.`, {
+      status: 403,
+      fix: 'run `spl ui` again and open the new link (the token is kept by the page that logged in)',
+    })
   }
   return session
 }
@@ -120,10 +118,16 @@ export function uiRoutes(app: Hono, ctx: DaemonContext): void {
     return c.body(file.body, 200, { 'content-type': file.type })
   })
 
-  app.get('/ui/login', (c) => {
+  // The login answers the page itself with the session's CSRF token in a <meta>: the page keeps
+  // it in localStorage, which (unlike a cookie) no other port of this host can read. The cookie
+  // alone — which browsers also send to other ports of the host, under /ui — opens nothing.
+  app.get('/ui/login', async (c) => {
     const token = c.req.query('token') ?? ''
     const made = token ? sessions.redeem(token) : null
     if (!made) return c.html(loginFailedPage(), 401)
+    const page = await asset('index.html')
+    if (!page)
+      throw new SplError('UI_ASSETS_MISSING', 'the console files are not installed.', { status: 500, fix: 'reinstall @spl/daemon' })
     setCookie(c, cookie, made.id, {
       httpOnly: true,
       sameSite: 'Strict',
@@ -131,21 +135,21 @@ export function uiRoutes(app: Hono, ctx: DaemonContext): void {
       maxAge: Math.floor(SESSION_TTL_MS / 1000),
       secure: new URL(c.req.url).protocol === 'https:',
     })
-    return c.redirect('/ui/', 303)
+    const meta = `<meta name="spl-csrf" content="${made.session.csrf}">`
+    return c.body(page.body.replace('</head>', `${meta}\n</head>`), 200, { 'content-type': page.type })
   })
 
   app.get('/ui/api/session', (c) => {
-    const s = gate(c, ctx, false)
+    const s = gate(c, ctx)
     return c.json({
       object: 'ui_session',
-      csrf: s.csrf,
       expires_at: new Date(s.expiresAt).toISOString(),
       did: ctx.keypair.did,
       version: ctx.version,
     })
   })
   app.post('/ui/api/logout', (c) => {
-    gate(c, ctx, true)
+    gate(c, ctx)
     sessions.end(getCookie(c, cookie))
     deleteCookie(c, cookie, { path: '/ui' })
     return c.json({ object: 'ui_session', ended: true })
@@ -159,9 +163,12 @@ export function uiRoutes(app: Hono, ctx: DaemonContext): void {
     if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
       throw new SplError('METHOD_NOT_ALLOWED', `the console uses GET, POST and DELETE, not ${method.slice(0, 20)}.`, { status: 405 })
     }
-    gate(c, ctx, true)
+    gate(c, ctx)
     const url = new URL(c.req.url)
     const inner = new URL(url.pathname.slice('/ui/api'.length) + url.search, url.origin)
+    // Login links come from `spl ui` (the admin token), not from a session.
+    if (inner.pathname.startsWith('/v1/ui/'))
+      throw new SplError('NOT_FOUND', 'login links are made by `spl ui`, not through the console.', { status: 404 })
     const headers = new Headers({ authorization: `Bearer ${ctx.adminToken}`, host: url.host })
     const type = c.req.header('content-type')
     if (type !== undefined) headers.set('content-type', type)
