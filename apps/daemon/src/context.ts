@@ -190,6 +190,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       manifests,
       logger,
     })
+    metrics.bindRelay(relay)
     const sqlite = database.sqlite
     return new DaemonContext({
       cfg,

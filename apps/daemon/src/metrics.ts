@@ -1,4 +1,11 @@
-import { LATENCY_BUCKETS, type SubscriberStats, type SyncEngine } from '@spl/sync-engine'
+import {
+  type Depositor,
+  LATENCY_BUCKETS,
+  type Mailboxes,
+  type RelayReceiver,
+  type SubscriberStats,
+  type SyncEngine,
+} from '@spl/sync-engine'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** The daemon's Prometheus registry; pair figures are read from the engine at scrape time. */
@@ -8,6 +15,7 @@ export class DaemonMetrics {
   readonly deliveryLatency: Histogram<'pair_id'>
   #engine: SyncEngine | undefined
   #subscribers: SubscriberStats | undefined
+  #relay: { mailboxes: Mailboxes | undefined; depositor: Depositor; receiver: RelayReceiver } | undefined
 
   constructor() {
     const registers = [this.registry]
@@ -84,6 +92,76 @@ export class DaemonMetrics {
         }
       },
     })
+    this.#relayMetrics(registers)
+  }
+
+  /** The relay's figures (SPEC 10): this relay's mailboxes, deposits made for receivers away, deposits collected. */
+  #relayMetrics(registers: Registry[]): void {
+    const relay = () => this.#relay
+    new Gauge({
+      name: 'spl_relay_mailbox_depth',
+      help: "Deposits waiting in this relay's mailboxes (0 when not a relay)",
+      registers,
+      async collect() {
+        this.set((await relay()?.mailboxes?.depth()) ?? 0)
+      },
+    })
+    const counters: [string, string, (r: NonNullable<ReturnType<typeof relay>>) => Record<string, number>][] = [
+      [
+        'spl_relay_mailbox_total',
+        'This relay: deposits taken, delivered (acked), expired',
+        (r) => ({
+          deposited: r.mailboxes?.counters.deposits ?? 0,
+          delivered: r.mailboxes?.counters.deliveries ?? 0,
+          expired: r.mailboxes?.counters.expired ?? 0,
+        }),
+      ],
+      [
+        'spl_relay_mailbox_refusals_total',
+        'This relay: deposits and requests refused, by code',
+        (r) => r.mailboxes?.counters.refused ?? {},
+      ],
+      [
+        'spl_relay_deposited_total',
+        'Deposits made at relays for receivers away (deposits, records)',
+        (r) => ({ deposits: r.depositor.counters.deposits, records: r.depositor.counters.records }),
+      ],
+      ['spl_relay_deposit_failures_total', 'Deposits a relay did not take, by code', (r) => r.depositor.counters.failed],
+      [
+        'spl_relay_collected_total',
+        'Deposits collected from the relays this instance registered at (deposits, records, stored, duplicates)',
+        (r) => ({
+          deposits: r.receiver.counters.deposits,
+          records: r.receiver.counters.records,
+          stored: r.receiver.counters.stored,
+          duplicates: r.receiver.counters.duplicates,
+        }),
+      ],
+      [
+        'spl_relay_collect_refusals_total',
+        'Collected deposits refused (tampered, replayed, misaddressed…), by code',
+        (r) => r.receiver.counters.refused,
+      ],
+    ]
+    for (const [name, help, pick] of counters) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['kind'],
+        registers,
+        collect() {
+          this.reset()
+          const r = relay()
+          if (!r) return
+          for (const [kind, n] of Object.entries(pick(r))) this.inc({ kind }, n)
+        },
+      })
+    }
+  }
+
+  /** Connects the relay's parts (read at scrape time). */
+  bindRelay(relay: { mailboxes: Mailboxes | undefined; depositor: Depositor; receiver: RelayReceiver }): void {
+    this.#relay = relay
   }
 
   /** Connects the live sources read at scrape time. */

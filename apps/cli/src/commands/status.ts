@@ -72,11 +72,12 @@ export class StatusCommand extends BaseCommand {
         1,
       )
     }
-    const [identity, threads, pairs, mesh] = await Promise.all([
+    const [identity, threads, pairs, mesh, relay] = await Promise.all([
       api.get<{ handle: string | null; namespace: string }>('/v1/identity'),
       api.get<{ data: { records: number }[] }>('/v1/threads'),
       api.get<{ data: PairOut[] }>('/v1/sync/pairs'),
       api.get<HealthOut>('/v1/sync/health'),
+      api.get<RelayOut>('/v1/relay'),
     ])
     const stats = await Promise.all(pairs.data.map((p) => api.get<StatsOut>(`/v1/sync/pairs/${p.pair_id}/stats`)))
     const handles = new Map<string, string | null>()
@@ -141,6 +142,7 @@ export class StatusCommand extends BaseCommand {
       running: true,
       daemon,
       federation: { pairs: lines.length, by_state: counts, lines, links: mesh.links },
+      relay,
     }
     return this.render(json, () => {
       const bind = readDaemonInfo(homePaths(this.env.home).runDir)?.host
@@ -160,7 +162,53 @@ export class StatusCommand extends BaseCommand {
               ),
             ]
           : []),
+        ...relayLines(relay),
       ])
     })
   }
+}
+
+/** What `GET /v1/relay` answers (SPEC 10). */
+interface RelayOut {
+  enabled: boolean
+  mailboxes: { depth: number; deposits: number; deliveries: number; expired: number; refused: Record<string, number> } | null
+  receiver: {
+    registrations: { url: string; last_error: string | null }[]
+    deposits: number
+    stored: number
+    refused: Record<string, number>
+  }
+  depositor: { deposits: number; records: number; failed: Record<string, number> }
+}
+
+const byCode = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ')
+
+/** The Relay block: shown once this instance is a relay, registered at one, or deposited somewhere. */
+function relayLines(r: RelayOut): string[] {
+  const regs = r.receiver.registrations
+  if (!r.enabled && regs.length === 0 && r.depositor.deposits === 0 && byCode(r.depositor.failed) === '') return []
+  const out = ['', 'Relay']
+  if (r.mailboxes) {
+    const refused = byCode(r.mailboxes.refused)
+    out.push(
+      `  mailboxes: ${r.mailboxes.depth} waiting, ${r.mailboxes.deposits} deposited, ${r.mailboxes.deliveries} delivered, ${r.mailboxes.expired} expired${refused ? `; refused: ${refused}` : ''}`,
+    )
+  }
+  for (const g of regs) out.push(`  collects from ${g.url}${g.last_error ? `  LAST ERROR: ${g.last_error}` : ''}`)
+  if (regs.length) {
+    const refused = byCode(r.receiver.refused)
+    out.push(
+      `  collected: ${r.receiver.deposits} deposit(s), ${r.receiver.stored} record(s) stored${refused ? `; refused: ${refused}` : ''}`,
+    )
+  }
+  if (r.depositor.deposits || byCode(r.depositor.failed)) {
+    const failed = byCode(r.depositor.failed)
+    out.push(
+      `  deposited for peers away: ${r.depositor.deposits} deposit(s), ${r.depositor.records} record(s)${failed ? `; failed: ${failed}` : ''}`,
+    )
+  }
+  return out
 }

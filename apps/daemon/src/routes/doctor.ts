@@ -47,6 +47,21 @@ async function diskCheck(home: string, diskFullPairs: readonly string[]): Promis
 }
 
 /** The checks only the running daemon can make: bind host, pairs, rejections, database, clocks. */
+/** Every relay this instance registered at answers for its mailbox (SPEC 10). */
+async function relayCheck(ctx: DaemonContext): Promise<DoctorCheck> {
+  const regs = ctx.relay.receiver.list()
+  if (regs.length === 0) return { name: 'relays', status: 'pass', message: 'none registered' }
+  const answers = await Promise.all(regs.map(async (r) => ({ url: r.url, error: await ctx.relay.receiver.probe(r.url) })))
+  const bad = answers.filter((a) => a.error !== null)
+  if (bad.length === 0) return { name: 'relays', status: 'pass', message: `${regs.length} relay(s) answer for this instance's mailbox` }
+  return {
+    name: 'relays',
+    status: 'warn',
+    message: bad.map((b) => `${b.url}: ${b.error}`).join('; '),
+    fix: 'check that the relay runs (spl serve --relay) and is reachable; spl relay register <url> again if it lost the mailbox (RECEIVER_NOT_REGISTERED)',
+  }
+}
+
 /** Peer links that are degraded or whose token renewal failed (SPEC 9.2). */
 function linkCheck(ctx: DaemonContext): DoctorCheck {
   const links = ctx.federation.snapshot().filter((l) => l.state !== 'revoked')
@@ -99,6 +114,7 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
   )
 
   checks.push(linkCheck(ctx))
+  checks.push(await relayCheck(ctx))
 
   const polling = pairs.filter((p) => p.poll_only && p.mode === 'longpoll' && p.state !== 'stopped')
   checks.push(

@@ -260,7 +260,8 @@ export async function runFuzz(options: RunOptions): Promise<FuzzSummary> {
   const { seed, casesPerDoor, batch = 100, log = () => {} } = options
   const blocked: string[] = []
   const unguard = guardNetwork(blocked)
-  const d = await appUnderTest()
+  // A relay too, so that the mailbox doors reach their store (SPEC 10).
+  const d = await appUnderTest({ config: '[relay]\nenabled = true' })
   const probe = stateProbe(d)
   const t0 = performance.now()
   const summary: FuzzSummary = {

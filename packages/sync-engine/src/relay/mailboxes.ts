@@ -135,6 +135,8 @@ const DAY_MS = 24 * 3600 * 1000
 export class Mailboxes {
   readonly counters: MailboxCounters = { deposits: 0, deposit_bytes: 0, deliveries: 0, expired: 0, refused: {} }
   readonly #receivers = new Set<string>()
+  /** Deposits held per receiver (kept in step with the table: a deposit is not a COUNT over 10,000 rows). */
+  readonly #waiting = new Map<string, number>()
 
   private constructor(
     private readonly db: Kysely<MailboxTables>,
@@ -148,6 +150,7 @@ export class Mailboxes {
     const m = new Mailboxes(db as unknown as Kysely<MailboxTables>, { ...DEFAULT_MAILBOX_LIMITS, ...limits }, now)
     for (const r of await m.db.selectFrom('spl_relay_receivers').select('did').execute()) m.#receivers.add(r.did)
     await m.sweep()
+    await m.#recount()
     return m
   }
 
@@ -159,6 +162,22 @@ export class Mailboxes {
   #refuse(err: MailboxError): never {
     this.countRefusal(err.code)
     throw err
+  }
+
+  async #recount(): Promise<void> {
+    const rows = await this.db
+      .selectFrom('spl_relay_deposits')
+      .select((eb) => ['receiver', eb.fn.countAll<number>().as('n')])
+      .groupBy('receiver')
+      .execute()
+    this.#waiting.clear()
+    for (const r of rows) this.#waiting.set(r.receiver, Number(r.n))
+  }
+
+  #adjust(receiver: string, by: number): void {
+    const n = Math.max(0, (this.#waiting.get(receiver) ?? 0) + by)
+    if (n === 0) this.#waiting.delete(receiver)
+    else this.#waiting.set(receiver, n)
   }
 
   isRegistered(did: string): boolean {
@@ -185,6 +204,7 @@ export class Mailboxes {
       const d = await trx.deleteFrom('spl_relay_deposits').where('receiver', '=', did).executeTakeFirst()
       const r = await trx.deleteFrom('spl_relay_receivers').where('did', '=', did).executeTakeFirst()
       this.#receivers.delete(did)
+      this.#waiting.delete(did)
       return { removed: Number(r.numDeletedRows) > 0, dropped: Number(d.numDeletedRows) }
     })
   }
@@ -219,46 +239,52 @@ export class Mailboxes {
     const size = Buffer.byteLength(sealed, 'utf8')
     const now = this.now()
     const day = Math.floor(now / DAY_MS)
-    const result = await inTransaction(this.db, async (trx) => {
-      const waiting = await trx
-        .selectFrom('spl_relay_deposits')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('receiver', '=', receiver)
-        .where('expires_at', '>', now)
-        .executeTakeFirstOrThrow()
-      if (Number(waiting.n) >= l.maxWaiting) {
-        return new MailboxError('MAILBOX_FULL', `${l.maxWaiting} deposits already wait for ${receiver.slice(0, 100)}.`, {
+    const waiting = this.#waiting.get(receiver) ?? 0
+    if (waiting >= l.maxWaiting) {
+      this.#refuse(
+        new MailboxError('MAILBOX_FULL', `${l.maxWaiting} deposits already wait for ${receiver.slice(0, 100)}.`, {
           status: 507,
           fix: 'wait until the receiver collects its mail, or pull from the receiver directly when it is online',
-        })
-      }
-      const used = await trx
-        .selectFrom('spl_relay_usage')
-        .select('bytes')
-        .where('sender', '=', sender)
-        .where('day', '=', day)
-        .executeTakeFirst()
-      if ((used?.bytes ?? 0) + size > l.senderBytesPerDay) {
-        const retryAfterS = Math.max(1, Math.ceil(((day + 1) * DAY_MS - now) / 1000))
-        return new MailboxError(
-          'SENDER_QUOTA_EXCEEDED',
-          `this sender deposited ${used?.bytes ?? 0} of its ${l.senderBytesPerDay} bytes for today.`,
-          { status: 429, fix: `retry after ${retryAfterS} s (the next UTC day)`, retryAfterS },
-        )
-      }
-      const id = `mbx_${crypto.randomBytes(12).toString('hex')}`
-      const expiresAt = now + l.ttlMs
-      await trx
-        .insertInto('spl_relay_deposits')
-        .values({ id, receiver, sender, size, deposited_at: now, expires_at: expiresAt, sealed })
-        .execute()
-      await trx
-        .insertInto('spl_relay_usage')
-        .values({ sender, day, bytes: size })
-        .onConflict((oc) => oc.columns(['sender', 'day']).doUpdateSet((eb) => ({ bytes: eb('spl_relay_usage.bytes', '+', size) })))
-        .execute()
-      return { id, waiting: Number(waiting.n) + 1, expires_at: expiresAt }
-    })
+        }),
+      )
+    }
+    // Reserved before the transaction, so that concurrent deposits cannot pass the limit together.
+    this.#adjust(receiver, 1)
+    let result: MailboxError | { id: string; waiting: number; expires_at: number }
+    try {
+      result = await inTransaction(this.db, async (trx) => {
+        const used = await trx
+          .selectFrom('spl_relay_usage')
+          .select('bytes')
+          .where('sender', '=', sender)
+          .where('day', '=', day)
+          .executeTakeFirst()
+        if ((used?.bytes ?? 0) + size > l.senderBytesPerDay) {
+          const retryAfterS = Math.max(1, Math.ceil(((day + 1) * DAY_MS - now) / 1000))
+          return new MailboxError(
+            'SENDER_QUOTA_EXCEEDED',
+            `this sender deposited ${used?.bytes ?? 0} of its ${l.senderBytesPerDay} bytes for today.`,
+            { status: 429, fix: `retry after ${retryAfterS} s (the next UTC day)`, retryAfterS },
+          )
+        }
+        const id = `mbx_${crypto.randomBytes(12).toString('hex')}`
+        const expiresAt = now + l.ttlMs
+        await trx
+          .insertInto('spl_relay_deposits')
+          .values({ id, receiver, sender, size, deposited_at: now, expires_at: expiresAt, sealed })
+          .execute()
+        await trx
+          .insertInto('spl_relay_usage')
+          .values({ sender, day, bytes: size })
+          .onConflict((oc) => oc.columns(['sender', 'day']).doUpdateSet((eb) => ({ bytes: eb('spl_relay_usage.bytes', '+', size) })))
+          .execute()
+        return { id, waiting: waiting + 1, expires_at: expiresAt }
+      })
+    } catch (err) {
+      this.#adjust(receiver, -1)
+      throw err
+    }
+    if (result instanceof MailboxError) this.#adjust(receiver, -1)
     if (result instanceof MailboxError) this.#refuse(result)
     this.counters.deposits++
     this.counters.deposit_bytes += size
@@ -297,6 +323,7 @@ export class Mailboxes {
     if (ids.length === 0) return 0
     const r = await this.db.deleteFrom('spl_relay_deposits').where('receiver', '=', did).where('id', 'in', ids).executeTakeFirst()
     const n = Number(r.numDeletedRows)
+    this.#adjust(did, -n)
     this.counters.deliveries += n
     return n
   }
@@ -311,6 +338,7 @@ export class Mailboxes {
       .execute()
     const n = Number(r.numDeletedRows)
     this.counters.expired += n
+    if (n > 0) await this.#recount()
     return n
   }
 

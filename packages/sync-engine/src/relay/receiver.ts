@@ -187,6 +187,26 @@ export class RelayReceiver {
     return { removed: true, relay_error: relayError }
   }
 
+  /** Asks one relay whether it answers for this instance's mailbox (signed, nothing collected); null when it does. */
+  async probe(url: string, timeoutMs = 5_000): Promise<string | null> {
+    const reg = this.#registrations.find((r) => r.url === url)
+    if (!reg) return `not registered at ${url}`
+    try {
+      await signedRequest(this.d.keypair, {
+        peerUrl: url,
+        method: 'GET',
+        path: `${mailboxPath(this.d.keypair.did)}/receive?limit=0`,
+        aud: reg.relay_did,
+        timeoutMs,
+      })
+      return null
+    } catch (err) {
+      const code =
+        err instanceof PeerRefusedError ? (err.remoteCode ?? `HTTP_${err.httpStatus}`) : err instanceof PullError ? err.code : 'INTERNAL'
+      return `${code}: ${err instanceof Error ? err.message : String(err)}`
+    }
+  }
+
   start(): void {
     if (!this.#stopped) return
     this.#stopped = false
