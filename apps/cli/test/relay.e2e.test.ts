@@ -334,3 +334,29 @@ describe("the relay's limits and doors", () => {
     expect((await fetch(`${r.url}/health`)).status).toBe(200)
   })
 })
+
+describe('operating a relay from the CLI', () => {
+  it('spl status shows the Relay block, spl doctor checks the relay answers, spl relay unregister closes the mailbox', async () => {
+    const status = ok(await b.spl('status'), 'status').stdout
+    expect(status).toContain('Relay')
+    expect(status).toContain(`collects from ${r.url}`)
+    const onR = ok(await r.spl('status'), 'status on R').stdout
+    expect(onR).toMatch(/mailboxes: \d+ waiting, \d+ deposited, \d+ delivered/)
+    // (doctor exits 1 here for other reasons: a pair while bound to loopback.)
+    const doctor = JSON.parse((await b.spl('doctor', '--json')).stdout) as unknown
+    expect(JSON.stringify(doctor)).toMatch(/"name":"relays","status":"pass"/)
+    const metrics = await (await fetch(`${r.url}/metrics`)).text()
+    expect(metrics).toMatch(/spl_relay_mailbox_depth \d+/)
+    expect(metrics).toMatch(/spl_relay_mailbox_total\{kind="deposited"\} \d+/)
+    ok(await b.spl('relay', 'unregister', r.url), 'relay unregister')
+    expect(JSON.parse(ok(await b.spl('relay', 'list', '--json'), 'relay list').stdout)).toEqual([])
+    const boxes = JSON.parse(ok(await r.spl('relay', 'mailboxes', '--json'), 'mailboxes').stdout) as { receiver: string }[]
+    expect(boxes.some((m) => m.receiver === b.did)).toBe(false)
+    const manifest = (await (await fetch(`${b.url}/.well-known/syncropel`)).json()) as { federation_manifest: { relays: unknown[] } }
+    expect(manifest.federation_manifest.relays).toEqual([])
+    // A daemon that is not a relay says so.
+    const notRelay = await b.spl('relay', 'mailboxes')
+    expect(notRelay.code).not.toBe(0)
+    expect(notRelay.stderr + notRelay.stdout).toContain('RELAY_DISABLED')
+  })
+})
