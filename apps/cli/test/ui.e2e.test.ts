@@ -129,9 +129,9 @@ describe('the web console in headless Chromium', () => {
     // The link was spent: a second browser gets the "does not work" page and no session.
     const other = await browser.newContext()
     const p2 = await other.newPage()
-    const again = await p2.goto(link)
-    expect(again?.status()).toBe(401)
+    await p2.goto(link)
     await p2.getByText('UI_LOGIN_INVALID').waitFor()
+    await p2.getByText(/Fix: run `spl ui`/).waitFor()
     expect(await other.cookies(`${a.url}/ui/`)).toEqual([])
     await other.close()
 

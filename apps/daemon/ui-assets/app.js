@@ -65,6 +65,17 @@ function route() {
 }
 
 async function start() {
+  if (location.hash === '#/login-failed') {
+    loginNeeded({
+      status: 0,
+      code: 'UI_LOGIN_INVALID',
+      message:
+        'this login link does not work: it was used already, it expired (links live 5 minutes), or the daemon restarted since it was made.',
+      fix: 'run `spl ui` on the daemon’s machine and open the new link it prints',
+    })
+    history.replaceState(null, '', '/ui/')
+    return
+  }
   let s
   try {
     s = await startSession()

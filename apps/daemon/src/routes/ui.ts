@@ -80,14 +80,6 @@ function gate(c: Context, ctx: DaemonContext): UiSession {
   return session
 }
 
-function loginFailedPage(): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>spl console: log in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/ui/assets/style.css"></head>
-<body><main class="login-failed"><h1>This login link does not work</h1>
-<p><strong>UI_LOGIN_INVALID</strong>: it was used already, it expired (links live 5 minutes), or the daemon restarted since it was made.</p>
-<p>Fix: run <code>spl ui</code> on the daemon's machine and open the new link it prints.</p></main></body></html>`
-}
-
 /**
  * The web console's doors (issue 17): the page and its assets (open: they hold no data), the
  * one-time login, the session, and `/ui/api/v1/*` — the admin doors of `/v1/*` reached with the
@@ -124,7 +116,8 @@ export function uiRoutes(app: Hono, ctx: DaemonContext): void {
   app.get('/ui/login', async (c) => {
     const token = c.req.query('token') ?? ''
     const made = token ? sessions.redeem(token) : null
-    if (!made) return c.html(loginFailedPage(), 401)
+    // A spent, expired or unknown link: to the console, which says so (UI_LOGIN_INVALID) and what to do.
+    if (!made) return c.redirect('/ui/#/login-failed', 303)
     const page = await asset('index.html')
     if (!page)
       throw new SplError('UI_ASSETS_MISSING', 'the console files are not installed.', { status: 500, fix: 'reinstall @spl/daemon' })
