@@ -235,6 +235,20 @@ describe('the web console in headless Chromium', () => {
     expect(pairs.data).toContainEqual(expect.objectContaining({ thread_id: 'th_peers', peer_did: b.did }))
   })
 
+  it('a failing pair shows its last error with the code and the fix on the mesh', async () => {
+    // A pair towards a port where nothing listens (another DID than B's: its own line).
+    const nobody = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
+    await a.api.post('/v1/sync/pairs', { peer_did: nobody, peer_url: 'http://127.0.0.1:1', thread_id: 'th_dead' })
+    await nav('Mesh').click()
+    const row = page.locator('#mesh-table tbody tr', { hasText: 'th_dead' })
+    await expect.poll(() => row.textContent(), { timeout: 15_000 }).toContain('CONNECT_REFUSED')
+    expect(await row.textContent()).toContain(
+      "Fix: check the peer is running; if cross-machine, make sure it's not bound only to 127.0.0.1",
+    )
+    expect(await row.textContent()).toContain('failing')
+    await shot('10-mesh-failing')
+  })
+
   it('the other pages draw, also in a narrow window', async () => {
     for (const [name, heading] of [['health', 'Health']] as const) {
       await nav(heading).click()
