@@ -71,8 +71,10 @@ function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
 export function syncHealth(ctx: DaemonContext, now = Date.now()) {
   const pairs = ctx.engine.listPairs({ all: true })
   const byState: Record<string, number> = { starting: 0, running: 0, paused: 0, failing: 0, stopped: 0 }
-  for (const p of pairs) byState[p.state] = (byState[p.state] ?? 0) + 1
   const live = pairs.filter((p) => p.state !== 'stopped')
+  for (const p of live) byState[p.state] = (byState[p.state] ?? 0) + 1
+  const served = ctx.subscribers.list().filter((s) => ctx.subscribers.isLive(s, now)).length
+  byState['running'] = (byState['running'] ?? 0) + served
   const all: number[] = []
   let sum = 0
   const slowest: { pair_id: string; peer_did: string; thread_id: string; p95_ms: number }[] = []
@@ -98,6 +100,7 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
     peer_did: s.peer_did,
     thread_id: s.thread_id,
     last_pull_at: s.last_pull_at,
+    live: ctx.subscribers.isLive(s, now),
     records_served_last_hour: s.window.sum(HOUR, now),
     records_served_last_minute: s.window.sum(MINUTE, now),
     served: s.served,
@@ -116,7 +119,11 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
   return {
     object: 'sync_health',
     links,
-    pairs_total: pairs.length,
+    // The mesh as `spl status` shows it (decision 87): pairs this instance pulls (removed ones
+    // not counted) plus the peers pulling from it now, the latter counted as running.
+    pairs_total: live.length + served,
+    pairs_pulled: live.length,
+    pairs_served: served,
     pairs_by_state: byState,
     records_pulled_last_minute: lastMinute,
     records_pulled_last_hour: lastHour,

@@ -42,8 +42,10 @@ export class FleetSyncAddCommand extends BaseCommand {
     details: `
       A pair is one-way and per thread: records flow from the peer to this instance. For both
       directions, add a pair on each side. Creating the same pair twice returns the existing one.
-      Without --peer-url the URL comes from an existing pair, a peer link (whose token the pair
-      then uses), or a verified discovery sighting.
+      Without --peer-url the URL comes from an existing pair with that peer, else a peer link
+      (whose token the pair then uses), else a discovery sighting whose manifest verified; with
+      none of them the command fails with PEER_URL_REQUIRED (an unverified sighting:
+      PEER_UNVERIFIED) and creates nothing.
     `,
     examples: [
       ['Pull th_federation_demo from A', 'spl fleet sync add --peer-url http://localhost:9200 "$DID_A" th_federation_demo'],
@@ -55,7 +57,8 @@ export class FleetSyncAddCommand extends BaseCommand {
     ],
   })
   peerUrl = Option.String('--peer-url', {
-    description: 'The peer daemon URL (default: from an existing pair, else found by discovery)',
+    description:
+      "The peer daemon URL. Without it: an existing pair's URL with that peer, else its peer link's (and token), else a discovery sighting whose manifest verified (1.5 s); none: PEER_URL_REQUIRED",
   })
   mode = Option.String('--mode', {
     validator: t.isEnum(['longpoll', 'poll']),

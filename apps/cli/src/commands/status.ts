@@ -29,6 +29,8 @@ interface HealthOut {
     peer_did: string
     thread_id: string
     last_pull_at: number
+    /** Pulling now (a long poll open, or answered lately and not hung up since); older daemons lack it. */
+    live?: boolean
     records_served_last_minute: number
   }[]
 }
@@ -50,7 +52,10 @@ export class StatusCommand extends BaseCommand {
   static override usage = Command.Usage({
     description: 'Is anything wrong right now? The daemon line and every pair on one line each',
     details: `
-      \`←\` marks pairs this instance pulls; \`→\` marks peers pulling from it (seen in the last 2 minutes).
+      \`←\` marks pairs this instance pulls; \`→\` marks peers pulling from it now (a long poll open,
+      or a pull in the last 2 minutes and no hang-up since: a peer that paused its pair is gone at once).
+      The count covers both directions, as \`pairs_total\` of GET /v1/sync/health does
+      (\`pairs_pulled\` + \`pairs_served\` there); removed pairs are not counted.
       Exit 1 when the daemon is not running.
     `,
     examples: [
@@ -106,7 +111,7 @@ export class StatusCommand extends BaseCommand {
         what,
       }
     })
-    const subs = mesh.subscribers.filter((s) => now - s.last_pull_at < SUBSCRIBER_LIVE_MS)
+    const subs = mesh.subscribers.filter((s) => s.live ?? now - s.last_pull_at < SUBSCRIBER_LIVE_MS)
     const { pairIdFor } = subs.length ? await import('@spl/transport') : { pairIdFor: () => '' }
     for (const s of subs) {
       lines.push({

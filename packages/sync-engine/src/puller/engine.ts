@@ -194,7 +194,9 @@ export class SyncEngine {
     rt.abort?.abort(new Error('reset'))
     await rt.running?.catch(() => {})
     const current = this.#pairs.get(pair.pair_id)!
-    await this.#save({ ...current, cursor: null, caught_up_at: null, updated_at: this.#now() })
+    // An operator's reset is a cursor reset like one a peer answers: it counts (SPEC 5.2 totals).
+    const totals = { ...current.totals, cursor_resets: current.totals.cursor_resets + 1 }
+    await this.#save({ ...current, cursor: null, caught_up_at: null, totals, updated_at: this.#now() })
     return this.kickPair(pair.pair_id)
   }
 

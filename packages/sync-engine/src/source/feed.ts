@@ -175,6 +175,7 @@ export class ChangeFeed {
     const reader = this.d.readers?.begin(caller, q.thread, afterSeq, ctx, q.include_own, this.#now())
     let page: Awaited<ReturnType<ChangeFeed['pageFor']>>
     let hiddenBefore = 0
+    this.d.subscribers.begin(caller, q.thread, this.#now())
     try {
       let seen = this.d.notifier.version(q.thread)
       page = await this.pageFor(q, ctx, caller, afterSeq)
@@ -189,14 +190,18 @@ export class ChangeFeed {
       }
     } finally {
       if (reader) this.d.readers?.end(reader, this.#now())
+      this.d.subscribers.end(caller, q.thread, this.#now(), signal?.aborted === true)
     }
     const now = this.#now()
-    this.d.subscribers.record(
-      caller,
-      q.thread,
-      { served: page.servedCount, redacted: page.redactedCount, hidden: hiddenBefore + page.hiddenCount },
-      now,
-    )
+    // A caller that hung up (its pair was paused, kicked or stopped) received nothing: not counted.
+    if (!signal?.aborted) {
+      this.d.subscribers.record(
+        caller,
+        q.thread,
+        { served: page.servedCount, redacted: page.redactedCount, hidden: hiddenBefore + page.hiddenCount },
+        now,
+      )
+    }
     const body =
       `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
       `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`
