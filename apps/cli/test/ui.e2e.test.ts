@@ -116,6 +116,10 @@ afterAll(async () => {
 
 describe('the web console in headless Chromium', () => {
   it('logs in with the link of `spl ui` (once), then shows a pair live when another daemon makes one', async () => {
+    // Without --json: the link alone on stdout (for scripts and copying), its expiry on stderr.
+    const human = ok(await a.spl('ui'), 'spl ui')
+    expect(human.stdout).toMatch(new RegExp(`^${a.url}/ui/login\\?token=[\\w-]{43}\\n$`))
+    expect(human.stderr).toMatch(/one-time login link to the web console, valid until \d{4}-/)
     const link = await uiLink(a)
     await page.goto(link)
     await expect.poll(() => page.locator('h1').textContent()).toBe('Mesh')
