@@ -180,6 +180,9 @@ describe('the web console in headless Chromium', () => {
     const details = page.getByRole('link', { name: `Details of pair ${id}` })
     await details.waitFor()
     await details.focus()
+    // The table is updated every second, cell by cell: the focus stays on the link through updates.
+    await page.waitForTimeout(2500)
+    expect(await details.evaluate((el) => el === document.activeElement)).toBe(true)
     await page.keyboard.press('Enter')
     await expect.poll(() => page.locator('h1').textContent()).toBe(`Pair ${id.slice(0, 8)}`)
     await page.locator('svg.chart').first().waitFor()
@@ -265,6 +268,13 @@ describe('the web console in headless Chromium', () => {
       .or(page.getByRole('table', { name: /Drift alerts/ }))
       .first()
       .waitFor()
+    // The skip link (first Tab stop) moves the focus to the content and leaves the page where it is.
+    await page.locator('body').focus()
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
+    await page.keyboard.press('Enter')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main')
+    expect(await page.locator('h1').textContent()).toBe('Health')
     await page.setViewportSize({ width: 390, height: 800 })
     await nav('Mesh').click()
     await page.locator('#mesh-table tbody tr').first().waitFor()

@@ -102,4 +102,10 @@ async function start() {
   route()
 }
 
+// The skip link focuses the content without touching the hash (which is the router's).
+document.querySelector('.skip')?.addEventListener('click', (e) => {
+  e.preventDefault()
+  main.focus()
+})
+
 void start()

@@ -87,7 +87,7 @@ export function mesh(main) {
       const m = await api('GET', '/v1/sync/mesh')
       const list = [...m.pulls, ...m.serves]
       const seen = new Set()
-      for (const row of list) {
+      list.forEach((row, index) => {
         const key = keyOf(row)
         seen.add(key)
         let tr = rows.get(key)
@@ -96,7 +96,8 @@ export function mesh(main) {
           tr._keys = []
           rows.set(key, tr)
         }
-        tbody.append(tr) // keeps order: pulls, then serves
+        // Pulls, then serves; a row is moved only when out of place (moving it would drop the focus inside it).
+        if (tbody.children[index] !== tr) tbody.insertBefore(tr, tbody.children[index] ?? null)
         const cs = cells(row)
         cs.forEach(([k, node], i) => {
           if (tr._keys[i] === k) return
@@ -104,7 +105,7 @@ export function mesh(main) {
           const td = tr.children[i] ?? tr.appendChild(h('td', { 'data-label': COLUMNS[i] }))
           fill(td, node)
         })
-      }
+      })
       for (const [key, tr] of rows) {
         if (!seen.has(key)) {
           tr.remove()
