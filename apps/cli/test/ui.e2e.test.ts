@@ -188,9 +188,12 @@ describe('the web console in headless Chromium', () => {
     await page.locator('svg.chart').first().waitFor()
     await expect.poll(() => page.locator('#pair-state').textContent()).toBe('running')
     await shot('05-pair')
-    await page.getByRole('button', { name: 'Pause' }).focus()
+    const pause = page.getByRole('button', { name: 'Pause' })
+    await pause.focus()
     await page.keyboard.press('Enter')
     await expect.poll(() => page.locator('#pair-state').textContent()).toBe('paused')
+    // The focus is still on the button (Space or Enter again acts again).
+    expect(await pause.evaluate((el) => el === document.activeElement)).toBe(true)
     const status = ok(await a.spl('fleet', 'sync', 'status', id), 'spl fleet sync status')
     expect(status.stdout).toMatch(/^state\s+paused$/m)
     await shot('06-pair-paused')

@@ -132,9 +132,11 @@ export function say(text, isError = false) {
  */
 export function actionButton(label, action, { where = null, danger = false, confirmText = null, name = null } = {}) {
   const b = h('button', { type: 'button', class: danger ? 'danger' : null, 'aria-label': name }, label)
+  // Busy is aria-disabled, not disabled: a disabled button loses the keyboard focus.
   b.addEventListener('click', async () => {
+    if (b.getAttribute('aria-disabled') === 'true') return
     if (confirmText && !window.confirm(confirmText)) return
-    b.disabled = true
+    b.setAttribute('aria-disabled', 'true')
     if (where) where.replaceChildren()
     try {
       await action()
@@ -142,7 +144,7 @@ export function actionButton(label, action, { where = null, danger = false, conf
       if (where) fill(where, errorBox(err))
       else say(`${err.code ?? 'ERROR'}: ${err.message}${err.fix ? ` Fix: ${err.fix}` : ''}`, true)
     } finally {
-      b.disabled = false
+      b.removeAttribute('aria-disabled')
     }
   })
   return b
