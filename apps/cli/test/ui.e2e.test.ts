@@ -182,7 +182,14 @@ describe('the web console in headless Chromium', () => {
     await details.focus()
     // The table is updated every second, cell by cell: the focus stays on the link through updates.
     await page.waitForTimeout(2500)
-    expect(await details.evaluate((el) => el === document.activeElement)).toBe(true)
+    expect(
+      await details.evaluate(
+        (el) =>
+          el ===
+          (globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } }).document
+            .activeElement,
+      ),
+    ).toBe(true)
     await page.keyboard.press('Enter')
     await expect.poll(() => page.locator('h1').textContent()).toBe(`Pair ${id.slice(0, 8)}`)
     await page.locator('svg.chart').first().waitFor()
@@ -193,7 +200,14 @@ describe('the web console in headless Chromium', () => {
     await page.keyboard.press('Enter')
     await expect.poll(() => page.locator('#pair-state').textContent()).toBe('paused')
     // The focus is still on the button (Space or Enter again acts again).
-    expect(await pause.evaluate((el) => el === document.activeElement)).toBe(true)
+    expect(
+      await pause.evaluate(
+        (el) =>
+          el ===
+          (globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } }).document
+            .activeElement,
+      ),
+    ).toBe(true)
     const status = ok(await a.spl('fleet', 'sync', 'status', id), 'spl fleet sync status')
     expect(status.stdout).toMatch(/^state\s+paused$/m)
     await shot('06-pair-paused')
@@ -274,9 +288,21 @@ describe('the web console in headless Chromium', () => {
     // The skip link (first Tab stop) moves the focus to the content and leaves the page where it is.
     await page.locator('body').focus()
     await page.keyboard.press('Tab')
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
+    expect(
+      await page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } }).document
+            .activeElement?.textContent,
+      ),
+    ).toBe('Skip to content')
     await page.keyboard.press('Enter')
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main')
+    expect(
+      await page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } }).document
+            .activeElement?.id,
+      ),
+    ).toBe('main')
     expect(await page.locator('h1').textContent()).toBe('Health')
     await page.setViewportSize({ width: 390, height: 800 })
     await nav('Mesh').click()
