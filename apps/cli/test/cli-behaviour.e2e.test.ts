@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +15,12 @@ let a: TestDaemon
 let b: TestDaemon
 let pairIds: string[]
 const scratch: string[] = []
+/** A temporary directory removed after the file. */
+function scratchDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'spl-scratch-'))
+  scratch.push(d)
+  return d
+}
 
 beforeAll(async () => {
   ;[a, b] = await Promise.all([TestDaemon.start(), TestDaemon.start()])
@@ -152,14 +158,50 @@ describe('shell completion', () => {
     expect(await bashComplete(a.home, 'sync', 'th_b')).toEqual(['th_beta'])
   })
 
-  it('zsh and fish: scripts that ask spl for the same candidates (syntax-checked when the shell is installed)', async () => {
+  const has = (shell: string) => !spawnSync(shell, ['-c', 'exit 0']).error
+
+  it.skipIf(!has('zsh'))('zsh: the same candidates, through the completion function (compadd stubbed)', async () => {
+    const z = async (home: string, ...words: string[]) => {
+      const arr = ['spl', ...words].map((w) => `'${w}'`).join(' ')
+      const r = await sh(
+        `zsh -c 'autoload -Uz compinit; compinit -u -d "$TMPDIR_Z/zcompdump"; source <(spl completion zsh)
+compadd() { [[ $1 == -a ]] && print -l -- \${(P)2} }
+words=(${arr.replaceAll("'", '"')}); CURRENT=${words.length + 1}; _spl'`,
+        { SYNCROPEL_HOME: home, TMPDIR_Z: scratchDir() },
+      )
+      if (r.code !== 0) throw new Error(r.stderr)
+      return r.stdout.split('\n').filter(Boolean)
+    }
+    expect(await z(b.home, 'fleet', 'sync', 'pa')).toEqual(['pause'])
+    expect(await z(b.home, 'fleet', 'sync', 'resume', '')).toEqual([...pairIds].sort())
+    expect(await z(a.home, 'thread', 'records', 'th_b')).toEqual(['th_beta'])
+    expect(await z(a.home, 'thread', 'list', '--')).toEqual(['--help', '--json'])
+  })
+
+  it.skipIf(!has('fish'))('fish: the same candidates, through complete -C', async () => {
+    const f = async (home: string, line: string) => {
+      const r = await sh(`fish -c 'spl completion fish | source; complete -C "${line}"'`, { SYNCROPEL_HOME: home })
+      if (r.code !== 0) throw new Error(r.stderr)
+      return r.stdout.split('\n').filter(Boolean)
+    }
+    expect(await f(b.home, 'spl sta')).toEqual(['status'])
+    expect(await f(b.home, 'spl fleet sync pause ')).toEqual([...pairIds].sort())
+    expect(await f(a.home, 'spl thread records th_g')).toEqual(['th_gamma'])
+    expect(await f(b.home, 'spl serve --d')).toEqual(['--daemon'])
+  })
+
+  it('zsh and fish scripts parse (zsh -n, fish -n, where installed) and ask spl __complete', async () => {
     for (const shell of ['zsh', 'fish']) {
       const r = await spl(a.home, ['completion', shell])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('spl __complete --')
       expect(r.stdout).toContain(shell === 'zsh' ? 'compdef _spl spl' : 'complete -c spl')
-      const check = spawnSync(shell, ['-n'], { input: r.stdout, encoding: 'utf8' })
-      if (!check.error) expect(check.status, check.stderr).toBe(0)
+      if (has(shell)) {
+        const file = path.join(scratchDir(), `spl.${shell}`)
+        writeFileSync(file, r.stdout)
+        const check = spawnSync(shell, ['-n', file], { encoding: 'utf8' })
+        expect(check.status, check.stderr).toBe(0)
+      }
     }
   })
 
