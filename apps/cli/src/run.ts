@@ -95,8 +95,10 @@ function quietOnClosedPipe(): void {
  * Runs the command `argv` names: loads only its module (all of them when none matches, for help
  * and suggestions), parses, and maps mistakes to one line — `UNKNOWN_COMMAND` or `USAGE`, exit 2.
  */
-export async function runCli(entries: readonly CommandEntry[], argv: readonly string[]): Promise<number> {
+export async function runCli(entries: readonly CommandEntry[], given: readonly string[]): Promise<number> {
   quietOnClosedPipe()
+  // `spl help [command…]` is `spl [command…] --help`.
+  const argv = given[0] === 'help' ? [...given.slice(1), '--help'] : given
   // `spl version` needs nothing but the version: answered before clipanion loads (issue 14's
   // start-up target is 1.5× `node -e 0`; loading clipanion alone is ~0.15× of it).
   const [first, second, ...more] = argv
