@@ -1,15 +1,6 @@
-// Catch-up: 100,000 records of ~500 B on daemon A, pulled by an empty daemon B, both real
-// `spl serve --daemon` processes on 127.0.0.1. A is seeded by writing signed records straight
-// into its spl.db before it starts (the same RecordStore.ingest the daemon uses), so the
-// measured time is B's pull only.
-//
-//   node bench/catchup.js            (after `pnpm build`)
-//   BENCH_CATCHUP_N=20000 node bench/catchup.js
-import path from 'node:path'
 import {
   cpuSecondsOf,
   Daemon,
-  dist,
   fmt1,
   fmt2,
   fmtInt,
@@ -20,9 +11,9 @@ import {
   keypairOfHome,
   mark,
   memOf,
-  openDb,
   POUCHDB,
   rssSampler,
+  seedHome,
   signedRecords,
   sleep,
   withCleanup,
@@ -31,39 +22,6 @@ import {
 export const TARGET_RATE = 6000
 export const TARGET_RSS_MB = 120
 const THREAD = 'th_bench_catchup'
-
-/**
- * Writes `records` into the store of `home` (daemon not running), 1000 per transaction.
- * @returns {Promise<number>} records per second of the seeding
- */
-async function seed(home, records) {
-  const { RecordStore } = await dist('packages/records/dist/index.js')
-  const { db, sqlite } = await openDb(path.join(home, 'spl.db'))
-  try {
-    const store = await RecordStore.open(db)
-    const t0 = performance.now()
-    const now = Date.now()
-    for (let i = 0; i < records.length; i += 1000) {
-      const batch = records.slice(i, i + 1000).map((s) => ({
-        ok: true,
-        id: s.id,
-        record: s.record,
-        canonical: s.canonical,
-        sig: s.sig,
-        namespace: 'default',
-        redacted: false,
-        storedAt: null,
-      }))
-      await store.transaction((trx) => store.ingest(batch, { origin: null, now }, trx))
-    }
-    const n = await store.count()
-    if (n !== records.length) throw new Error(`seeded ${n} records, expected ${records.length}`)
-    return records.length / ((performance.now() - t0) / 1000)
-  } finally {
-    sqlite.pragma('wal_checkpoint(TRUNCATE)')
-    await db.destroy()
-  }
-}
 
 /**
  * Runs the catch-up benchmark and returns its figures.
@@ -80,7 +38,7 @@ export async function runCatchup(opts = {}) {
   const signMs = performance.now() - t
   const bytes = records.reduce((s, r) => s + r.canonical.length, 0) / n
   log(`  signed ${fmtInt(n)} records (${fmtInt(bytes)} B canonical each) in ${fmt1(signMs / 1000)} s`)
-  const seedRate = await seed(homeA, records)
+  const seedRate = await seedHome(homeA, records)
   log(`  seeded A's spl.db directly at ${fmtInt(seedRate)} records/s`)
   // The ceiling benchmark can reuse them (same records, no second signing pass).
   if (opts.onRecords) opts.onRecords(records)

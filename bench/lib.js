@@ -282,6 +282,39 @@ export async function openDb(file) {
   return openDatabase(file)
 }
 
+/**
+ * Writes `records` into the store of `home` (daemon not running), 1000 per transaction.
+ * @returns {Promise<number>} records per second of the seeding
+ */
+export async function seedHome(home, records, namespace = 'default') {
+  const { RecordStore } = await dist('packages/records/dist/index.js')
+  const { db, sqlite } = await openDb(path.join(home, 'spl.db'))
+  try {
+    const store = await RecordStore.open(db)
+    const t0 = performance.now()
+    const now = Date.now()
+    for (let i = 0; i < records.length; i += 1000) {
+      const batch = records.slice(i, i + 1000).map((s) => ({
+        ok: true,
+        id: s.id,
+        record: s.record,
+        canonical: s.canonical,
+        sig: s.sig,
+        namespace,
+        redacted: false,
+        storedAt: null,
+      }))
+      await store.transaction((trx) => store.ingest(batch, { origin: null, now }, trx))
+    }
+    const n = await store.count()
+    if (n !== records.length) throw new Error(`seeded ${n} records, expected ${records.length}`)
+    return records.length / ((performance.now() - t0) / 1000)
+  } finally {
+    sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    await db.destroy()
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Numbers and printing
 

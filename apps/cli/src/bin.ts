@@ -44,6 +44,7 @@ const COMMANDS: ReadonlyArray<readonly [paths: string, load: Load]> = [
   ['fleet sync reset', async () => (await import('./commands/fleet-sync.js')).FleetSyncResetCommand],
   ['fleet sync remove', async () => (await import('./commands/fleet-sync.js')).FleetSyncRemoveCommand],
   ['fleet sync rejections', async () => (await import('./commands/fleet-sync.js')).FleetSyncRejectionsCommand],
+  ['fleet sync audit', async () => (await import('./commands/audit.js')).FleetSyncAuditCommand],
   ['fleet sync peers discover', async () => (await import('./commands/peers.js')).FleetSyncPeersDiscoverCommand],
   ['fleet sync peers flush', async () => (await import('./commands/peers-flush.js')).FleetSyncPeersFlushCommand],
   ['identity publish-did-web', async () => (await import('./commands/identity.js')).IdentityPublishDidWebCommand],

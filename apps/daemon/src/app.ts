@@ -1,5 +1,6 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { PayloadTooLargeError } from '@spl/identity'
+import { RECONCILE_PATH } from '@spl/sync-engine'
 import { adminAuth, errorHandler, errorResponse, jsonBodiesOnly, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -44,6 +45,9 @@ export function daemonHostnames(ctx: Pick<DaemonContext, 'cfg'>): string[] {
   return names
 }
 
+/** A reconcile round is at most 512 ranges and 8,192 ids: 1 MiB is room enough. */
+const reconcileLimit = bodyLimit({ maxSize: 1024 * 1024, onError: (c) => errorResponse(c, new PayloadTooLargeError()) })
+
 /** Builds the daemon's HTTP app: open doors, the peer door, then admin doors behind the token. */
 export function createApp(ctx: DaemonContext): Hono {
   const app = new Hono()
@@ -67,6 +71,15 @@ export function createApp(ctx: DaemonContext): Hono {
       new URL(c.req.url),
       { proof: c.req.header('spl-proof'), authorization: c.req.header('authorization') },
       c.req.raw.signal,
+    )
+    return c.body(answer.body, answer.status as 200, answer.headers)
+  })
+  // The reconcile door of audits, proof-checked like the feed (SPEC 13).
+  app.post(RECONCILE_PATH, reconcileLimit, async (c) => {
+    const answer = await ctx.reconcile.handle(
+      new URL(c.req.url),
+      { proof: c.req.header('spl-proof'), authorization: c.req.header('authorization') },
+      await c.req.text(),
     )
     return c.body(answer.body, answer.status as 200, answer.headers)
   })

@@ -68,6 +68,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
       sync: {
         poll_interval_ms: 5000,
         serve_policy: 'open',
+        audit_interval: '24h',
         discovery: {
           mdns_listen: true,
           mdns_broadcast: false,
@@ -79,7 +80,14 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
       records: { max_bytes: 1024 * 1024 },
       federation: { accept_pair_requests: 'invite', token_ttl: '90d', degraded_after: '24h' },
       directory: { enabled: false },
-      relay: { enabled: false, deposit_after: '60s', ttl: '7d', poll_interval: '30s', max_waiting: 10_000, sender_bytes_per_day: 256 * 1024 * 1024 },
+      relay: {
+        enabled: false,
+        deposit_after: '60s',
+        ttl: '7d',
+        poll_interval: '30s',
+        max_waiting: 10_000,
+        sender_bytes_per_day: 256 * 1024 * 1024,
+      },
     })
   })
 

@@ -67,6 +67,8 @@ const configSchema = z
       .object({
         poll_interval_ms: z.number().int().min(100).max(3_600_000).default(5000),
         serve_policy: z.enum(['open', 'paired']).default('open'),
+        /** How often each caught-up pair is audited against its source (SPEC 13), staggered. */
+        audit_interval: duration.default('24h'),
         discovery: z
           .object({
             mdns_listen: z.boolean().default(true),
@@ -85,6 +87,7 @@ const configSchema = z
       .default({
         poll_interval_ms: 5000,
         serve_policy: 'open',
+        audit_interval: '24h',
         discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] },
       }),
     records: z

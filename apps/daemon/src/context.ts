@@ -3,10 +3,20 @@ import { DirectoryStore, type Discovery, type ManifestSigner } from '@spl/discov
 import { type FederationService, FederationStore } from '@spl/federation'
 import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolCheckerFor } from '@spl/records'
-import { ChangeFeed, FeedReaders, KyselyReplayStore, KyselySyncStore, SubscriberStats, SyncEngine, ThreadNotifier } from '@spl/sync-engine'
+import {
+  ChangeFeed,
+  FeedReaders,
+  KyselyReplayStore,
+  KyselySyncStore,
+  ReconcileDoor,
+  SubscriberStats,
+  SyncEngine,
+  ThreadNotifier,
+} from '@spl/sync-engine'
 import { PeerClient, ReplayCache } from '@spl/transport'
+import { Auditor } from './auditor.js'
 import { carryRegistryOver } from './carry-over.js'
-import type { SplConfig } from './config.js'
+import { durationMs, type SplConfig } from './config.js'
 import type { OpenDatabase } from './db.js'
 import { buildDiscovery } from './discovery.js'
 import { buildFederation } from './federation.js'
@@ -36,6 +46,8 @@ export interface DaemonContextFields {
   records: RecordService
   engine: SyncEngine
   feed: ChangeFeed
+  reconcile: ReconcileDoor
+  auditor: Auditor
   notifier: ThreadNotifier
   subscribers: SubscriberStats
   metrics: DaemonMetrics
@@ -66,6 +78,10 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly records: RecordService
   readonly engine: SyncEngine
   readonly feed: ChangeFeed
+  /** The reconcile door of audits (SPEC 13). */
+  readonly reconcile: ReconcileDoor
+  /** Audits each caught-up pair once per sync.audit_interval. */
+  readonly auditor: Auditor
   readonly notifier: ThreadNotifier
   readonly subscribers: SubscriberStats
   readonly metrics: DaemonMetrics
@@ -99,6 +115,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.records = fields.records
     this.engine = fields.engine
     this.feed = fields.feed
+    this.reconcile = fields.reconcile
+    this.auditor = fields.auditor
     this.notifier = fields.notifier
     this.subscribers = fields.subscribers
     this.metrics = fields.metrics
@@ -140,6 +158,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         credentials: (did) => federation?.tokenFor(did) ?? null,
         targetNamespaceFor: (did) => federation?.targetNamespaceFor(did) ?? null,
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
+        threadIds: async (thread) => (await store.threadIds(thread)).map((r) => r.id),
         onStored: (thread, rows) => {
           try {
             records.stored(thread, rows)
@@ -165,6 +184,15 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       // Used proof ids survive a restart (SPEC 7.4).
       replayStore,
       readers,
+    })
+    const reconcile = new ReconcileDoor({
+      keypair,
+      store,
+      registry,
+      servePolicy: cfg.sync.serve_policy,
+      pullsFrom: (did) => federation?.isLinked(did) || engine.listPairs().some((p) => p.peer_did === did),
+      isTokenRevoked: (jti) => federation?.isRevoked(jti) ?? false,
+      replayStore,
     })
     const { discovery, manifests } = buildDiscovery(cfg, keypair, VERSION, logger)
     federation = buildFederation({
@@ -203,6 +231,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       records,
       engine,
       feed,
+      reconcile,
+      auditor: new Auditor(engine, durationMs(cfg.sync.audit_interval)!, logger.child({ component: 'audit' })),
       notifier,
       subscribers,
       metrics,

@@ -41,6 +41,7 @@ const OPEN = new Set(['/health', '/v1/identity', '/openapi.json', '/v1/sync/chan
 // The did:sync directory's doors are open too: each write is signed by the DID it is about (SPEC 8).
 // So are the pairing handshake's and the relay's peer doors: each checks an SPL-Proof instead (SPEC 9.1, 10).
 const PEER_DOORS = new Set([
+  '/v1/sync/reconcile',
   '/v1/federation/pair',
   '/v1/federation/pair/:id/poll',
   '/v1/federation/links/:id/revoked',

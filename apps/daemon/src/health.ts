@@ -38,7 +38,7 @@ export function pairStats(ctx: DaemonContext, pair: PairView, now = Date.now()) 
 
 /** Drift alerts of one pair (SPEC 5.1). */
 function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
-  const alerts: { pair_id: string; kind: 'stalled' | 'lagging' | 'rejecting'; detail: string }[] = []
+  const alerts: { pair_id: string; kind: 'stalled' | 'lagging' | 'rejecting' | 'diverged'; detail: string }[] = []
   if (pair.state === 'paused' || pair.state === 'stopped') return alerts
   const m = ctx.engine.metricsOf(pair.pair_id)
   const interval = pair.mode === 'longpoll' && !pair.poll_only ? 25_000 : pair.poll_interval_ms
@@ -62,6 +62,15 @@ function driftAlerts(ctx: DaemonContext, pair: PairView, now = Date.now()) {
       pair_id: pair.pair_id,
       kind: 'rejecting',
       detail: `${rejected} record(s) rejected in the last hour (${codes})`,
+    })
+  }
+  // SPEC 13: the last audit, made once the pair was caught up, found records the source serves that are not here.
+  const audit = ctx.engine.lastAuditOf(pair.pair_id)
+  if (audit && audit.puller_lacks > 0) {
+    alerts.push({
+      pair_id: pair.pair_id,
+      kind: 'diverged',
+      detail: `the audit of ${new Date(audit.at).toISOString()} found ${audit.puller_lacks} record(s) the source serves that are missing here; fix: spl fleet sync audit ${pair.pair_id.slice(0, 8)} --heal`,
     })
   }
   return alerts

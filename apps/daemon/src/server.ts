@@ -110,6 +110,7 @@ export class SplDaemon {
     await this.ctx.engine.start()
     await this.ctx.federation.start()
     this.ctx.relay.start()
+    this.ctx.auditor.start()
     await this.ctx.discovery.start({ port, url })
     this.ctx.logger.info({ did: this.did, url, host, port }, 'spl daemon listening')
     return this
@@ -123,6 +124,7 @@ export class SplDaemon {
     await this.ctx.discovery.stop()
     this.ctx.federation.stop()
     await this.ctx.relay.stop()
+    this.ctx.auditor.stop()
     await this.ctx.engine.stop()
     this.ctx.notifier.close()
     const server = this.#server

@@ -113,6 +113,27 @@ export class RecordStore {
       | undefined
   }
 
+  /** Rows of `thread` with these ids (at most LOOKUP_CHUNK at a time is fine; any number works). */
+  async getManyInThread(thread: string, ids: readonly string[]): Promise<StoredRow[]> {
+    const out: StoredRow[] = []
+    const wanted = new Set(ids)
+    for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) {
+      const rows = (await this.db
+        .selectFrom('spl_records')
+        .selectAll()
+        .where('id_key', 'in', ids.slice(i, i + LOOKUP_CHUNK).map(idKeyOf))
+        .execute()) as StoredRow[]
+      for (const r of rows) if (r.thread === thread && wanted.has(r.id)) out.push(r)
+    }
+    return out
+  }
+
+  /** Every id of `thread` with its namespace, sorted by id (the set an audit reconciles, SPEC 13). */
+  async threadIds(thread: string): Promise<{ id: string; namespace: string }[]> {
+    const rows = await this.db.selectFrom('spl_records').select(['id', 'namespace']).where('thread', '=', thread).execute()
+    return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
   /** Rows of `thread` after local sequence `afterSeq`, in store order. */
   async listAfter(thread: string, afterSeq: number, limit: number): Promise<StoredRow[]> {
     return (await this.db

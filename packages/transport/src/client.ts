@@ -2,6 +2,7 @@ import { type Keypair, SplError } from '@spl/identity'
 import { classifyHttpStatus, PullError } from './classify.js'
 import { httpGet } from './http-get.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
+import { signedRequest } from './signed-request.js'
 import {
   CHANGES_PATH,
   type ChangesQuery,
@@ -35,6 +36,22 @@ export interface ChangesPage extends ChangesResponse {
   bytes: number
   sentAt: number
   receivedAt: number
+}
+
+/** One round (or one records request) to a source's `POST /v1/sync/reconcile` (SPEC 13). */
+export interface ReconcileRequest {
+  peerUrl: string
+  peerDid: string
+  body: unknown
+  bearer?: string | null
+  signal?: AbortSignal
+}
+
+/** The source's answer, with the bytes each way (what an audit costs). */
+export interface ReconcileAnswer {
+  json: unknown
+  bytesSent: number
+  bytesReceived: number
 }
 
 /** Pulls change-feed pages from peers, signing each request and checking each response proof. */
@@ -108,5 +125,25 @@ export class PeerClient {
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }
     return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }
+  }
+
+  /** A signed request to the reconcile door; the answer's proof is checked. */
+  async reconcile(req: ReconcileRequest): Promise<ReconcileAnswer> {
+    const answer = await signedRequest(this.keypair, {
+      peerUrl: req.peerUrl,
+      method: 'POST',
+      path: '/v1/sync/reconcile',
+      body: req.body,
+      aud: req.peerDid,
+      bearer: req.bearer ?? undefined,
+      timeoutMs: 60_000,
+      maxAnswerBytes: 32 * 1024 * 1024,
+      ...(req.signal ? { signal: req.signal } : {}),
+    })
+    return {
+      json: answer.json,
+      bytesSent: Buffer.byteLength(JSON.stringify(req.body)),
+      bytesReceived: Buffer.byteLength(JSON.stringify(answer.json)),
+    }
   }
 }

@@ -33,6 +33,7 @@ interface HealthOut {
     live?: boolean
     records_served_last_minute: number
   }[]
+  drift_alerts?: { pair_id: string; kind: string; detail: string }[]
 }
 
 /** A subscriber counts as a live (running) pair when it pulled within this window. */
@@ -167,10 +168,17 @@ export class StatusCommand extends BaseCommand {
               ),
             ]
           : []),
+        ...driftLines(mesh.drift_alerts ?? []),
         ...relayLines(relay),
       ])
     })
   }
+}
+
+/** The drift alerts of /v1/sync/health (stalled, lagging, rejecting, diverged), one line each. */
+function driftLines(alerts: NonNullable<HealthOut['drift_alerts']>): string[] {
+  if (alerts.length === 0) return []
+  return ['', `Drift alerts (${alerts.length})`, ...alerts.map((a) => `  ${a.pair_id.slice(0, 8)} ${a.kind}: ${a.detail}`)]
 }
 
 /** What `GET /v1/relay` answers (SPEC 10). */

@@ -115,6 +115,17 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
 
   checks.push(linkCheck(ctx))
   checks.push(await relayCheck(ctx))
+  const diverged = pairs.filter((p) => (ctx.engine.lastAuditOf(p.pair_id)?.puller_lacks ?? 0) > 0)
+  checks.push(
+    diverged.length
+      ? {
+          name: 'audits',
+          status: 'warn',
+          message: `diverged: ${diverged.map((p) => `${p.pair_id.slice(0, 8)} lacks ${ctx.engine.lastAuditOf(p.pair_id)!.puller_lacks} record(s) its source serves`).join('; ')}`,
+          fix: diverged.map((p) => `spl fleet sync audit ${p.pair_id.slice(0, 8)} --heal`).join(' && '),
+        }
+      : { name: 'audits', status: 'pass', message: 'no pair diverged from its source at its last audit' },
+  )
 
   const polling = pairs.filter((p) => p.poll_only && p.mode === 'longpoll' && p.state !== 'stopped')
   checks.push(

@@ -8,6 +8,8 @@ import { z } from 'zod'
 import type { DaemonContext } from '../context.js'
 import { pairStats, syncHealth } from '../health.js'
 
+const auditInput = z.object({ heal: z.boolean().default(false) }).strict()
+
 const onceSchema = z.object({ peer: z.string().min(1).max(2000), thread: z.string().regex(THREAD_RE) }).strict()
 
 /** The peer door (change feed) and the admin doors for pairs, stats and health. */
@@ -50,6 +52,12 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
       return c.json({ object: 'sync_pair', ...pair })
     })
   }
+
+  // SPEC 13: reconcile the pair's thread with its source; heal pulls what is missing here.
+  app.post('/v1/sync/pairs/:id/audit', async (c) => {
+    const { heal } = await readJson(c, auditInput)
+    return c.json(await ctx.engine.audit(c.req.param('id'), { heal }))
+  })
 
   app.get('/v1/sync/pairs/:id/stats', (c) => c.json(pairStats(ctx, ctx.engine.getPair(c.req.param('id')))))
 

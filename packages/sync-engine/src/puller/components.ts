@@ -1,5 +1,5 @@
 import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
-import type { ChangesPage, ChangesRequest } from '@spl/transport'
+import type { ChangesPage, ChangesRequest, ReconcileAnswer, ReconcileRequest } from '@spl/transport'
 import type { Logger } from '../logger.js'
 import type { Pair, PairNotice } from '../pair.js'
 import type { PairStore, RecordSink } from '../stores.js'
@@ -7,6 +7,8 @@ import type { PairStore, RecordSink } from '../stores.js'
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
 export interface PeerTransport {
   fetchChanges(req: ChangesRequest): Promise<ChangesPage>
+  /** One request to the source's reconcile door (audits, SPEC 13); without it the engine cannot audit. */
+  reconcile?(req: ReconcileRequest): Promise<ReconcileAnswer>
 }
 
 /** The engine's collaborators, handed in rather than imported. */
@@ -30,6 +32,8 @@ export interface SyncEngineComponents {
   onStored?: (thread: string, rows: readonly StoredRow[]) => void
   /** Called with each stored record's delivery latency (for exporters such as Prometheus). */
   observeLatency?: (pairId: string, ms: number) => void
+  /** The ids this instance holds in a thread, sorted (what an audit reconciles; RecordStore.threadIds fits). */
+  threadIds?: (thread: string) => Promise<string[]>
 }
 
 export interface SyncOptions {
@@ -52,9 +56,9 @@ export const DEFAULT_OPTIONS: Required<SyncOptions> = {
 
 /** The components with their defaults filled in. */
 export type ResolvedComponents = Required<
-  Omit<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency'>
+  Omit<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds'>
 > &
-  Pick<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency'>
+  Pick<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds'>
 
 /** A pair as the API shows it: the stored pair plus its live scheduling state. */
 export interface PairView extends Pair {

@@ -1,4 +1,4 @@
-import { isDiskFull } from '@spl/identity'
+import { isDiskFull, SplError } from '@spl/identity'
 import { PullError } from '@spl/transport'
 import { silentLogger } from '../logger.js'
 import {
@@ -14,6 +14,7 @@ import {
   resolvePairRef,
 } from '../pair.js'
 import type { RejectionEntry } from '../stores.js'
+import { type AuditReport, auditPair } from './audit.js'
 import {
   DEFAULT_OPTIONS,
   type PairView,
@@ -143,6 +144,38 @@ export class SyncEngine {
     if (!p || p.state === 'stopped') return { status: 'unsolicited' }
     if (p.state === 'paused') return { status: 'held' }
     return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records)) }
+  }
+
+  /**
+   * Reconciles the pair's thread with its source (SPEC 13): what each side lacks, by range-based
+   * set reconciliation over the reconcile door; with `heal`, pulls what this side lacks.
+   */
+  async audit(ref: string, options: { heal?: boolean } = {}): Promise<AuditReport> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    const reconcile = this.#c.transport.reconcile?.bind(this.#c.transport)
+    const threadIds = this.#c.threadIds
+    if (!reconcile || !threadIds) {
+      throw new SplError('AUDIT_UNAVAILABLE', 'this engine was built without a reconcile transport or threadIds', {
+        status: 501,
+        fix: 'give the SyncEngine a transport with reconcile (PeerClient) and threadIds (RecordStore.threadIds)',
+      })
+    }
+    const report = await auditPair(this.#pull, pair, { reconcile, threadIds }, options.heal === true)
+    const stillLacks = report.healed
+      ? Math.max(0, report.puller_lacks.length - report.healed.stored - report.healed.duplicates)
+      : report.puller_lacks.length
+    this.#runtime(pair.pair_id).lastAudit = {
+      at: report.at,
+      puller_lacks: stillLacks,
+      source_lacks: report.source_lacks.length,
+      healed: report.healed !== null,
+    }
+    return report
+  }
+
+  /** The pair's last audit in this process, if any. */
+  lastAuditOf(pairId: string): Runtime['lastAudit'] {
+    return this.#rt.get(pairId)?.lastAudit ?? null
   }
 
   /** Stops pulling and keeps the cursor. */

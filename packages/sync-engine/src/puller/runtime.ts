@@ -22,6 +22,8 @@ export interface Runtime {
   sayNextFailure: boolean
   /** The pair's last commit: a pull's page and a relay delivery commit one after the other. */
   commitChain: Promise<unknown>
+  /** The last audit of the pair (SPEC 13), since this process started. */
+  lastAudit: { at: number; puller_lacks: number; source_lacks: number; healed: boolean } | null
 }
 
 /** A pair's runtime before its first cycle. */
@@ -40,6 +42,7 @@ export function newRuntime(): Runtime {
     notice: null,
     sayNextFailure: false,
     commitChain: Promise.resolve(),
+    lastAudit: null,
   }
 }
 

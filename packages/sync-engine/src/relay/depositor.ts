@@ -78,7 +78,7 @@ export class Depositor {
     this.#stopped = true
     clearTimeout(this.#timer)
     await this.#running
-    await this.#d.readers.flush().catch(() => {})
+    await this.#d.readers.flush(this.#routed).catch(() => {})
   }
 
   #schedule(): void {
@@ -106,8 +106,11 @@ export class Depositor {
       if (relays.length === 0) continue
       await this.#depositFor(r, relays, now)
     }
-    await this.#d.readers.flush()
+    await this.#d.readers.flush(this.#routed)
   }
+
+  /** Readers worth remembering across a restart: those a relay route exists for. */
+  readonly #routed = (did: string) => this.#d.routes.routesFor(did).length > 0
 
   #maybeLearn(r: ReaderEntry, now: number): void {
     const learn = this.#d.learnRelays

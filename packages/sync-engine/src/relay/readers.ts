@@ -134,12 +134,16 @@ export class FeedReaders {
     }
   }
 
-  /** Writes what changed since the last flush (one transaction). */
-  async flush(): Promise<void> {
+  /**
+   * Writes what changed since the last flush (one transaction), for the readers `keep` says a
+   * deposit may be made for (those with a relay route): the others cost no write at all.
+   */
+  async flush(keep: (did: string) => boolean = () => true): Promise<void> {
     const db = this.#db
     if (!db || this.#dirty.size === 0) return
-    const keys = [...this.#dirty]
+    const keys = [...this.#dirty].filter((k) => keep(k.slice(0, k.indexOf('\n'))))
     this.#dirty.clear()
+    if (keys.length === 0) return
     try {
       await inTransaction(db, async (trx) => {
         for (const key of keys) {

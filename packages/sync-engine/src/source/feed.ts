@@ -1,37 +1,21 @@
-import {
-  type CallerContext,
-  CONSENT_THREAD,
-  consentFilter,
-  type GrantState,
-  NAMESPACE_REGISTRY_THREAD,
-  resolveCallerNamespace,
-  type ServePolicy,
-} from '@spl/consent'
-import { type Keypair, SplError } from '@spl/identity'
+import { type CallerContext, consentFilter } from '@spl/consent'
+import { SplError } from '@spl/identity'
 import { rowToEnvelopeJson } from '@spl/records'
 import {
   changesQuerySchema,
   createResponseProof,
   InvalidRequestError,
   type ParsedChangesQuery,
-  type PeerTokenClaims,
   PROOF_HEADER,
   ReplayCache,
   type ReplayStore,
   searchParamsObject,
-  verifyPeerToken,
-  verifyRequestProof,
 } from '@spl/transport'
 import type { FeedReaders } from '../relay/readers.js'
 import type { ChangeSource, FeedRow } from '../stores.js'
+import { admitCaller, type CallerDoorDeps } from './caller.js'
 import type { ThreadNotifier } from './notifier.js'
 import type { SubscriberStats } from './subscribers.js'
-
-/** The consent state the feed needs (ConsentRegistry fits). */
-export interface ConsentView {
-  bindingOf(did: string): string | null
-  grants(): readonly GrantState[]
-}
 
 /** A cursor that is not one this daemon could have made. */
 export class InvalidCursorError extends SplError {
@@ -58,24 +42,6 @@ export function decodeCursor(cursor: string): { epoch: string; seq: number } {
   return { epoch: m[1]!, seq: Number(m[2]) }
 }
 
-/**
- * Threads that hold this instance's own configuration (SPEC 3): served to no peer, whoever asks.
- * Grants, bindings and the namespace registry say who may read what; they are not themselves
- * for reading. A thread added for federation state (pairs, relay, directory) goes here too.
- */
-export const PRIVATE_THREADS: ReadonlySet<string> = new Set([CONSENT_THREAD, NAMESPACE_REGISTRY_THREAD, 'th_federation_pairs'])
-
-/** A feed request for one of PRIVATE_THREADS. */
-export class ThreadPrivateError extends SplError {
-  override readonly name = 'ThreadPrivateError'
-  constructor(thread: string) {
-    super('THREAD_PRIVATE', `${thread} holds this instance's own configuration and is served to no peer.`, {
-      status: 403,
-      fix: 'pull a thread of records instead; grants and namespaces are made on each instance (spl consent, spl namespace)',
-    })
-  }
-}
-
 /** Room in a page for its frame (`{"records":[…],"next_cursor":…,"has_more":…,"server_time":…}`). */
 const PAGE_FRAME_BYTES = 256
 
@@ -89,17 +55,10 @@ function parseQuery(q: URLSearchParams): ParsedChangesQuery {
 }
 
 /** What the feed needs from the rest of the daemon. */
-export interface ChangeFeedDeps {
-  keypair: Keypair
+export interface ChangeFeedDeps extends CallerDoorDeps {
   store: ChangeSource
-  registry: ConsentView
   notifier: ThreadNotifier
   subscribers: SubscriberStats
-  servePolicy: ServePolicy
-  /** True when this instance holds a pair towards `did` (it counts as known under "paired"). */
-  pullsFrom: (did: string) => boolean
-  /** Peer-token revocation list (SPEC 7.5). */
-  isTokenRevoked: (jti: string) => boolean
   /** Where used proof ids are kept (SPEC 7.4: durable); in memory when left out. */
   replayStore?: ReplayStore
   /** Told who pulls what and how far (the relay's depositor reads it, SPEC 10). */
@@ -130,40 +89,15 @@ export class ChangeFeed {
     headers: { proof: string | undefined; authorization: string | undefined },
     signal?: AbortSignal,
   ): Promise<FeedAnswer> {
-    const proof = await verifyRequestProof(headers.proof, {
-      selfDid: this.d.keypair.did,
+    const q = parseQuery(url.searchParams)
+    const { proof, caller, ctx } = await admitCaller(this.d, this.#replay, {
       method: 'GET',
       pathAndQuery: url.pathname + url.search,
-      replay: this.#replay,
+      proof: headers.proof,
+      authorization: headers.authorization,
+      thread: q.thread,
+      targetNamespace: q.target_namespace,
     })
-    const caller = proof.iss
-    let token: PeerTokenClaims | null = null
-    if (headers.authorization?.startsWith('Bearer ')) {
-      token = await verifyPeerToken(headers.authorization.slice(7).trim(), {
-        selfDid: this.d.keypair.did,
-        proofIss: caller,
-        isRevoked: this.d.isTokenRevoked,
-      })
-    }
-    const q = parseQuery(url.searchParams)
-    if (PRIVATE_THREADS.has(q.thread)) throw new ThreadPrivateError(q.thread)
-    const bound = this.d.registry.bindingOf(caller) ?? token?.ns ?? null
-    const namespace = resolveCallerNamespace(
-      {
-        did: caller,
-        claimed: q.target_namespace,
-        boundNamespace: bound,
-        known: bound !== null || token !== null || this.d.pullsFrom(caller),
-      },
-      this.d.servePolicy,
-    )
-    if (token && token.threads !== '*' && !token.threads.includes(q.thread)) {
-      throw new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${q.thread}.`, {
-        status: 403,
-        fix: 're-pair with that thread',
-      })
-    }
-    const ctx: CallerContext = { namespace, boundNamespace: bound }
     let afterSeq = 0
     let cursorReset = false
     if (q.since !== undefined) {
@@ -284,7 +218,7 @@ export class ChangeFeed {
 }
 
 /** A record with its body replaced by exactly {"redacted": true} and no signature (SPEC 6.3). */
-function redactedJson(row: FeedRow): string {
+export function redactedJson(row: FeedRow): string {
   const record = JSON.parse(row.record) as Record<string, unknown>
   record['body'] = { redacted: true }
   return rowToEnvelopeJson({
