@@ -5,6 +5,7 @@
 //   node bench/run.js                (already built)
 //   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle)
 import os from 'node:os'
+import { runAudit } from './audit.js'
 import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
@@ -12,7 +13,7 @@ import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, sta
 import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle']
+const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit']
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -43,6 +44,9 @@ await withCleanup(async () => {
   )
   await step('live', 'live latency: 200 records emitted on A at 20/s, B pulls by long poll', () => runLive())
   await step('idle', 'idle: 100 long-poll pairs on one daemon, CPU over 30 s and over two long-poll timeouts (60 s)', () => runIdle())
+  await step('audit', 'audit: set reconciliation of one thread, 0 / 10 / 1,000 differences on 100,000 and 1,000,000 ids, in process', () =>
+    runAudit(),
+  )
 
   const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
   if (r.startup) {
@@ -107,6 +111,15 @@ await withCleanup(async () => {
       `${fmt2(r.idle.pctB)} % of a core`,
       t,
       mark(r.idle.pctB < TARGET_CPU_PCT),
+      '',
+    ])
+  }
+  for (const a of r.audit ?? []) {
+    rows.push([
+      `audit, ${fmtInt(a.n)} records, ${fmtInt(a.diffs)} differences`,
+      `${fmtInt(a.bytes)} B in ${a.rounds} rounds, ${fmt1(a.ms)} ms`,
+      a.diffs === 10 ? '< 1 % of the thread' : '',
+      a.diffs === 10 ? mark(a.share < 1) : '',
       '',
     ])
   }
