@@ -81,6 +81,23 @@ function firstLine(text: string): string {
   )
 }
 
+/** 'missing --thread' when the command `words` name has required options that `argv` lacks. */
+function missingOptions(cli: CliType, words: readonly string[], argv: readonly string[]): string | undefined {
+  const def = cli
+    .definitions()
+    .filter((d) => {
+      const path = d.path.split(' ').slice(1)
+      return path.length > 0 && path.every((w, i) => words[i] === w)
+    })
+    .sort((a, b) => b.path.length - a.path.length)[0]
+  const missing = (def?.options ?? [])
+    .filter((o) => o.required)
+    .map((o) => (o.definition.split(' ')[0] ?? '').split(','))
+    .filter((names) => !names.some((n) => argv.some((a) => a === n || a.startsWith(`${n}=`))))
+    .map((names) => names[0])
+  return missing.length > 0 ? `missing ${missing.join(', ')}` : undefined
+}
+
 /** Exit quietly when the reader of stdout or stderr goes away (`spl … | head -1`). */
 function quietOnClosedPipe(): void {
   for (const stream of [process.stdout, process.stderr]) {
@@ -157,7 +174,8 @@ export async function runCli(entries: readonly CommandEntry[], given: readonly s
       return EXIT_USAGE
     }
     if (e.name === 'UnknownSyntaxError') {
-      const reason = e.candidates?.find((c) => c.reason)?.reason ?? 'the arguments do not fit the command'
+      const reason =
+        e.candidates?.find((c) => c.reason)?.reason ?? missingOptions(cli, words, argv) ?? 'the arguments do not fit the command'
       return usageLine(reason)
     }
     if (e.name === 'UsageError' || e.name === 'AmbiguousSyntaxError') return usageLine(firstLine(e.message))

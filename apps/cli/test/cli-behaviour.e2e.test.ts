@@ -62,6 +62,7 @@ describe('mistakes are one line and exit 2', () => {
       [['thread', 'list', '--bogus'], /^Error: USAGE: Unsupported option name \("--bogus"\)\. The form is: spl thread list \[--json\]\. /],
       [['serve', '--port', 'abc'], /^Error: USAGE: Invalid value for --port: .* The form is: spl serve /],
       [['thread', 'records'], /^Error: USAGE: .* The form is: spl thread records \[--json\] <thread>\. Fix: spl thread records --help\n$/],
+      [['intend', 'hello'], /^Error: USAGE: missing --thread\. The form is: spl intend .*Fix: spl intend --help\n$/],
       [['thread'], /^Error: USAGE: 'spl thread' needs a subcommand: spl thread records, spl thread list\. /],
       [['completion', 'tcsh'], /^Error: USAGE: the form is: spl completion bash\|zsh\|fish \(not 'tcsh'\)\. /],
     ]
