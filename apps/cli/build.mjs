@@ -8,7 +8,6 @@ import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { build } from 'esbuild'
 
 const dist = new URL('./dist/', import.meta.url)
-for (const f of readdirSync(dist)) if (/^chunk-.*\.js$/.test(f)) rmSync(new URL(f, dist))
 
 // zod's `z` and `z.core` namespaces re-export its ~60 translated message catalogues (340 kB of source the
 // bundle would parse on every start); spl never switches zod's locale, so that export is dropped.
@@ -39,7 +38,7 @@ const daemonRootExternal = {
   },
 }
 
-await build({
+const result = await build({
   entryPoints: ['src/bin.ts'],
   outdir: 'dist',
   bundle: true,
@@ -55,5 +54,10 @@ await build({
   minify: true,
   legalComments: 'none',
   logLevel: 'warning',
+  metafile: true,
 })
 chmodSync(new URL('bin.js', dist), 0o755)
+// Chunks of earlier builds go only after the new ones are written (names are content hashes, so
+// an unchanged build keeps its files): a spl started meanwhile never misses a chunk.
+const fresh = new Set(Object.keys(result.metafile.outputs).map((o) => o.split('/').pop()))
+for (const f of readdirSync(dist)) if (/^chunk-.*\.js$/.test(f) && !fresh.has(f)) rmSync(new URL(f, dist))

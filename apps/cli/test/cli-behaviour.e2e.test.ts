@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SPL_BIN, sh, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
+import { ok, SPL_BIN, sh, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
 
 // Issue 14 "Behave like a good CLI", through the real binary: one-line mistakes with exit 2,
 // no crash when piped into head, colour only for terminals, shell completion.
@@ -132,6 +132,36 @@ describe('colour', () => {
   it('on a terminal: colour, unless NO_COLOR', () => {
     expect(helpOnTty({})).toContain(ESC)
     expect(helpOnTty({ NO_COLOR: '1' })).not.toContain(ESC)
+  })
+
+  it("spl serve in the foreground on a terminal: the log's colours follow NO_COLOR too", async () => {
+    const home = scratchDir()
+    ok(await spl(home, ['init']), 'spl init')
+    /** The first seconds of `spl serve --port 0` in a pseudo-terminal, until it says it listens. */
+    const serveOnTty = (extra: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const env: NodeJS.ProcessEnv = { ...process.env, SYNCROPEL_HOME: home, TERM: 'xterm-256color', ...extra }
+        delete env['FORCE_COLOR']
+        if (!extra['NO_COLOR']) delete env['NO_COLOR']
+        const child = spawn('script', ['-qec', `"${process.execPath}" "${SPL_BIN}" serve --port 0`, '/dev/null'], { env })
+        let out = ''
+        const done = () => {
+          clearTimeout(limit)
+          child.kill('SIGTERM')
+          resolve(out)
+        }
+        const limit = setTimeout(done, 20_000)
+        child.stdout.on('data', (d) => {
+          out += d
+          if (out.includes('Ctrl-C to stop') && out.includes('listening')) done()
+        })
+      })
+    const coloured = await serveOnTty({})
+    expect(coloured).toContain('listening')
+    expect(coloured).toContain(ESC)
+    const plain = await serveOnTty({ NO_COLOR: '1' })
+    expect(plain).toContain('listening')
+    expect(plain).not.toContain(ESC)
   })
 })
 

@@ -83,6 +83,8 @@ function ignoreStdioErrors(): void {
 export function createLogger(options: {
   logFile?: string | undefined
   pretty?: boolean
+  /** With `pretty`: colour codes (default true; the CLI passes its NO_COLOR/FORCE_COLOR verdict). */
+  colorize?: boolean
   level?: string | undefined
   silent?: boolean
 }): Logger {
@@ -94,7 +96,7 @@ export function createLogger(options: {
   if (options.pretty) {
     // Loaded only for a terminal: a detached daemon never pays for it.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')
-    return pino({ level }, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
+    return pino({ level }, pretty({ colorize: options.colorize ?? true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
   }
   return pino({ level }, process.stdout)
 }

@@ -5,6 +5,7 @@ import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import * as t from 'typanion'
 import { BaseCommand } from '../base.js'
+import { colourWanted } from '../colour.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -58,7 +59,7 @@ export class ServeCommand extends BaseCommand {
     const paths = homePaths(this.env.home)
     const logger = this.env.daemonized
       ? createLogger({ logFile: paths.log, level: this.env.logLevel })
-      : createLogger({ pretty: Boolean(process.stdout.isTTY), level: this.env.logLevel })
+      : createLogger({ pretty: Boolean(process.stdout.isTTY), colorize: colourWanted(), level: this.env.logLevel })
     const daemon = await SplDaemon.create({ home: this.env.home, host: this.host, port: this.port, relay: this.relay || undefined, logger })
     await daemon.start()
     if (!this.env.daemonized) this.err(`spl daemon ${daemon.did} listening on ${daemon.url} (Ctrl-C to stop)`)
