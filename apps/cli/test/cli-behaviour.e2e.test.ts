@@ -123,6 +123,8 @@ describe('colour', () => {
     const plain = await help({ NO_COLOR: '', FORCE_COLOR: '' })
     expect(plain.code).toBe(0)
     expect(plain.stdout).toContain('spl thread list')
+    expect(plain.stdout).toContain('spl completion')
+    expect(plain.stdout).not.toContain('__complete') // the scripts' helper is not listed
     expect(plain.stdout).not.toContain(ESC)
     expect((await help({ NO_COLOR: '1', FORCE_COLOR: '' })).stdout).not.toContain(ESC)
     expect((await help({ FORCE_COLOR: '1', NO_COLOR: '' })).stdout).toContain(ESC)

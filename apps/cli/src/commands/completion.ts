@@ -70,7 +70,7 @@ function optionNames(definition: string): string[] {
 /** The candidates for the word being completed; `words` are the words after `spl`, the last partial. */
 export class CompleteCommand extends BaseCommand {
   static override paths = [['__complete']]
-  static override usage = Command.Usage({ description: 'Completion candidates for the shell scripts (internal)' })
+  // No usage: clipanion leaves a command without one out of `spl --help` (this one is for the scripts).
   words = Option.Rest()
 
   protected async run() {
