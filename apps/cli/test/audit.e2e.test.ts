@@ -58,7 +58,14 @@ const countOn = async (d: TestDaemon) =>
 
 /** Whether `d` holds each of `ids` (one lookup per id). */
 async function holds(d: TestDaemon, ids: readonly string[]): Promise<boolean[]> {
-  return Promise.all(ids.map((id) => d.api.get(`/v1/records/${id}`).then(() => true, () => false)))
+  return Promise.all(
+    ids.map((id) =>
+      d.api.get(`/v1/records/${id}`).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  )
 }
 
 const audit = async (heal = false) => {

@@ -112,6 +112,8 @@ export class RecordService {
   stored(thread: string, rows: readonly StoredRow[]): void {
     if (ConsentRegistry.concerns(thread)) {
       for (const row of rows) if (!row.redacted) this.registry.apply(rowToEnvelope(row))
+      // Grants or namespaces changed: every long poll looks again (SPEC 6.2: woken at once).
+      this.notifier.notifyAll()
     }
     this.notifier.notify(thread)
   }

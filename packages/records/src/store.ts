@@ -128,6 +128,21 @@ export class RecordStore {
     return out
   }
 
+  /** Rows of `thread` in `namespaces` with afterSeq < seq ≤ upTo, in store order (the feed's reveal pass). */
+  async listAfterIn(thread: string, afterSeq: number, upTo: number, namespaces: readonly string[], limit: number): Promise<StoredRow[]> {
+    if (namespaces.length === 0) return []
+    return (await this.db
+      .selectFrom('spl_records')
+      .selectAll()
+      .where('thread', '=', thread)
+      .where('seq', '>', afterSeq)
+      .where('seq', '<=', upTo)
+      .where('namespace', 'in', [...namespaces])
+      .orderBy('seq')
+      .limit(limit)
+      .execute()) as StoredRow[]
+  }
+
   /** Every id of `thread` with its namespace, sorted by id (the set an audit reconciles, SPEC 13). */
   async threadIds(thread: string): Promise<{ id: string; namespace: string }[]> {
     const rows = await this.db.selectFrom('spl_records').select(['id', 'namespace']).where('thread', '=', thread).execute()

@@ -10,6 +10,8 @@ export interface ChangeSource {
   readonly epoch: string
   headSeq(): Promise<number>
   listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]>
+  /** Rows of `thread` in `namespaces` with afterSeq < seq ≤ upTo, in store order (optional: else listAfter, filtered). */
+  listAfterIn?(thread: string, afterSeq: number, upTo: number, namespaces: readonly string[], limit: number): Promise<FeedRow[]>
 }
 
 /** One rejected record, as kept in a pair's rejection log. */
@@ -50,7 +52,15 @@ export interface PairStore {
   /** Writes the whole pair (insert or replace). */
   savePair(pair: Pair): Promise<void>
   listRejections(pairId: string, limit: number): Promise<RejectionEntry[]>
+  /** Forgets rejections of `pairId` with `code` for these record ids (they were taken in since). */
+  dropRejections(pairId: string, code: RejectionCode, ids: readonly string[]): Promise<void>
 }
+
+/**
+ * Rejections a fix on this side can undo (SPEC 7.2: the namespace missing here); every other
+ * code is final — the record is forged, malformed or equivocates, and stays refused.
+ */
+export const RETRYABLE_REJECTIONS: ReadonlySet<RejectionCode> = new Set<RejectionCode>(['NAMESPACE_REJECTED'])
 
 /**
  * Where pulled records go. `commit` must be atomic: records, rejections, the new cursor and

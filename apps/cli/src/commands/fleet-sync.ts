@@ -216,7 +216,7 @@ export const FleetSyncRemoveCommand = adminCommand(
 interface RejectionsOut {
   pair_id: string
   totals: Record<string, number>
-  data: { record_id: string | null; code: string; message: string; at: number }[]
+  data: { record_id: string | null; code: string; message: string; at: number; final?: boolean; fix?: string }[]
 }
 
 export const FleetSyncRejectionsCommand = adminCommand(
@@ -224,7 +224,15 @@ export const FleetSyncRejectionsCommand = adminCommand(
     path: ['fleet', 'sync', 'rejections'],
     usage: {
       description: 'List records a pair refused, with the reason code',
-      examples: [['Show', 'spl fleet sync rejections abc1']],
+      details: `
+        Each rejection is either waiting for a fix on this side (NAMESPACE_REJECTED: create the
+        namespace, and the records are taken in again by themselves, no reset needed) or final
+        (forged, malformed, equivocating: it stays refused).
+      `,
+      examples: [
+        ['Show', 'spl fleet sync rejections abc1'],
+        ['As JSON (final: true|false, fix)', 'spl fleet sync rejections abc1 --json'],
+      ],
     },
     call: (api, id) => api.get<RejectionsOut>(`${pairPath(id)}/rejections`),
     human: (res) => {
@@ -233,7 +241,10 @@ export const FleetSyncRejectionsCommand = adminCommand(
         .join(' ')
       return [
         `${res.pair_id}: ${totals || 'no rejections'}`,
-        ...res.data.map((r) => `${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.message}`),
+        ...res.data.map(
+          (r) =>
+            `${new Date(r.at).toISOString()}  ${r.code}  ${r.record_id?.slice(0, 12) ?? '-'}  ${r.final === false ? `waiting (fix: ${r.fix})` : 'final'}  ${r.message}`,
+        ),
       ]
     },
   },

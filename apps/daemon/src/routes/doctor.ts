@@ -162,7 +162,9 @@ async function daemonChecks(ctx: DaemonContext): Promise<DoctorCheck[]> {
           name: 'rejected namespaces',
           status: 'warn',
           message: `records were rejected in unregistered namespace(s): ${[...missing].join(', ')}`,
-          fix: [...missing].map((ns) => `spl namespace create ${ns}`).join(' && ') + ' && spl fleet sync reset <pair_id>',
+          fix:
+            [...missing].map((ns) => `spl namespace create ${ns}`).join(' && ') +
+            ' (the rejected records are taken in again by themselves)',
         }
       : { name: 'rejected namespaces', status: 'pass', message: 'no rejections for unregistered namespaces' },
   )

@@ -46,6 +46,10 @@ export function namespaceRoutes(app: Hono, ctx: DaemonContext): void {
   app.post('/v1/namespaces', async (c) => {
     const { namespace, description } = await readJson(c, createSchema)
     const { created } = await setStatus(namespace, 'active', description)
+    // Records rejected for want of it (NAMESPACE_REJECTED) are taken in now, without a reset (issue 13).
+    if (created) {
+      void ctx.engine.retryRejected().catch((err) => ctx.logger.warn({ err }, 'retrying rejected records failed'))
+    }
     return c.json({ ...view(ctx, namespace), created }, created ? 201 : 200)
   })
 

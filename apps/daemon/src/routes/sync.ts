@@ -1,7 +1,7 @@
 import { SplError } from '@spl/identity'
 import { THREAD_RE } from '@spl/records'
-import { pairInputSchema } from '@spl/sync-engine'
-import { isLoopbackHost, NotFoundError, readJson, SplClient } from '@spl/transport'
+import { pairInputSchema, RETRYABLE_REJECTIONS } from '@spl/sync-engine'
+import { isLoopbackHost, NotFoundError, PeerRefusedError, PullError, readJson, SplClient } from '@spl/transport'
 import type { Hono } from 'hono'
 import { stream } from 'hono/streaming'
 import { z } from 'zod'
@@ -56,14 +56,33 @@ export function syncRoutes(app: Hono, ctx: DaemonContext): void {
   // SPEC 13: reconcile the pair's thread with its source; heal pulls what is missing here.
   app.post('/v1/sync/pairs/:id/audit', async (c) => {
     const { heal } = await readJson(c, auditInput)
-    return c.json(await ctx.engine.audit(c.req.param('id'), { heal }))
+    const pair = ctx.engine.getPair(c.req.param('id'))
+    try {
+      return c.json(await ctx.engine.audit(pair.pair_id, { heal }))
+    } catch (err) {
+      // The source's own refusal keeps its status and code; not reaching it is PEER_UNREACHABLE, as for spl sync.
+      if (err instanceof PeerRefusedError || !(err instanceof PullError)) throw err
+      throw new SplError(
+        'PEER_UNREACHABLE',
+        `cannot audit ${pair.pair_id.slice(0, 8)} with ${pair.peer_url}: ${err.code}: ${err.message}`,
+        {
+          status: 502,
+          fix: `check that the source runs and answers at ${pair.peer_url} (spl fleet sync status ${pair.pair_id.slice(0, 8)})`,
+        },
+      )
+    }
   })
 
   app.get('/v1/sync/pairs/:id/stats', (c) => c.json(pairStats(ctx, ctx.engine.getPair(c.req.param('id')))))
 
   app.get('/v1/sync/pairs/:id/rejections', async (c) => {
     const pair = ctx.engine.getPair(c.req.param('id'))
-    const data = await ctx.engine.rejections(pair.pair_id, 200)
+    // Each says whether a fix here undoes it (waiting, with the fix) or it is final (forged, equivocating, malformed).
+    const data = (await ctx.engine.rejections(pair.pair_id, 200)).map((r) => {
+      const final = !RETRYABLE_REJECTIONS.has(r.code)
+      const ns = /ancestor '([^']+)'/.exec(r.message)?.[1]
+      return { ...r, final, ...(final ? {} : { fix: ns ? `spl namespace create ${ns}` : 'fix the cause named in the message' }) }
+    })
     return c.json({ object: 'list', pair_id: pair.pair_id, totals: pair.totals.rejected, data })
   })
 

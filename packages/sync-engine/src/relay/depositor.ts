@@ -132,7 +132,7 @@ export class Depositor {
         r.ctx,
         r.did,
         from,
-        now - this.#d.depositAfterMs,
+        { storedBefore: now - this.#d.depositAfterMs },
       )
       if (page.served.length === 0) {
         // Only hidden or own records: nothing to deposit, and no need to look at them again.

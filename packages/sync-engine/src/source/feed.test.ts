@@ -103,12 +103,23 @@ describe('cursors', () => {
     expect(decodeCursor(encodeCursor('ffffffffffffffff', 0))).toEqual({ epoch: 'ffffffffffffffff', seq: 0 })
   })
 
+  it('c2 carries the consent view (and a reveal pass while one lasts)', () => {
+    expect(encodeCursor('0123456789abcdef', 42, 1700000000000)).toBe('c2.0123456789abcdef.42.1700000000000')
+    expect(decodeCursor('c2.0123456789abcdef.42.1700000000000')).toEqual({ epoch: '0123456789abcdef', seq: 42, viewAt: 1700000000000 })
+    expect(decodeCursor(encodeCursor('0123456789abcdef', 42, 5, 7))).toEqual({ epoch: '0123456789abcdef', seq: 42, viewAt: 5, revealAt: 7 })
+    // A pass cannot be ahead of the cursor it reveals behind.
+    expect(() => decodeCursor('c2.0123456789abcdef.4.5.r7')).toThrow(InvalidCursorError)
+  })
+
   it('anything malformed is INVALID_CURSOR (400)', () => {
     for (const bad of [
       '',
       'garbage',
       '42',
       'c2.0123456789abcdef.1',
+      'c2.0123456789abcdef.1.x',
+      'c2.0123456789abcdef.1.2.3',
+      'c3.0123456789abcdef.1.2',
       'c1.0123456789ABCDEF.1',
       'c1.0123456789abcde.1',
       'c1.0123456789abcdef.-1',
@@ -148,7 +159,7 @@ describe('ChangeFeed', () => {
     expect(ids(first.body)).toEqual(records.slice(0, 2).map((r) => r.id))
     expect(first.body.has_more).toBe(true)
     expect(first.body.cursor_reset).toBeUndefined()
-    expect(decodeCursor(first.body.next_cursor)).toEqual({ epoch: store.epoch, seq: 2 })
+    expect(decodeCursor(first.body.next_cursor)).toMatchObject({ epoch: store.epoch, seq: 2 })
     const second = await ask(feed, { limit: '2', since: first.body.next_cursor })
     expect(ids(second.body)).toEqual(records.slice(2, 4).map((r) => r.id))
     expect(second.body.has_more).toBe(true)
@@ -158,7 +169,7 @@ describe('ChangeFeed', () => {
     const empty = await ask(feed, { since: third.body.next_cursor })
     expect(empty.body.records).toEqual([])
     expect(empty.body.has_more).toBe(false)
-    expect(empty.body.next_cursor).toBe(third.body.next_cursor)
+    expect(decodeCursor(empty.body.next_cursor)).toMatchObject({ seq: decodeCursor(third.body.next_cursor).seq })
     // An envelope is what the puller checks: id, the 8 fields, sig, stored_at.
     const env = first.body.records[0]!
     expect(env.record).toEqual(records[0]!.record)
@@ -175,7 +186,7 @@ describe('ChangeFeed', () => {
       const { body } = await ask(feed, { since })
       expect(body.cursor_reset, since).toBe(true)
       expect(ids(body)).toEqual(records.map((r) => r.id))
-      expect(decodeCursor(body.next_cursor)).toEqual({ epoch: store.epoch, seq: 3 })
+      expect(decodeCursor(body.next_cursor)).toMatchObject({ epoch: store.epoch, seq: 3 })
     }
     const atHead = await ask(feed, { since: encodeCursor(store.epoch, 3) })
     expect(atHead.body.cursor_reset).toBeUndefined()
@@ -248,7 +259,7 @@ describe('ChangeFeed', () => {
     const took = Date.now() - started
     expect(body.records).toEqual([])
     expect(body.has_more).toBe(false)
-    expect(body.next_cursor).toBe(since)
+    expect(decodeCursor(body.next_cursor)).toMatchObject({ epoch: store.epoch, seq: 1 })
     expect(took).toBeGreaterThanOrEqual(280)
     expect(took).toBeLessThan(3000)
   })

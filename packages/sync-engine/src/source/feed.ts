@@ -28,18 +28,40 @@ export class InvalidCursorError extends SplError {
   }
 }
 
-const CURSOR_RE = /^c1\.([0-9a-f]{16})\.(\d{1,16})$/
+const CURSOR_V1 = /^c1\.([0-9a-f]{16})\.(\d{1,16})$/
+const CURSOR_V2 = /^c2\.([0-9a-f]{16})\.(\d{1,16})\.(\d{1,16})(?:\.r(\d{1,16}))?$/
 
-/** Encodes (epoch, seq) as an opaque cursor. */
-export function encodeCursor(epoch: string, seq: number): string {
-  return `c1.${epoch}.${seq}`
+/** Where a caller is in a thread: the store's epoch and seq, and (c2) its consent view. */
+export interface FeedCursor {
+  epoch: string
+  seq: number
+  /** When the grants it was served under were read (a grant made since may reveal more, docs/consent.md). */
+  viewAt?: number
+  /** While records a new grant reveals are being served: how far that pass has come. */
+  revealAt?: number
+}
+
+/**
+ * Encodes a cursor: `c2.<epoch>.<seq>.<viewAt>[.r<revealAt>]`; without `viewAt` the older
+ * `c1.<epoch>.<seq>` (still accepted: read as a view of the moment it arrives).
+ */
+export function encodeCursor(epoch: string, seq: number, viewAt?: number, revealAt?: number): string {
+  if (viewAt === undefined) return `c1.${epoch}.${seq}`
+  return `c2.${epoch}.${seq}.${viewAt}${revealAt === undefined ? '' : `.r${revealAt}`}`
 }
 
 /** Decodes a cursor; throws InvalidCursorError for anything malformed. */
-export function decodeCursor(cursor: string): { epoch: string; seq: number } {
-  const m = CURSOR_RE.exec(cursor)
-  if (!m) throw new InvalidCursorError(cursor)
-  return { epoch: m[1]!, seq: Number(m[2]) }
+export function decodeCursor(cursor: string): FeedCursor {
+  const v1 = CURSOR_V1.exec(cursor)
+  if (v1) return { epoch: v1[1]!, seq: Number(v1[2]) }
+  const v2 = CURSOR_V2.exec(cursor)
+  if (!v2) throw new InvalidCursorError(cursor)
+  const c: FeedCursor = { epoch: v2[1]!, seq: Number(v2[2]), viewAt: Number(v2[3]) }
+  if (v2[4] !== undefined) {
+    c.revealAt = Number(v2[4])
+    if (c.revealAt > c.seq) throw new InvalidCursorError(cursor)
+  }
+  return c
 }
 
 /** Room in a page for its frame (`{"records":[…],"next_cursor":…,"has_more":…,"server_time":…}`). */
@@ -64,6 +86,16 @@ export interface ChangeFeedDeps extends CallerDoorDeps {
   /** Told who pulls what and how far (the relay's depositor reads it, SPEC 10). */
   readers?: FeedReaders
   now?: () => number
+}
+
+/** One page of the feed for one caller: the envelopes as served, and where it ended. */
+export interface FeedPage {
+  served: string[]
+  lastSeq: number
+  hasMore: boolean
+  servedCount: number
+  redactedCount: number
+  hiddenCount: number
 }
 
 /** A signed answer: body text, status and headers. */
@@ -100,32 +132,46 @@ export class ChangeFeed {
     })
     let afterSeq = 0
     let cursorReset = false
+    // The consent view the caller's cursor was made under; a grant made since may reveal records behind it.
+    let viewAt = this.#now()
+    let revealAt: number | undefined
+    // An answer with nothing new hands the same cursor back (an idle long poll changes nothing at the puller).
+    let same: string | undefined
     if (q.since !== undefined) {
       const c = decodeCursor(q.since)
       if (c.epoch !== this.d.store.epoch || c.seq > (await this.d.store.headSeq())) cursorReset = true
-      else afterSeq = c.seq
+      else {
+        afterSeq = c.seq
+        if (c.viewAt !== undefined) viewAt = Math.min(c.viewAt, viewAt)
+        revealAt = c.revealAt
+        if (c.viewAt !== undefined && c.revealAt === undefined) same = q.since
+      }
     }
     const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
     const reader = this.d.readers?.begin(caller, q.thread, afterSeq, ctx, q.include_own, this.#now())
-    let page: Awaited<ReturnType<ChangeFeed['pageFor']>>
+    let answer: { page: FeedPage; next: string }
     let hiddenBefore = 0
     this.d.subscribers.begin(caller, q.thread, this.#now())
     try {
       let seen = this.d.notifier.version(q.thread)
-      page = await this.pageFor(q, ctx, caller, afterSeq)
-      while (page.served.length === 0 && !page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
+      let at = afterSeq
+      answer = await this.#answer(q, ctx, caller, at, viewAt, revealAt, same)
+      while (answer.page.served.length === 0 && !answer.page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
         const left = deadline - this.#now()
         if (left <= 0) break
+        // A record of the thread or a change of grants (SPEC 6.2: a long poll is woken at once) ends the wait.
         await this.d.notifier.wait(q.thread, left, signal, seen)
         if (this.d.notifier.closed) break
         seen = this.d.notifier.version(q.thread)
-        hiddenBefore += page.hiddenCount
-        page = await this.pageFor(q, ctx, caller, page.lastSeq)
+        hiddenBefore += answer.page.hiddenCount
+        at = answer.page.lastSeq
+        answer = await this.#answer(q, ctx, caller, at, viewAt, undefined, at === afterSeq ? same : undefined)
       }
     } finally {
       if (reader) this.d.readers?.end(reader, this.#now())
       this.d.subscribers.end(caller, q.thread, this.#now(), signal?.aborted === true)
     }
+    const page = answer.page
     const now = this.#now()
     // A caller that hung up (its pair was paused, kicked or stopped) received nothing: not counted.
     if (!signal?.aborted) {
@@ -137,7 +183,7 @@ export class ChangeFeed {
       )
     }
     const body =
-      `{"records":[${page.served.join(',')}],"next_cursor":"${encodeCursor(this.d.store.epoch, page.lastSeq)}",` +
+      `{"records":[${page.served.join(',')}],"next_cursor":"${answer.next}",` +
       `"has_more":${page.hasMore},"server_time":${now}${cursorReset ? ',"cursor_reset":true' : ''}}`
     const responseProof = await createResponseProof(this.d.keypair, {
       callerDid: caller,
@@ -152,18 +198,83 @@ export class ChangeFeed {
   }
 
   /**
+   * The page to answer and its cursor. When grants made since the caller's view (`viewAt`)
+   * reveal namespaces it could not see, the records of those namespaces up to its cursor are
+   * served first (a reveal pass, `.r<seq>` in the cursor while it lasts), then the feed goes on
+   * from the cursor as before: nothing already served in full is sent again (docs/consent.md).
+   */
+  async #answer(
+    q: ParsedChangesQuery,
+    ctx: CallerContext,
+    caller: string,
+    afterSeq: number,
+    viewAt: number,
+    revealAt: number | undefined,
+    same: string | undefined,
+  ): Promise<{ page: FeedPage; next: string }> {
+    const epoch = this.d.store.epoch
+    const now = this.#now()
+    const revealed = afterSeq > 0 ? this.#revealed(q.thread, ctx, viewAt, now) : []
+    if (revealed.length > 0) {
+      const page = await this.pageFor(q, ctx, caller, revealAt ?? 0, { upTo: afterSeq, namespaces: revealed })
+      const done = !page.hasMore
+      // Either way the caller asks again at once: for the rest of the pass, or for what is new.
+      page.hasMore = true
+      return { page, next: done ? encodeCursor(epoch, afterSeq, now) : encodeCursor(epoch, afterSeq, viewAt, page.lastSeq) }
+    }
+    const page = await this.pageFor(q, ctx, caller, afterSeq)
+    if (same !== undefined && page.served.length === 0 && !page.hasMore && page.lastSeq === afterSeq) return { page, next: same }
+    return { page, next: encodeCursor(epoch, page.lastSeq, now) }
+  }
+
+  /** Rows of `thread` in `namespaces` with afterSeq < seq ≤ upTo (the store's own query when it has one). */
+  async #listIn(thread: string, afterSeq: number, upTo: number, namespaces: readonly string[], limit: number): Promise<FeedRow[]> {
+    if (this.d.store.listAfterIn) return this.d.store.listAfterIn(thread, afterSeq, upTo, namespaces, limit)
+    const want = new Set(namespaces)
+    const out: FeedRow[] = []
+    let at = afterSeq
+    while (out.length < limit && at < upTo) {
+      const rows = await this.d.store.listAfter(thread, at, 1000)
+      if (rows.length === 0) break
+      for (const r of rows) {
+        if (r.seq > upTo || out.length >= limit) return out
+        if (want.has(r.namespace)) out.push(r)
+      }
+      at = rows[rows.length - 1]!.seq
+    }
+    return out
+  }
+
+  /** Namespaces `ctx` may read in `thread` now through a grant made at or after `viewAt` (not revoked, not expired). */
+  #revealed(thread: string, ctx: CallerContext, viewAt: number, now: number): string[] {
+    const grants = this.d.registry.grants()
+    const out = new Set<string>()
+    for (const g of grants) {
+      if (g.revoked || g.created_at < viewAt || g.target_namespace !== ctx.namespace) continue
+      if (g.threads !== '*' && !g.threads.includes(thread)) continue
+      if (consentFilter(g.source_namespace, thread, ctx, grants, now) !== 'hide') out.add(g.source_namespace)
+    }
+    return [...out]
+  }
+
+  /**
    * One page of `q.thread` after `afterSeq` as `caller` would be served it, consent filter
    * applied. With `storedBefore`, the page ends at the first record stored later (the relay's
-   * depositor: only what waited long enough).
+   * depositor: only what waited long enough); with `upTo` and `namespaces`, only records of
+   * those namespaces up to that seq (a reveal pass).
    */
   async pageFor(
     q: Pick<ParsedChangesQuery, 'thread' | 'limit' | 'max_bytes' | 'include_own'>,
     ctx: CallerContext,
     caller: string,
     afterSeq: number,
-    storedBefore?: number,
-  ) {
-    const rows = await this.d.store.listAfter(q.thread, afterSeq, q.limit + 1)
+    options: { storedBefore?: number; upTo?: number; namespaces?: readonly string[] } = {},
+  ): Promise<FeedPage> {
+    const { storedBefore, upTo, namespaces } = options
+    const rows =
+      upTo !== undefined && namespaces
+        ? await this.#listIn(q.thread, afterSeq, upTo, namespaces, q.limit + 1)
+        : await this.d.store.listAfter(q.thread, afterSeq, q.limit + 1)
     const more = rows.length > q.limit
     if (more) rows.length = q.limit
     const grants = this.d.registry.grants()

@@ -2,11 +2,13 @@
 export class ThreadNotifier {
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #versions = new Map<string, number>()
+  /** Wake-ups of every thread at once (a change of grants). */
+  #all = 0
   #closed = false
 
-  /** How many times `thread` was notified: read it before looking, pass it to `wait`. */
+  /** How many times `thread` was notified (or all threads were): read it before looking, pass it to `wait`. */
   version(thread: string): number {
-    return this.#versions.get(thread) ?? 0
+    return (this.#versions.get(thread) ?? 0) + this.#all
   }
 
   /** True once closed: long polls answer at once (the daemon is shutting down). */
@@ -44,9 +46,15 @@ export class ThreadNotifier {
   }
 
   notify(thread: string): void {
-    this.#versions.set(thread, this.version(thread) + 1)
+    this.#versions.set(thread, (this.#versions.get(thread) ?? 0) + 1)
     const set = this.#waiters.get(thread)
     if (set) for (const w of [...set]) w()
+  }
+
+  /** Wakes every waiter of every thread (what they may be served changed: consent). */
+  notifyAll(): void {
+    this.#all++
+    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w()
   }
 
   /** Number of requests waiting (for metrics). */

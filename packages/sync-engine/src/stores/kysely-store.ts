@@ -1,4 +1,4 @@
-import { inTransaction, migrateWith, type RecordStore, type Rejection } from '@spl/records'
+import { inTransaction, migrateWith, type RecordStore, type Rejection, type RejectionCode } from '@spl/records'
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from '../pair.js'
 import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from '../stores.js'
@@ -155,6 +155,17 @@ export class KyselySyncStore implements PairStore, RecordSink {
       .limit(limit)
       .execute()
     return rows as RejectionEntry[]
+  }
+
+  async dropRejections(pairId: string, code: RejectionCode, ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db
+        .deleteFrom('spl_pair_rejections')
+        .where('pair_id', '=', pairId)
+        .where('code', '=', code)
+        .where('record_id', 'in', ids.slice(i, i + 500))
+        .execute()
+    }
   }
 
   known(ids: readonly string[]): Promise<Map<string, { redacted: boolean }>> {

@@ -6,6 +6,7 @@ import {
   type KnownId,
   namespaceOf,
   planIngest,
+  type RejectionCode,
   type SignedRecord,
   type StoredRow,
   storedRowOf,
@@ -51,6 +52,13 @@ export class MemorySyncStore implements PairStore, RecordSink, ChangeSource {
       .filter((r) => r.pair_id === pairId)
       .slice(-limit)
       .reverse()
+  }
+  async dropRejections(pairId: string, code: RejectionCode, ids: readonly string[]): Promise<void> {
+    const drop = new Set(ids)
+    for (let i = this.rejections.length - 1; i >= 0; i--) {
+      const r = this.rejections[i]!
+      if (r.pair_id === pairId && r.code === code && r.record_id !== null && drop.has(r.record_id)) this.rejections.splice(i, 1)
+    }
   }
   async known(ids: readonly string[]): Promise<Map<string, KnownId>> {
     const out = new Map<string, KnownId>()
