@@ -13,7 +13,7 @@ import { Database, seedRecords } from './seed-records.js'
 const THREAD = 'th_crash'
 const TOTAL = 100_000
 const KILLS = 10
-const CURSOR_RE = /^c1\.([0-9a-f]+)\.(\d+)$/
+const CURSOR_RE = /^c[12]\.([0-9a-f]+)\.(\d+)(?:\.\d+(?:\.r\d+)?)?$/
 
 const homes: string[] = []
 

@@ -7,6 +7,7 @@ const OPS: Op[] = [
   ['get', '/.well-known/syncropel', 'The signed federation manifest (SPEC 8)', 'open'],
   ['get', '/.well-known/did.json', 'The did:web document of identity.web_domain (404 when unset)', 'open'],
   ['post', '/v1/records', 'Emit a record signed by this instance', 'admin'],
+  ['post', '/v1/records/batch', 'Emit up to 1,000 records in one transaction {records, atomic?}; answered per record', 'admin'],
   ['get', '/v1/records/{id}', 'One record envelope', 'admin'],
   ['get', '/v1/threads', 'Threads with record counts', 'admin'],
   ['get', '/v1/threads/{thread}/records', 'Records of a thread in store order (?after=&limit=)', 'admin'],

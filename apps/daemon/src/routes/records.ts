@@ -2,14 +2,26 @@ import { SplError } from '@spl/identity'
 import { RECORD_ID_RE, rowToEnvelope, THREAD_RE } from '@spl/records'
 import { InvalidRequestError, NotFoundError, readJson } from '@spl/transport'
 import type { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import type { DaemonContext } from '../context.js'
-import { emitSchema } from '../records-service.js'
+import { batchSchema, emitSchema } from '../records-service.js'
 
 function intParam(v: string | undefined, name: string, dflt: number, max: number): number {
   if (v === undefined || v === '') return dflt
   if (!/^\d{1,16}$/.test(v) || Number(v) > max) throw new InvalidRequestError(`query.${name}: must be an integer from 0 to ${max}`)
   return Number(v)
 }
+
+/** A batch is at most 8 MiB of JSON. */
+const batchLimit = bodyLimit({
+  maxSize: 8 * 1024 * 1024,
+  onError: () => {
+    throw new SplError('BATCH_TOO_LARGE', 'a batch is at most 8 MiB of JSON.', {
+      status: 413,
+      fix: 'send fewer records per batch (spl emit --batch splits by itself)',
+    })
+  },
+})
 
 /** Local records: emit, read one, list threads, read a thread (all admin). */
 export function recordRoutes(app: Hono, ctx: DaemonContext): void {
@@ -18,6 +30,12 @@ export function recordRoutes(app: Hono, ctx: DaemonContext): void {
     const { created, row } = await ctx.records.emit(input)
     const env = rowToEnvelope(row)
     return c.json({ object: 'record', id: env.id, ...env.record, sig: env.sig, stored_at: env.stored_at }, created ? 201 : 200)
+  })
+
+  // Up to 1,000 records in one transaction, answered per record (issue 16).
+  app.post('/v1/records/batch', batchLimit, async (c) => {
+    const { records, atomic } = await readJson(c, batchSchema)
+    return c.json(await ctx.records.emitBatch(records, atomic))
   })
 
   app.get('/v1/records/:id', async (c) => {
