@@ -187,9 +187,13 @@ export class RecordService {
     if (committed && valid.length > 0) {
       try {
         await this.store.transaction(async (trx) => {
+          // The next clock per thread is read once, then counted here (a batch is one writer).
+          const next = new Map<string, number>()
           for (const { index, input } of valid) {
             try {
-              const clock = input.clock ?? (await this.store.nextClock(this.keypair.did, input.thread, trx))
+              const clock = input.clock ?? next.get(input.thread) ?? (await this.store.nextClock(this.keypair.did, input.thread, trx))
+              if (input.clock === undefined) next.set(input.thread, clock + 1)
+              else next.delete(input.thread)
               const result = await this.store.appendLocal(this.#sign(input, clock), this.now(), trx)
               if ('ok' in result)
                 throw new SplError('CLOCK_CONFLICT', result.message, {
