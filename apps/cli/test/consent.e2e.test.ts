@@ -155,7 +155,7 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect(stranger.json.records?.map((r) => r.id)).toEqual([hidden1, hidden2])
   })
 
-  it('a grant without L0: new records reach B as stubs (id kept, body {"redacted": true}, no sig); no cursor reset', async () => {
+  it('a grant without L0 reaches back: the records passed while hidden, and new ones, reach B as stubs (id kept, body {"redacted": true}, no sig); no cursor reset', async () => {
     const a = need('a')
     const b = need('b')
     const before = await pairOf(b, pairB)
@@ -166,16 +166,20 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect(g.status).toBe('active')
     grants.push(g.grant_id)
 
-    // The grant alone moves nothing: B's cursor is where it was, pull after pull.
-    const afterGrant = await morePulls(b, pairB, before)
-    expect(afterGrant.cursor).toBe(before.cursor)
-    expect(await b.threadRecordIds(SHARED)).toEqual([])
+    // The grant reaches back (issue 13, docs/consent.md): what B's cursor passed while hidden
+    // arrives as stubs, with no command on B and no cursor reset.
+    await expect.poll(() => b.threadRecordIds(SHARED), POLL).toEqual([hidden1, hidden2])
+    expect((await pairOf(b, pairB)).totals.cursor_resets).toBe(before.totals.cursor_resets)
 
     stub = await a.emit(SHARED, STUB_TEXT)
     await expect.poll(() => b.threadRecordIds(SHARED), POLL).toContain(stub)
-    const [env, ...others] = await records(b, SHARED)
-    // Records already passed while hidden stay passed: the grant reset no cursor.
-    expect(others).toEqual([])
+    const all = await records(b, SHARED)
+    expect(all.map((r) => [r.id, r.redacted])).toEqual([
+      [hidden1, true],
+      [hidden2, true],
+      [stub, true],
+    ])
+    const env = all.find((r) => r.id === stub)
     expect(env?.id).toBe(stub)
     expect(env?.record.body).toEqual({ redacted: true })
     expect(env).not.toHaveProperty('sig')
@@ -207,7 +211,11 @@ describe('consent across namespaces (issue 4), real daemons', () => {
 
   it('a stub B holds still passes B’s own consent filter when B serves it', async () => {
     const b = need('b')
-    expect((await records(b, SHARED)).map((r) => [r.id, r.redacted])).toEqual([[stub, true]])
+    expect((await records(b, SHARED)).map((r) => [r.id, r.redacted])).toEqual([
+      [hidden1, true],
+      [hidden2, true],
+      [stub, true],
+    ])
     // The stub is stored on B in `default`; a caller B bound to another namespace has no grant
     // from default on B, so B must hide it, exactly as it would hide a full default record.
     const k = Keypair.generate()
@@ -218,7 +226,7 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect(wire.json.records).toEqual([])
   })
 
-  it('a newer grant with L0, then `spl fleet sync reset`: the full records replace the stubs', async () => {
+  it('a newer grant with L0: the full records replace the stubs by themselves, no reset', async () => {
     const a = need('a')
     const b = need('b')
     const before = await pairOf(b, pairB)
@@ -231,12 +239,7 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect(g.hash_levels).toEqual(['L0', 'L1', 'L2', 'L3'])
     grants.push(g.grant_id)
 
-    // Still no cursor reset: the stub stays a stub until the operator asks for a re-pull.
-    const afterGrant = await morePulls(b, pairB, before)
-    expect(afterGrant.cursor).toBe(before.cursor)
-    expect((await records(b, SHARED)).map((r) => [r.id, r.redacted])).toEqual([[stub, true]])
-
-    ok(await b.spl('fleet', 'sync', 'reset', pairB), 'spl fleet sync reset')
+    // No reset: the grant reaches back and the stubs are replaced (issue 13).
     await expect
       .poll(async () => (await records(b, SHARED)).filter((r) => !r.redacted).map((r) => r.id), POLL)
       .toEqual(expect.arrayContaining([hidden1, hidden2, stub]))
@@ -256,6 +259,7 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     expect(shown).toContain(STUB_TEXT)
     const pair = await pairOf(b, pairB)
     expect(pair.totals.rejected).toEqual({})
+    expect(pair.totals.cursor_resets).toBe(before.totals.cursor_resets)
   })
 
   it('revoking both grants: new records stop reaching B, the cursor is not reset, delivered records stay', async () => {
@@ -263,9 +267,9 @@ describe('consent across namespaces (issue 4), real daemons', () => {
     const b = need('b')
     await expect.poll(async () => (await pairOf(b, pairB)).cursor, POLL).not.toBeNull()
     const before = await morePulls(b, pairB, await pairOf(b, pairB), 1)
-    // The operator's `spl fleet sync reset` above counted one (issue 14); revoking adds none.
+    // No reset was needed above (issue 13); revoking adds none either.
     const resetsBefore = (await pairOf(b, pairB)).totals.cursor_resets
-    expect(resetsBefore).toBe(1)
+    expect(resetsBefore).toBe(0)
     for (const id of grants) {
       const r = ok(await a.spl('consent', 'revoke', id, '--json'), `spl consent revoke ${id}`)
       expect((JSON.parse(r.stdout) as GrantView).status).toBe('revoked')
