@@ -144,6 +144,8 @@ describe('colour', () => {
       new Promise<string>((resolve) => {
         const env: NodeJS.ProcessEnv = { ...process.env, SYNCROPEL_HOME: home, TERM: 'xterm-256color', ...extra }
         delete env['FORCE_COLOR']
+        // A person's terminal: with CI set, node reports 2 colours for a tty (getColorDepth), as .ci/run sets it.
+        delete env['CI']
         if (!extra['NO_COLOR']) delete env['NO_COLOR']
         const child = spawn('script', ['-qec', `"${process.execPath}" "${SPL_BIN}" serve --port 0`, '/dev/null'], { env })
         let out = ''
