@@ -6,6 +6,7 @@
 //   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle)
 import os from 'node:os'
 import { runAudit } from './audit.js'
+import { runBatch, TARGET_BATCH_RATE } from './batch.js'
 import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
@@ -13,7 +14,7 @@ import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, sta
 import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit']
+const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit', 'batch']
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -47,6 +48,7 @@ await withCleanup(async () => {
   await step('audit', 'audit: set reconciliation of one thread, 0 / 10 / 1,000 differences on 100,000 and 1,000,000 ids, in process', () =>
     runAudit(),
   )
+  await step('batch', 'batch emit: 20 batches of 1,000 records of ~500 B into one daemon', () => runBatch())
 
   const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
   if (r.startup) {
@@ -112,6 +114,15 @@ await withCleanup(async () => {
       t,
       mark(r.idle.pctB < TARGET_CPU_PCT),
       '',
+    ])
+  }
+  if (r.batch) {
+    rows.push([
+      'batch emit, one daemon',
+      `${fmtInt(r.batch.rate)} records/s`,
+      `≥ ${fmtInt(TARGET_BATCH_RATE)}`,
+      mark(r.batch.rate >= TARGET_BATCH_RATE),
+      '12,000 (_bulk_docs, issue)',
     ])
   }
   for (const a of r.audit ?? []) {

@@ -7,6 +7,7 @@ import {
   DEFAULT_MAX_RECORD_BYTES,
   jsonObjectSchema,
   MAX_CLOCK,
+  namespaceOf,
   type RecordFields,
   type RecordStore,
   recordId,
@@ -189,25 +190,45 @@ export class RecordService {
         await this.store.transaction(async (trx) => {
           // The next clock per thread is read once, then counted here (a batch is one writer).
           const next = new Map<string, number>()
+          const signed: { index: number; record: ReturnType<typeof signRecord> }[] = []
           for (const { index, input } of valid) {
             try {
               const clock = input.clock ?? next.get(input.thread) ?? (await this.store.nextClock(this.keypair.did, input.thread, trx))
+              signed.push({ index, record: this.#sign(input, clock) })
               if (input.clock === undefined) next.set(input.thread, clock + 1)
               else next.delete(input.thread)
-              const result = await this.store.appendLocal(this.#sign(input, clock), this.now(), trx)
-              if ('ok' in result)
-                throw new SplError('CLOCK_CONFLICT', result.message, {
-                  status: 409,
-                  fix: 'leave out `clock` to let the daemon pick the next one',
-                })
-              results.push({ index, id: result.row.id, status: result.created ? 'created' : 'duplicate' })
-              if (result.created) stored.push(result.row)
             } catch (err) {
               if (SplError.from(err).status >= 500) throw err
               fail(index, err)
               if (atomic) throw new BatchAbort()
             }
           }
+          // One plan and one multi-row insert for the whole batch (duplicates and clock conflicts decided as at any ingest).
+          const { outcomes, rows } = await this.store.ingestRows(
+            signed.map(({ record }) => ({
+              ok: true as const,
+              id: record.id,
+              record: record.record,
+              canonical: record.canonical,
+              sig: record.sig,
+              namespace: namespaceOf(record.record),
+              redacted: false,
+              storedAt: null,
+            })),
+            { origin: null, now: this.now() },
+            trx,
+          )
+          outcomes.forEach((o, i) => {
+            const { index, record } = signed[i]!
+            if ('ok' in o) {
+              fail(
+                index,
+                new SplError('CLOCK_CONFLICT', o.message, { status: 409, fix: 'leave out `clock` to let the daemon pick the next one' }),
+              )
+            } else results.push({ index, id: record.id, status: o.status === 'duplicate' ? 'duplicate' : 'created' })
+          })
+          if (atomic && outcomes.some((o) => 'ok' in o)) throw new BatchAbort()
+          stored.push(...rows)
         })
       } catch (err) {
         if (!(err instanceof BatchAbort)) throw err
