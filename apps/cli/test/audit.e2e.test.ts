@@ -5,15 +5,15 @@
 // serve, `--heal` brings the 10 back, and a second audit finds B lacking nothing. The scheduled
 // audit raises a `diverged` drift alert; the reconcile door refuses bad proofs and bad ranges.
 
-import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Keypair } from '@spl/identity'
 import { createRequestProof, PeerRefusedError, signedRequest } from '@spl/transport'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { initHome, keypairOfHome, type SignedBenchRecord, seedHome, signedRecords } from '../../../bench/lib.js'
-import { ok, TestDaemon } from '../../../test-utils/test-daemon.js'
+import type { SignedBenchRecord } from '../../../bench/lib.js'
+import { seededPair } from '../../../test-utils/seeded-pair.js'
+import { ok, type TestDaemon } from '../../../test-utils/test-daemon.js'
+import { until } from '../../../test-utils/until.js'
 
 type Db = { prepare(sql: string): { run(...a: unknown[]): { changes: number }; all(...a: unknown[]): unknown[] }; close(): void }
 const Database = createRequire(new URL('../../daemon/package.json', import.meta.url))('better-sqlite3') as new (
@@ -42,20 +42,6 @@ let seeded: SignedBenchRecord[]
 const hidden: string[] = []
 const own: string[] = []
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
-}
-
-/** Records of THREAD held by `d` (from /v1/threads: the records listing pages at 10,000). */
-const countOn = async (d: TestDaemon) =>
-  (await d.api.get<{ data: { thread: string; records: number }[] }>('/v1/threads')).data.find((t) => t.thread === THREAD)?.records ?? 0
-
 /** Whether `d` holds each of `ids` (one lookup per id). */
 async function holds(d: TestDaemon, ids: readonly string[]): Promise<boolean[]> {
   return Promise.all(
@@ -74,20 +60,17 @@ const audit = async (heal = false) => {
 }
 
 beforeAll(async () => {
-  const homeA = await initHome('spl-audit-a-')
-  seeded = await signedRecords(await keypairOfHome(homeA), THREAD, N)
-  await seedHome(homeA, seeded)
-  a = await TestDaemon.start({ home: homeA })
-  ok(await a.spl('namespace', 'create', 'hidden'), 'namespace create')
-  for (let i = 0; i < 5; i++) hidden.push(await a.emit(THREAD, `hidden ${i}`, { namespace: 'hidden' }))
-  const homeB = await initHome('spl-audit-b-')
-  // Audits every 4 s here (24 h by default), so that the scheduled one is seen.
-  const file = path.join(homeB, 'config.toml')
-  writeFileSync(file, readFileSync(file, 'utf8').replace('serve_policy = "open"', 'serve_policy = "open"\naudit_interval = "4s"'))
-  b = await TestDaemon.start({ home: homeB })
-  const add = ok(await b.spl('fleet', 'sync', 'add', a.did, THREAD, '--peer-url', a.url, '--json'), 'fleet sync add')
-  pairId = (JSON.parse(add.stdout) as { pair_id: string }).pair_id
-  await until('B caught up', async () => ((await countOn(b)) >= N ? true : undefined), 120_000)
+  ;({ a, b, pairId, seeded } = await seededPair({
+    prefix: 'spl-audit',
+    thread: THREAD,
+    n: N,
+    beforeB: async (a) => {
+      ok(await a.spl('namespace', 'create', 'hidden'), 'namespace create')
+      for (let i = 0; i < 5; i++) hidden.push(await a.emit(THREAD, `hidden ${i}`, { namespace: 'hidden' }))
+    },
+    // Audits every 4 s here (24 h by default), so that the scheduled one is seen.
+    configB: (text) => text.replace('serve_policy = "open"', 'serve_policy = "open"\naudit_interval = "4s"'),
+  }))
 }, 240_000)
 
 afterAll(async () => {

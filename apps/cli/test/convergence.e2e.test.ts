@@ -6,10 +6,10 @@
 //   a grant with L0 → the stubs become full records;
 //   revoking both → a partner record emitted after is not served.
 // And a NAMESPACE_REJECTED on B is fixed by `spl namespace create` on B alone.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { initHome, keypairOfHome, seedHome, signedRecords } from '../../../bench/lib.js'
-import { ok, TestDaemon } from '../../../test-utils/test-daemon.js'
+import { countOn as countIn, seededPair } from '../../../test-utils/seeded-pair.js'
+import { ok, type TestDaemon } from '../../../test-utils/test-daemon.js'
+import { until } from '../../../test-utils/until.js'
 
 const THREAD = 'th_conv'
 const N = 100_000
@@ -30,19 +30,8 @@ let b: TestDaemon
 let pairId: string
 const partner: string[] = []
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
-
 const pair = async () => (await b.api.get<{ data: PairOut[] }>('/v1/sync/pairs')).data.find((p) => p.pair_id === pairId)!
-const countOn = async (d: TestDaemon, thread = THREAD) =>
-  (await d.api.get<{ data: { thread: string; records: number }[] }>('/v1/threads')).data.find((t) => t.thread === thread)?.records ?? 0
+const countOn = (d: TestDaemon, thread = THREAD) => countIn(d, thread)
 /** B's copies of the partner records (absent ones left out). */
 async function partnerOnB(): Promise<Envelope[]> {
   const got = await Promise.all(
@@ -57,16 +46,15 @@ async function partnerOnB(): Promise<Envelope[]> {
 }
 
 beforeAll(async () => {
-  const homeA = await initHome('spl-conv-a-')
-  await seedHome(homeA, await signedRecords(await keypairOfHome(homeA), THREAD, N))
-  a = await TestDaemon.start({ home: homeA })
-  ok(await a.spl('namespace', 'create', 'partner'), 'namespace create')
-  for (let i = 0; i < 100; i++) partner.push(await a.emit(THREAD, `partner record ${i}`, { namespace: 'partner' }))
-  const homeB = await initHome('spl-conv-b-')
-  b = await TestDaemon.start({ home: homeB })
-  const add = ok(await b.spl('fleet', 'sync', 'add', a.did, THREAD, '--peer-url', a.url, '--json'), 'fleet sync add')
-  pairId = (JSON.parse(add.stdout) as { pair_id: string }).pair_id
-  await until('B caught up', async () => ((await countOn(b)) >= N ? true : undefined), 120_000)
+  ;({ a, b, pairId } = await seededPair({
+    prefix: 'spl-conv',
+    thread: THREAD,
+    n: N,
+    beforeB: async (a) => {
+      ok(await a.spl('namespace', 'create', 'partner'), 'namespace create')
+      for (let i = 0; i < 100; i++) partner.push(await a.emit(THREAD, `partner record ${i}`, { namespace: 'partner' }))
+    },
+  }))
 }, 240_000)
 
 afterAll(async () => {

@@ -6,12 +6,12 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Keypair, sealTo } from '@spl/identity'
 import { type PeerRefusedError, signedRequest } from '@spl/transport'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sealDeposit } from '../../../packages/sync-engine/dist/index.js'
 import { ok, spl, TestDaemon } from '../../../test-utils/test-daemon.js'
+import { until } from '../../../test-utils/until.js'
 
 type Db = { prepare(sql: string): { run(...a: unknown[]): unknown; all(...a: unknown[]): unknown[] }; close(): void }
 const Database = createRequire(new URL('../../daemon/package.json', import.meta.url))('better-sqlite3') as new (
@@ -45,16 +45,6 @@ async function startWith(config: string): Promise<TestDaemon> {
   ok(await spl(home, ['init']), 'spl init')
   appendFileSync(path.join(home, 'config.toml'), `\n${config}\n`)
   return TestDaemon.start({ home })
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
 }
 
 const relayOf = (d: TestDaemon) => d.api.get<RelayOut>('/v1/relay')
