@@ -223,7 +223,8 @@ words=(${arr.replaceAll("'", '"')}); CURRENT=${words.length + 1}; _spl'`,
       return r.stdout.split('\n').filter(Boolean)
     }
     expect(await f(b.home, 'spl sta')).toEqual(['status'])
-    expect(await f(b.home, 'spl fleet sync pause ')).toEqual([...pairIds].sort())
+    // fish orders candidates itself (a natural sort: 2a… before 193e…): compare as sets.
+    expect((await f(b.home, 'spl fleet sync pause ')).sort()).toEqual([...pairIds].sort())
     expect(await f(a.home, 'spl thread records th_g')).toEqual(['th_gamma'])
     expect(await f(b.home, 'spl serve --d')).toEqual(['--daemon'])
   })
