@@ -13,7 +13,7 @@ import {
   pairInputSchema,
   resolvePairRef,
 } from '../pair.js'
-import { RETRYABLE_REJECTIONS, type RejectionEntry } from '../stores.js'
+import type { RejectionEntry } from '../stores.js'
 import { type AuditReport, auditPair } from './audit.js'
 import {
   DEFAULT_OPTIONS,
@@ -26,6 +26,7 @@ import {
 import { pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
 import type { PairMetrics } from './metrics.js'
 import { catchUp, type DeliveryResult, ingestDelivered, type PullContext } from './pull-loop.js'
+import { type RetryResult, retryRejected } from './retry.js'
 import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
@@ -175,54 +176,10 @@ export class SyncEngine {
 
   /**
    * Takes in again what was rejected for a cause fixed on this side since (SPEC 7.2: a namespace
-   * now created here): for each pair with such rejections, the records are asked of the source by
-   * id (its reconcile door, filtered as its feed filters) and go through the pair's ingest; what
-   * still fails is rejected again, with its reason. The cursor does not move.
+   * now created here), by id from each pair's source; the cursor does not move (puller/retry.ts).
    */
-  async retryRejected(): Promise<{ pairs: number; asked: number; stored: number; rejected: number }> {
-    const out = { pairs: 0, asked: 0, stored: 0, rejected: 0 }
-    const reconcile = this.#c.transport.reconcile?.bind(this.#c.transport)
-    if (!reconcile) return out
-    for (const pair of [...this.#pairs.values()]) {
-      if (pair.state === 'stopped' || pair.state === 'paused') continue
-      if (!pair.totals.rejected['NAMESPACE_REJECTED']) continue
-      const waiting = (await this.#c.pairs.listRejections(pair.pair_id, 1000)).filter(
-        (r) => RETRYABLE_REJECTIONS.has(r.code) && r.record_id !== null,
-      )
-      const ids = [...new Set(waiting.map((r) => r.record_id!))]
-      if (ids.length === 0) continue
-      out.pairs++
-      try {
-        for (let i = 0; i < ids.length; i += 200) {
-          const want = ids.slice(i, i + 200)
-          const a = await reconcile({
-            peerUrl: pair.peer_url,
-            peerDid: pair.peer_did,
-            bearer: this.#c.credentials?.(pair.peer_did) ?? null,
-            body: {
-              thread: pair.thread_id,
-              target_namespace: this.#c.targetNamespaceFor?.(pair.peer_did) ?? this.#o.targetNamespace,
-              want,
-            },
-          })
-          const records = (a.json as { records?: unknown[] }).records
-          if (!Array.isArray(records)) throw new PullError('PARSE_ERROR', 'the source answered a records request of another shape')
-          // The old entries go; a record that still fails is logged again by the ingest below.
-          await this.#c.pairs.dropRejections(pair.pair_id, 'NAMESPACE_REJECTED', want)
-          const r = await ingestDelivered(this.#pull, pair.pair_id, records)
-          out.asked += want.length
-          out.stored += r.stored
-          out.rejected += r.rejected
-        }
-        this.#c.logger.info(
-          { pair_id: pair.pair_id, asked: ids.length, stored: out.stored },
-          'took in records rejected before, now that their cause is fixed',
-        )
-      } catch (err) {
-        this.#c.logger.warn({ err, pair_id: pair.pair_id }, 'could not take in the records rejected before')
-      }
-    }
-    return out
+  retryRejected(): Promise<RetryResult> {
+    return retryRejected(this.#pull, [...this.#pairs.values()])
   }
 
   /** The pair's last audit in this process, if any. */

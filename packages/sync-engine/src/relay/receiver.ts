@@ -161,7 +161,7 @@ export class RelayReceiver {
       aud: relay.did,
     })
     const now = this.#now()
-    const r = await this.db
+    await this.db
       .insertInto('spl_relay_registrations')
       .values({ url: relay.url, relay_did: relay.did, registered_at: now, last_poll_at: null, last_ok_at: null, last_error: null })
       .onConflict((oc) => oc.column('url').doUpdateSet({ relay_did: relay.did }))
@@ -169,7 +169,7 @@ export class RelayReceiver {
     const created = !this.#registrations.some((x) => x.url === relay.url)
     await this.#load()
     this.kick()
-    return { created: created && Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 }
+    return { created }
   }
 
   /** Unregisters at the relay (best effort) and stops polling it; `relay_error` says why the relay did not hear it. */
