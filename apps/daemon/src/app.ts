@@ -1,7 +1,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
 import { PayloadTooLargeError } from '@spl/identity'
 import { RECONCILE_PATH } from '@spl/sync-engine'
-import { adminAuth, errorHandler, errorResponse, jsonBodiesOnly, MAX_REQUEST_BODY, notFoundHandler } from '@spl/transport'
+import { adminAuth, errorHandler, errorResponse, jsonBodiesOnly, MAX_REQUEST_BODY, notFoundHandler, WATCH_PATH } from '@spl/transport'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { routePath } from 'hono/route'
@@ -48,6 +48,9 @@ export function daemonHostnames(ctx: Pick<DaemonContext, 'cfg'>): string[] {
 /** A reconcile round is at most 512 ranges and 8,192 ids: 1 MiB is room enough. */
 const reconcileLimit = bodyLimit({ maxSize: 1024 * 1024, onError: (c) => errorResponse(c, new PayloadTooLargeError()) })
 
+/** A watch names at most 1,000 threads with their cursors: 1 MiB is room enough. */
+const watchLimit = bodyLimit({ maxSize: 1024 * 1024, onError: (c) => errorResponse(c, new PayloadTooLargeError()) })
+
 /** Builds the daemon's HTTP app: open doors, the peer door, then admin doors behind the token. */
 export function createApp(ctx: DaemonContext): Hono {
   const app = new Hono()
@@ -80,6 +83,16 @@ export function createApp(ctx: DaemonContext): Hono {
       new URL(c.req.url),
       { proof: c.req.header('spl-proof'), authorization: c.req.header('authorization') },
       await c.req.text(),
+    )
+    return c.body(answer.body, answer.status as 200, answer.headers)
+  })
+  // The per-peer watch: one long poll for many threads, proof-checked and signed like the feed.
+  app.post(WATCH_PATH, watchLimit, async (c) => {
+    const answer = await ctx.watch.handle(
+      new URL(c.req.url),
+      { proof: c.req.header('spl-proof'), authorization: c.req.header('authorization') },
+      await c.req.text(),
+      c.req.raw.signal,
     )
     return c.body(answer.body, answer.status as 200, answer.headers)
   })

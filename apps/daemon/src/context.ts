@@ -5,6 +5,7 @@ import type { Keypair } from '@spl/identity'
 import { RecordStore, threadPoolCheckerFor } from '@spl/records'
 import {
   ChangeFeed,
+  type ChangeFeedDeps,
   FeedReaders,
   KyselyReplayStore,
   KyselySyncStore,
@@ -12,6 +13,7 @@ import {
   SubscriberStats,
   SyncEngine,
   ThreadNotifier,
+  WatchDoor,
 } from '@spl/sync-engine'
 import { PeerClient, ReplayCache } from '@spl/transport'
 import { Auditor } from './auditor.js'
@@ -47,6 +49,7 @@ export interface DaemonContextFields {
   engine: SyncEngine
   feed: ChangeFeed
   reconcile: ReconcileDoor
+  watch: WatchDoor
   auditor: Auditor
   notifier: ThreadNotifier
   subscribers: SubscriberStats
@@ -80,6 +83,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly feed: ChangeFeed
   /** The reconcile door of audits (SPEC 13). */
   readonly reconcile: ReconcileDoor
+  /** The per-peer watch: one long poll for many threads (docs/federation.md). */
+  readonly watch: WatchDoor
   /** Audits each caught-up pair once per sync.audit_interval. */
   readonly auditor: Auditor
   readonly notifier: ThreadNotifier
@@ -116,6 +121,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.engine = fields.engine
     this.feed = fields.feed
     this.reconcile = fields.reconcile
+    this.watch = fields.watch
     this.auditor = fields.auditor
     this.notifier = fields.notifier
     this.subscribers = fields.subscribers
@@ -169,10 +175,9 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       },
       { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
     )
-    metrics.bind(engine, subscribers)
     const replayStore = await KyselyReplayStore.open(database.db)
     const readers = new FeedReaders()
-    const feed = new ChangeFeed({
+    const feedDeps: ChangeFeedDeps = {
       keypair,
       store,
       registry,
@@ -184,7 +189,10 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       // Used proof ids survive a restart (SPEC 7.4).
       replayStore,
       readers,
-    })
+    }
+    const feed = new ChangeFeed(feedDeps)
+    const watch = new WatchDoor(feed, feedDeps)
+    metrics.bind(engine, subscribers, { feed, watch })
     const reconcile = new ReconcileDoor({
       keypair,
       store,
@@ -232,6 +240,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       engine,
       feed,
       reconcile,
+      watch,
       auditor: new Auditor(engine, durationMs(cfg.sync.audit_interval)!, logger.child({ component: 'audit' })),
       notifier,
       subscribers,

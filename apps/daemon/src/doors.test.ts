@@ -42,6 +42,7 @@ const OPEN = new Set(['/health', '/v1/identity', '/openapi.json', '/v1/sync/chan
 // So are the pairing handshake's and the relay's peer doors: each checks an SPL-Proof instead (SPEC 9.1, 10).
 const PEER_DOORS = new Set([
   '/v1/sync/reconcile',
+  '/v1/sync/watch',
   '/v1/federation/pair',
   '/v1/federation/pair/:id/poll',
   '/v1/federation/links/:id/revoked',

@@ -1,10 +1,12 @@
 import {
+  type ChangeFeed,
   type Depositor,
   LATENCY_BUCKETS,
   type Mailboxes,
   type RelayReceiver,
   type SubscriberStats,
   type SyncEngine,
+  type WatchDoor,
 } from '@spl/sync-engine'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
@@ -15,6 +17,7 @@ export class DaemonMetrics {
   readonly deliveryLatency: Histogram<'pair_id'>
   #engine: SyncEngine | undefined
   #subscribers: SubscriberStats | undefined
+  #doors: { feed: ChangeFeed; watch: WatchDoor } | undefined
   #relay: { mailboxes: Mailboxes | undefined; depositor: Depositor; receiver: RelayReceiver } | undefined
 
   constructor() {
@@ -92,6 +95,25 @@ export class DaemonMetrics {
         }
       },
     })
+    const doors = () => this.#doors
+    new Gauge({
+      name: 'spl_feed_held_requests',
+      help: 'Peer requests held open now: long polls of one thread (changes) and per-peer watches of many (watch)',
+      labelNames: ['door'],
+      registers,
+      collect() {
+        this.set({ door: 'changes' }, doors()?.feed.held ?? 0)
+        this.set({ door: 'watch' }, doors()?.watch.held.watches ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'spl_feed_watched_threads',
+      help: 'Threads named by the per-peer watches held now',
+      registers,
+      collect() {
+        this.set(doors()?.watch.held.threads ?? 0)
+      },
+    })
     this.#relayMetrics(registers)
   }
 
@@ -165,8 +187,9 @@ export class DaemonMetrics {
   }
 
   /** Connects the live sources read at scrape time. */
-  bind(engine: SyncEngine, subscribers: SubscriberStats): void {
+  bind(engine: SyncEngine, subscribers: SubscriberStats, doors: { feed: ChangeFeed; watch: WatchDoor }): void {
     this.#engine = engine
     this.#subscribers = subscribers
+    this.#doors = doors
   }
 }

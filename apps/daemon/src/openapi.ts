@@ -23,6 +23,12 @@ const OPS: Op[] = [
     'Audit rounds {thread, ranges} or records {thread, want} over the ids the caller may see (SPEC 13)',
     'proof',
   ],
+  [
+    'post',
+    '/v1/sync/watch',
+    'One long poll for many threads {threads: [{thread, since?}], timeout?, limit?, max_bytes?, target_namespace?}: the pages of those with something new',
+    'proof',
+  ],
   ['post', '/v1/sync/pairs', 'Create a pair {peer_did, peer_url, thread_id, mode?, poll_interval_ms?}', 'admin'],
   ['get', '/v1/sync/pairs', 'List pairs (?all=true includes stopped)', 'admin'],
   ['get', '/v1/sync/pairs/{id}', 'One pair', 'admin'],

@@ -262,6 +262,9 @@ export class RecordService {
       // Grants or namespaces changed: every long poll looks again (SPEC 6.2: woken at once).
       this.notifier.notifyAll()
     }
-    this.notifier.notify(thread)
+    // The thread's new head, for watches that compare cursors with it (a row without its seq: forget the head).
+    let head = 0
+    for (const r of rows) head = Math.max(head, r.seq)
+    this.notifier.notify(thread, rows.length > 0 && rows.every((r) => r.seq > 0) ? head : undefined)
   }
 }

@@ -161,6 +161,16 @@ export class RecordStore {
       .execute()) as StoredRow[]
   }
 
+  /** The highest local sequence in `thread` (0 when it has none): one step down the (thread, seq) index. */
+  async threadHead(thread: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('spl_records')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('thread', '=', thread)
+      .executeTakeFirst()
+    return Number(row?.seq ?? 0)
+  }
+
   /** The highest local sequence (0 when empty). */
   async headSeq(): Promise<number> {
     const row = await sql<{ seq: number | null }>`select max(seq) as seq from spl_records`.execute(this.db)

@@ -10,6 +10,8 @@ export interface ChangeSource {
   readonly epoch: string
   headSeq(): Promise<number>
   listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]>
+  /** The highest seq in `thread` (0 when it has none); a watch compares cursors with it. */
+  threadHead?(thread: string): Promise<number>
   /** Rows of `thread` in `namespaces` with afterSeq < seq ≤ upTo, in store order (optional: else listAfter, filtered). */
   listAfterIn?(thread: string, afterSeq: number, upTo: number, namespaces: readonly string[], limit: number): Promise<FeedRow[]>
 }

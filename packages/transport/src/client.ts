@@ -2,7 +2,7 @@ import { type Keypair, SplError } from '@spl/identity'
 import { classifyHttpStatus, PullError } from './classify.js'
 import { httpGet } from './http-get.js'
 import { createRequestProof, PROOF_HEADER, verifyResponseProof } from './proof.js'
-import { signedRequest } from './signed-request.js'
+import { PeerRefusedError, signedRequest } from './signed-request.js'
 import {
   CHANGES_PATH,
   type ChangesQuery,
@@ -13,6 +13,10 @@ import {
   type Feed,
   MAX_CHANGES_BYTES,
   toSearchParams,
+  WATCH_PATH,
+  type WatchBody,
+  type WatchChange,
+  watchResponseSchema,
 } from './wire.js'
 
 /** One change-feed request from a puller. */
@@ -52,6 +56,30 @@ export interface ReconcileAnswer {
   json: unknown
   bytesSent: number
   bytesReceived: number
+}
+
+/** One per-peer watch (`POST /v1/sync/watch`): many threads of one peer, each with its cursor. */
+export interface WatchRequest {
+  peerUrl: string
+  peerDid: string
+  threads: { thread: string; since: string | null }[]
+  timeoutMs: number
+  limit?: number
+  targetNamespace?: string
+  bearer?: string | null
+  signal?: AbortSignal
+}
+
+/** A thread of a watch's answer as a change-feed page (what `fetchChanges` would have answered), or its refusal. */
+export type WatchedChange =
+  | { thread: string; page: ChangesPage }
+  | { thread: string; error: Extract<WatchChange, { error: unknown }>['error'] }
+
+/** A peer that refuses the watch door (404 from one that predates it): its pairs long-poll one thread each. */
+export class WatchUnsupportedError extends PullError {
+  constructor(status: number) {
+    super('HTTP_4XX', `the peer has no watch door (HTTP ${status}): each pair long-polls on its own`, { httpStatus: status })
+  }
 }
 
 /** Pulls change-feed pages from peers, signing each request and checking each response proof. */
@@ -125,6 +153,54 @@ export class PeerClient {
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }
     return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }
+  }
+
+  /**
+   * One watch: held by the source until a named thread has something for this caller (or the
+   * timeout), then each such thread's page. A 4xx → WatchUnsupportedError (an older peer, most often).
+   */
+  async watch(req: WatchRequest): Promise<WatchedChange[]> {
+    const body: WatchBody = {
+      threads: req.threads.map((t) => (t.since ? { thread: t.thread, since: t.since } : { thread: t.thread })),
+      timeout: req.timeoutMs,
+      max_bytes: MAX_CHANGES_BYTES,
+      ...(req.limit ? { limit: req.limit } : {}),
+      ...(req.targetNamespace ? { target_namespace: req.targetNamespace } : {}),
+    }
+    const sentAt = this.now()
+    let answer: { json: unknown }
+    try {
+      answer = await signedRequest(this.keypair, {
+        peerUrl: req.peerUrl,
+        method: 'POST',
+        path: WATCH_PATH,
+        body,
+        aud: req.peerDid,
+        bearer: req.bearer ?? undefined,
+        timeoutMs: req.timeoutMs + 15_000,
+        // The pages of every thread together are at most the feed's page size, plus their frames.
+        maxAnswerBytes: MAX_CHANGES_BYTES + 1024 * 1024,
+        ...(req.signal ? { signal: req.signal } : {}),
+      })
+    } catch (err) {
+      if (err instanceof PeerRefusedError && (err.httpStatus === 404 || err.httpStatus === 405))
+        throw new WatchUnsupportedError(err.httpStatus)
+      throw err
+    }
+    const receivedAt = this.now()
+    const parsed = watchResponseSchema.safeParse(answer.json)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new PullError('PARSE_ERROR', `the watch answer does not fit the schema (${issue?.path.join('.')}: ${issue?.message})`)
+    }
+    const { changes, server_time } = parsed.data
+    return changes.map((c): WatchedChange => {
+      if ('error' in c) return { thread: c.thread, error: c.error }
+      const { thread, ...page } = c
+      // What a page weighed is not sent; its records' share of the answer stands in for it.
+      const bytes = JSON.stringify(page.records).length
+      return { thread, page: { ...page, server_time, bytes, sentAt, receivedAt } }
+    })
   }
 
   /** A signed request to the reconcile door; the answer's proof is checked. */

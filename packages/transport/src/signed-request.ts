@@ -102,6 +102,8 @@ export async function signedRequest<T = unknown>(keypair: Keypair, req: SignedRe
   try {
     json = JSON.parse(res.body)
   } catch {
+    // An error page that is not JSON (a proxy's, or a server without this door) is still a refusal with its status.
+    if (res.status >= 400) throw new PeerRefusedError(res.status, null)
     throw new PullError('PARSE_ERROR', `the peer answered HTTP ${res.status} with ${res.body.length} bytes that are not JSON`)
   }
   const responder = req.responder ?? req.aud

@@ -118,3 +118,48 @@ export type PairInput = z.input<typeof pairInputSchema>
 export function pairIdFor(localDid: string, peerDid: string, threadId: string): string {
   return crypto.createHash('sha256').update(`${localDid}\n${peerDid}\n${threadId}`).digest('hex').slice(0, 16)
 }
+
+/**
+ * The per-peer watch (docs/federation.md, "One conversation per peer"): one long poll that names
+ * many threads, each with the caller's cursor, and answers when any of them has something for it.
+ */
+export const WATCH_PATH = '/v1/sync/watch'
+/** Threads one watch may name (a puller with more pairs towards one peer holds more watches). */
+export const MAX_WATCH_THREADS = 1000
+
+/** A watch request's body. */
+export const watchBodySchema = z
+  .object({
+    threads: z
+      .array(
+        z
+          .object({
+            thread: z.string().regex(THREAD_RE, 'a thread id (th_…)'),
+            since: z.string().max(200).nullable().optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_WATCH_THREADS),
+    timeout: z.number().int().min(0).max(MAX_LONGPOLL_MS).optional(),
+    limit: z.number().int().min(1).max(MAX_CHANGES_LIMIT).optional(),
+    max_bytes: z.number().int().min(MIN_CHANGES_BYTES).optional(),
+    target_namespace: z.string().max(256).optional(),
+  })
+  .strict()
+  .refine((b) => new Set(b.threads.map((t) => t.thread)).size === b.threads.length, 'each thread once')
+export type WatchBody = z.input<typeof watchBodySchema>
+
+/** One thread of a watch's answer: a change-feed page (SPEC 3), or the refusal that thread got. */
+export const watchChangeSchema = z.union([
+  changesResponseSchema.omit({ server_time: true }).extend({ thread: z.string().regex(THREAD_RE) }),
+  z.object({ thread: z.string().regex(THREAD_RE), error: errorEnvelopeSchema }),
+])
+export type WatchChange = z.infer<typeof watchChangeSchema>
+
+/** A watch's answer: the threads that have something (others are left out), and the source's clock. */
+export const watchResponseSchema = z.object({
+  changes: z.array(watchChangeSchema),
+  server_time: z.number(),
+})
+export type WatchResponse = z.infer<typeof watchResponseSchema>

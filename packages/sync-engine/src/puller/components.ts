@@ -1,5 +1,5 @@
 import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
-import type { ChangesPage, ChangesRequest, ReconcileAnswer, ReconcileRequest } from '@spl/transport'
+import type { ChangesPage, ChangesRequest, ReconcileAnswer, ReconcileRequest, WatchedChange, WatchRequest } from '@spl/transport'
 import type { Logger } from '../logger.js'
 import type { Pair, PairNotice } from '../pair.js'
 import type { PairStore, RecordSink } from '../stores.js'
@@ -9,6 +9,8 @@ export interface PeerTransport {
   fetchChanges(req: ChangesRequest): Promise<ChangesPage>
   /** One request to the source's reconcile door (audits, SPEC 13); without it the engine cannot audit. */
   reconcile?(req: ReconcileRequest): Promise<ReconcileAnswer>
+  /** One per-peer watch of many threads (docs/federation.md); without it each pair long-polls alone. */
+  watch?(req: WatchRequest): Promise<WatchedChange[]>
 }
 
 /** The engine's collaborators, handed in rather than imported. */
@@ -43,6 +45,8 @@ export interface SyncOptions {
   longpollTimeoutMs?: number
   defaultPollIntervalMs?: number
   random?: () => number
+  /** Caught-up pairs towards one peer wait in one watch (default true; false: one long poll per pair). */
+  watch?: boolean
 }
 
 /** The options a SyncEngine takes when none are given. */
@@ -52,6 +56,7 @@ export const DEFAULT_OPTIONS: Required<SyncOptions> = {
   longpollTimeoutMs: 30_000,
   defaultPollIntervalMs: 5000,
   random: Math.random,
+  watch: true,
 }
 
 /** The components with their defaults filled in. */

@@ -30,6 +30,7 @@ import { type RetryResult, retryRejected } from './retry.js'
 import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
+import { PeerWatches } from './watcher.js'
 
 /**
  * A long poll that comes back empty sooner than this (or a quarter of the wait asked, if less)
@@ -47,6 +48,8 @@ export class SyncEngine {
   readonly #rt = new Map<string, Runtime>()
   readonly #scheduler: Scheduler
   readonly #pull: PullContext
+  /** Caught-up pairs towards one peer wait together (null: each long-polls alone). */
+  readonly #watches: PeerWatches | null
   #started = false
 
   constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
@@ -54,6 +57,13 @@ export class SyncEngine {
     this.#o = { ...DEFAULT_OPTIONS, ...options }
     this.#scheduler = new Scheduler((id) => this.#cycle(id), this.#c.clock)
     this.#pull = { c: this.#c, o: this.#o, pairs: this.#pairs, runtime: (id) => this.#runtime(id) }
+    const transport = this.#c.transport
+    this.#watches = this.#o.watch && transport.watch ? new PeerWatches(this.#pull, (req) => transport.watch!(req)) : null
+  }
+
+  /** Watch requests open now towards peers (one per peer however many pairs wait, up to 1,000 each). */
+  get openWatches(): number {
+    return this.#watches?.open ?? 0
   }
 
   #now(): number {
@@ -219,6 +229,7 @@ export class SyncEngine {
     rt.nextAttemptAt = null
     // The operator asked: what this pull runs into is news again, even the same failure.
     rt.sayNextFailure = true
+    rt.pullNow = true
     if (rt.running) {
       // A long poll is waiting: end it so the next cycle pulls at once.
       rt.abort?.abort(new Error('kick'))
@@ -341,11 +352,15 @@ export class SyncEngine {
     const abort = new AbortController()
     rt.abort = abort
     rt.nextAttemptAt = null
-    const longpoll = pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    const longpoll = !rt.pullNow && pair.mode === 'longpoll' && !pair.poll_only && pair.caught_up_at !== null && pair.state === 'running'
+    rt.pullNow = false
     const startedAt = this.#now()
-    rt.running = catchUp(this.#pull, pair, abort.signal, longpoll ? 'longpoll' : 'normal')
+    const watched = longpoll && this.#watches !== null && pair.cursor !== null && !this.#watches.unsupported(pair)
+    const pull = watched ? this.#watched(pair, abort.signal) : catchUp(this.#pull, pair, abort.signal, longpoll ? 'longpoll' : 'normal')
+    rt.running = pull
       .then(
-        (progress) => this.#onSuccess(id, longpoll && progress.received === 0 ? this.#now() - startedAt : null),
+        // The watch has its own check for a peer that answers at once (watcher.ts).
+        (progress) => this.#onSuccess(id, longpoll && !watched && progress.received === 0 ? this.#now() - startedAt : null),
         (err: unknown) => this.#onFailure(id, err, abort.signal),
       )
       .finally(() => {
@@ -353,6 +368,14 @@ export class SyncEngine {
         rt.abort = null
         for (const w of rt.waiters.splice(0)) w()
       })
+  }
+
+  /** A caught-up pair's cycle through its peer's watch: its next page comes from there. */
+  async #watched(pair: Pair, signal: AbortSignal) {
+    const outcome = await this.#watches!.wait(pair, signal)
+    if (outcome === 'fallback') return catchUp(this.#pull, pair, signal, 'longpoll')
+    if (outcome === 'pull') return catchUp(this.#pull, pair, signal, 'normal')
+    return catchUp(this.#pull, pair, signal, 'longpoll', undefined, false, outcome.page)
   }
 
   /** `emptyLongpollMs`: how long an empty long poll took (null for anything else). */

@@ -77,7 +77,8 @@ describe('SyncEngine: failures and backoff', () => {
     const calls = peer.calls.length
     await engine.kickPair(PAIR_ID)
     await advance()
-    expect(peer.calls.length).toBe(calls + 1)
+    // "Pull now": a normal pull at once, then the long poll again.
+    expect(peer.calls.slice(calls).map((c) => c.feed)).toEqual(['normal', 'longpoll'])
     expect(engine.getPair(PAIR_ID)).toMatchObject({ state: 'running', last_error: null })
   })
 

@@ -61,6 +61,8 @@ export async function catchUp(
   firstFeed: 'normal' | 'longpoll',
   onProgress?: (p: PullProgress) => void,
   transient = false,
+  /** The first page, when it came another way (the peer's watch): then the next ones are asked as usual. */
+  firstPage?: ChangesPage,
 ): Promise<PullProgress> {
   const progress: PullProgress = {
     pages: 0,
@@ -80,8 +82,11 @@ export async function catchUp(
   let stopFetching = false
   // A cursor the source has more after, not requested yet because the queue was full.
   let paused: string | null = null
+  let given = firstPage
   const fetchNext = (cursor: string | null, feed: 'normal' | 'longpoll') => {
-    const p = request(ctx, pair, cursor, feed, signal).then(async (page) => {
+    const asked = given ? Promise.resolve(given) : request(ctx, pair, cursor, feed, signal)
+    given = undefined
+    const p = asked.then(async (page) => {
       if (page.has_more && !stopFetching && !(page.next_cursor === cursor && page.records.length === 0)) {
         if (queue.length < LOOKAHEAD) fetchNext(page.next_cursor, 'normal')
         else paused = page.next_cursor

@@ -20,6 +20,8 @@ export interface Runtime {
   notice: PairNotice | null
   /** Log the next failure even when it repeats the last one (set by a kick). */
   sayNextFailure: boolean
+  /** The next cycle pulls at once instead of waiting (a kick: "pull now"). */
+  pullNow: boolean
   /** The pair's last commit: a pull's page and a relay delivery commit one after the other. */
   commitChain: Promise<unknown>
   /** The last audit of the pair (SPEC 13), since this process started. */
@@ -41,6 +43,7 @@ export function newRuntime(): Runtime {
     fastEmpty: 0,
     notice: null,
     sayNextFailure: false,
+    pullNow: false,
     commitChain: Promise.resolve(),
     lastAudit: null,
   }

@@ -55,22 +55,16 @@ export interface AdmittedCaller {
   ctx: CallerContext
 }
 
-/**
- * Checks the request's proof (aud = this instance, not replayed) and bearer token, refuses the
- * private threads and a thread the token does not cover, and resolves the caller's namespace.
- */
-export async function admitCaller(
-  d: CallerDoorDeps,
-  replay: ReplayCache,
-  req: {
-    method: string
-    pathAndQuery: string
-    proof: string | undefined
-    authorization: string | undefined
-    thread: string
-    targetNamespace: string | undefined
-  },
-): Promise<AdmittedCaller> {
+/** A request to a peer door, before the thread (or threads) it reads. */
+export interface PeerDoorRequest {
+  method: string
+  pathAndQuery: string
+  proof: string | undefined
+  authorization: string | undefined
+  targetNamespace: string | undefined
+}
+
+async function verifyCaller(d: CallerDoorDeps, replay: ReplayCache, req: PeerDoorRequest) {
   const proof = await verifyRequestProof(req.proof, {
     selfDid: d.keypair.did,
     method: req.method,
@@ -86,22 +80,50 @@ export async function admitCaller(
       isRevoked: d.isTokenRevoked,
     })
   }
-  if (PRIVATE_THREADS.has(req.thread)) throw new ThreadPrivateError(req.thread)
+  return { proof, caller, token }
+}
+
+function contextOf(d: CallerDoorDeps, caller: string, token: PeerTokenClaims | null, claimed: string | undefined): CallerContext {
   const bound = d.registry.bindingOf(caller) ?? token?.ns ?? null
   const namespace = resolveCallerNamespace(
-    {
-      did: caller,
-      claimed: req.targetNamespace,
-      boundNamespace: bound,
-      known: bound !== null || token !== null || d.pullsFrom(caller),
-    },
+    { did: caller, claimed, boundNamespace: bound, known: bound !== null || token !== null || d.pullsFrom(caller) },
     d.servePolicy,
   )
-  if (token && token.threads !== '*' && !token.threads.includes(req.thread)) {
-    throw new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${req.thread}.`, {
+  return { namespace, boundNamespace: bound }
+}
+
+/** Why an admitted caller may not read `thread` (a private thread, one its token does not cover), or null. */
+export function threadRefusal(token: PeerTokenClaims | null, thread: string): SplError | null {
+  if (PRIVATE_THREADS.has(thread)) return new ThreadPrivateError(thread)
+  if (token && token.threads !== '*' && !token.threads.includes(thread)) {
+    return new SplError('THREAD_NOT_GRANTED', `the peer token does not cover ${thread}.`, {
       status: 403,
       fix: 're-pair with that thread',
     })
   }
-  return { proof, caller, token, ctx: { namespace, boundNamespace: bound } }
+  return null
+}
+
+/**
+ * Checks the request's proof (aud = this instance, not replayed) and bearer token, refuses the
+ * private threads and a thread the token does not cover, and resolves the caller's namespace.
+ */
+export async function admitCaller(
+  d: CallerDoorDeps,
+  replay: ReplayCache,
+  req: PeerDoorRequest & { thread: string },
+): Promise<AdmittedCaller> {
+  const { proof, caller, token } = await verifyCaller(d, replay, req)
+  // A private thread is refused before anything is said about the caller's namespace.
+  if (PRIVATE_THREADS.has(req.thread)) throw new ThreadPrivateError(req.thread)
+  const ctx = contextOf(d, caller, token, req.targetNamespace)
+  const refusal = threadRefusal(token, req.thread)
+  if (refusal) throw refusal
+  return { proof, caller, token, ctx }
+}
+
+/** admitCaller for a door that reads many threads (a watch): each thread is checked with threadRefusal. */
+export async function admitWatcher(d: CallerDoorDeps, replay: ReplayCache, req: PeerDoorRequest): Promise<AdmittedCaller> {
+  const { proof, caller, token } = await verifyCaller(d, replay, req)
+  return { proof, caller, token, ctx: contextOf(d, caller, token, req.targetNamespace) }
 }

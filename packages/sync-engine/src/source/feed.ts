@@ -64,6 +64,16 @@ export function decodeCursor(cursor: string): FeedCursor {
   return c
 }
 
+/** Where a caller's cursor puts it (ChangeFeed.position). */
+export interface FeedPosition {
+  afterSeq: number
+  viewAt: number
+  revealAt?: number
+  /** The cursor to hand back when nothing is new (an idle answer changes nothing at the puller). */
+  same?: string
+  cursorReset: boolean
+}
+
 /** Room in a page for its frame (`{"records":[…],"next_cursor":…,"has_more":…,"server_time":…}`). */
 const PAGE_FRAME_BYTES = 256
 
@@ -109,10 +119,16 @@ export interface FeedAnswer {
 export class ChangeFeed {
   readonly #replay: ReplayCache
   readonly #now: () => number
+  #held = 0
 
   constructor(private readonly d: ChangeFeedDeps) {
     this.#now = d.now ?? Date.now
     this.#replay = new ReplayCache(d.replayStore)
+  }
+
+  /** Requests being answered now (long polls waiting among them), for metrics. */
+  get held(): number {
+    return this.#held
   }
 
   /** Authenticates the caller, filters by consent, waits on long polls, and signs the answer. */
@@ -130,32 +146,16 @@ export class ChangeFeed {
       thread: q.thread,
       targetNamespace: q.target_namespace,
     })
-    let afterSeq = 0
-    let cursorReset = false
-    // The consent view the caller's cursor was made under; a grant made since may reveal records behind it.
-    let viewAt = this.#now()
-    let revealAt: number | undefined
-    // An answer with nothing new hands the same cursor back (an idle long poll changes nothing at the puller).
-    let same: string | undefined
-    if (q.since !== undefined) {
-      const c = decodeCursor(q.since)
-      if (c.epoch !== this.d.store.epoch || c.seq > (await this.d.store.headSeq())) cursorReset = true
-      else {
-        afterSeq = c.seq
-        if (c.viewAt !== undefined) viewAt = Math.min(c.viewAt, viewAt)
-        revealAt = c.revealAt
-        if (c.viewAt !== undefined && c.revealAt === undefined) same = q.since
-      }
-    }
+    const pos = await this.position(q.since)
     const deadline = this.#now() + (q.feed === 'longpoll' ? q.timeout : 0)
-    const reader = this.d.readers?.begin(caller, q.thread, afterSeq, ctx, q.include_own, this.#now())
+    const reader = this.d.readers?.begin(caller, q.thread, pos.afterSeq, ctx, q.include_own, this.#now())
     let answer: { page: FeedPage; next: string }
     let hiddenBefore = 0
     this.d.subscribers.begin(caller, q.thread, this.#now())
+    this.#held++
     try {
       let seen = this.d.notifier.version(q.thread)
-      let at = afterSeq
-      answer = await this.#answer(q, ctx, caller, at, viewAt, revealAt, same)
+      answer = await this.answer(q, ctx, caller, pos, pos.afterSeq)
       while (answer.page.served.length === 0 && !answer.page.hasMore && q.feed === 'longpoll' && !signal?.aborted) {
         const left = deadline - this.#now()
         if (left <= 0) break
@@ -164,13 +164,14 @@ export class ChangeFeed {
         if (this.d.notifier.closed) break
         seen = this.d.notifier.version(q.thread)
         hiddenBefore += answer.page.hiddenCount
-        at = answer.page.lastSeq
-        answer = await this.#answer(q, ctx, caller, at, viewAt, undefined, at === afterSeq ? same : undefined)
+        answer = await this.answer(q, ctx, caller, pos, answer.page.lastSeq)
       }
     } finally {
+      this.#held--
       if (reader) this.d.readers?.end(reader, this.#now())
       this.d.subscribers.end(caller, q.thread, this.#now(), signal?.aborted === true)
     }
+    const cursorReset = pos.cursorReset
     const page = answer.page
     const now = this.#now()
     // A caller that hung up (its pair was paused, kicked or stopped) received nothing: not counted.
@@ -198,32 +199,67 @@ export class ChangeFeed {
   }
 
   /**
-   * The page to answer and its cursor. When grants made since the caller's view (`viewAt`)
-   * reveal namespaces it could not see, the records of those namespaces up to its cursor are
-   * served first (a reveal pass, `.r<seq>` in the cursor while it lasts), then the feed goes on
-   * from the cursor as before: nothing already served in full is sent again (docs/consent.md).
+   * Where `since` puts a caller (its cursor decoded): a cursor of another store, or ahead of the
+   * head, starts again from the beginning with `cursorReset`. `headSeq`: the store's head, when
+   * the caller already read it (a watch reads it once for all its threads).
    */
-  async #answer(
-    q: ParsedChangesQuery,
+  async position(since: string | undefined, headSeq?: number): Promise<FeedPosition> {
+    // The consent view the caller's cursor was made under; a grant made since may reveal records behind it.
+    const pos: FeedPosition = { afterSeq: 0, viewAt: this.#now(), cursorReset: false }
+    if (since === undefined) return pos
+    const c = decodeCursor(since)
+    if (c.epoch !== this.d.store.epoch || c.seq > (headSeq ?? (await this.d.store.headSeq()))) pos.cursorReset = true
+    else {
+      pos.afterSeq = c.seq
+      if (c.viewAt !== undefined) pos.viewAt = Math.min(c.viewAt, pos.viewAt)
+      if (c.revealAt !== undefined) pos.revealAt = c.revealAt
+      // An answer with nothing new hands the same cursor back (an idle long poll changes nothing at the puller).
+      if (c.viewAt !== undefined && c.revealAt === undefined) pos.same = since
+    }
+    return pos
+  }
+
+  /** True when grants made since the caller's view reveal records of `thread` behind its cursor (a reveal pass is due). */
+  revealDue(thread: string, ctx: CallerContext, pos: FeedPosition): boolean {
+    return this.revealDueAt(thread, ctx, pos, pos.afterSeq)
+  }
+
+  /** revealDue, from `at` (how far a watch has looked since the caller's cursor). */
+  revealDueAt(thread: string, ctx: CallerContext, pos: FeedPosition, at: number): boolean {
+    return at > 0 && this.#revealed(thread, ctx, pos.viewAt, this.#now()).length > 0
+  }
+
+  /**
+   * The page to answer from `at` (the caller's position, or how far a long poll has looked
+   * since) and its cursor. When grants made since the caller's view reveal namespaces it could
+   * not see, the records of those namespaces up to its cursor are served first (a reveal pass,
+   * `.r<seq>` in the cursor while it lasts), then the feed goes on from the cursor as before:
+   * nothing already served in full is sent again (docs/consent.md).
+   */
+  async answer(
+    q: Pick<ParsedChangesQuery, 'thread' | 'limit' | 'max_bytes' | 'include_own'>,
     ctx: CallerContext,
     caller: string,
-    afterSeq: number,
-    viewAt: number,
-    revealAt: number | undefined,
-    same: string | undefined,
+    pos: FeedPosition,
+    at: number,
   ): Promise<{ page: FeedPage; next: string }> {
+    const { viewAt } = pos
+    // Later looks of a long poll start from where the last one ended (no reveal pass was open then).
+    const first = at === pos.afterSeq
     const epoch = this.d.store.epoch
     const now = this.#now()
-    const revealed = afterSeq > 0 ? this.#revealed(q.thread, ctx, viewAt, now) : []
+    const revealed = at > 0 ? this.#revealed(q.thread, ctx, viewAt, now) : []
     if (revealed.length > 0) {
-      const page = await this.pageFor(q, ctx, caller, revealAt ?? 0, { upTo: afterSeq, namespaces: revealed })
+      const page = await this.pageFor(q, ctx, caller, first ? (pos.revealAt ?? 0) : 0, { upTo: at, namespaces: revealed })
       const done = !page.hasMore
       // Either way the caller asks again at once: for the rest of the pass, or for what is new.
       page.hasMore = true
-      return { page, next: done ? encodeCursor(epoch, afterSeq, now) : encodeCursor(epoch, afterSeq, viewAt, page.lastSeq) }
+      return { page, next: done ? encodeCursor(epoch, at, now) : encodeCursor(epoch, at, viewAt, page.lastSeq) }
     }
-    const page = await this.pageFor(q, ctx, caller, afterSeq)
-    if (same !== undefined && page.served.length === 0 && !page.hasMore && page.lastSeq === afterSeq) return { page, next: same }
+    const page = await this.pageFor(q, ctx, caller, at)
+    if (first && pos.same !== undefined && page.served.length === 0 && !page.hasMore && page.lastSeq === at) {
+      return { page, next: pos.same }
+    }
     return { page, next: encodeCursor(epoch, page.lastSeq, now) }
   }
 

@@ -2,6 +2,8 @@
 export class ThreadNotifier {
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #versions = new Map<string, number>()
+  /** The newest seq stored in a thread as told by `notify` or `hintHead`, and when (watches compare cursors with it). */
+  readonly #heads = new Map<string, { seq: number; at: number }>()
   /** Wake-ups of every thread at once (a change of grants). */
   #all = 0
   #closed = false
@@ -45,10 +47,50 @@ export class ThreadNotifier {
     })
   }
 
-  notify(thread: string): void {
+  /** A record landed in `thread` (`seq`: the highest stored; without it, what was known of the head is forgotten). */
+  notify(thread: string, seq?: number): void {
     this.#versions.set(thread, (this.#versions.get(thread) ?? 0) + 1)
+    if (seq === undefined) this.#heads.delete(thread)
+    else this.hintHead(thread, seq)
     const set = this.#waiters.get(thread)
     if (set) for (const w of [...set]) w()
+  }
+
+  /**
+   * The newest seq of `thread` if known within `maxAgeMs` (a hint: a watch that finds a cursor at
+   * or past it has nothing to look up for that thread; anything else it looks up in the store).
+   */
+  headOf(thread: string, now: number, maxAgeMs: number): number | undefined {
+    const h = this.#heads.get(thread)
+    return h && now - h.at <= maxAgeMs ? h.seq : undefined
+  }
+
+  /** Remembers a head read from the store (never lower than one already told). */
+  hintHead(thread: string, seq: number, now = Date.now()): void {
+    const h = this.#heads.get(thread)
+    if (h && h.seq > seq) return
+    this.#heads.set(thread, { seq, at: now })
+  }
+
+  /**
+   * Calls `fn(thread)` each time one of `threads` is notified (or all are), until the returned
+   * function is called: one registration per thread for a watch that waits on many.
+   */
+  subscribe(threads: readonly string[], fn: (thread: string) => void): () => void {
+    const entries: [Set<() => void>, () => void, string][] = []
+    for (const thread of threads) {
+      let set = this.#waiters.get(thread)
+      if (!set) this.#waiters.set(thread, (set = new Set()))
+      const cb = () => fn(thread)
+      set.add(cb)
+      entries.push([set, cb, thread])
+    }
+    return () => {
+      for (const [set, cb, thread] of entries) {
+        set.delete(cb)
+        if (set.size === 0 && this.#waiters.get(thread) === set) this.#waiters.delete(thread)
+      }
+    }
   }
 
   /** Wakes every waiter of every thread (what they may be served changed: consent). */

@@ -72,6 +72,11 @@ export class MemorySyncStore implements PairStore, RecordSink, ChangeSource {
   async headSeq(): Promise<number> {
     return this.#seq
   }
+  async threadHead(thread: string): Promise<number> {
+    let head = 0
+    for (const r of this.#rows) if (r.thread === thread && r.seq > head) head = r.seq
+    return head
+  }
   async listAfter(thread: string, afterSeq: number, limit: number): Promise<FeedRow[]> {
     const out: FeedRow[] = []
     for (const r of this.#rows) {
