@@ -1,106 +1,158 @@
-// Idle pairs: daemon B holds 100 long-poll pairs to daemon A on 100 threads where nothing is
-// written. B's CPU (utime + stime from /proc/<pid>/stat, worker threads included) over 30 s and over
-// 60 s (two whole long-poll timeouts, so the figure does not depend on where the renewals fall),
-// as a percentage of one core. A's CPU (it holds the 100 waiting requests) is printed too.
+// Idle pairs: daemon B pulls N threads, spread over P source daemons, where nothing is written.
+// The CPU of B and of the sources (utime + stime from /proc/<pid>/stat, worker threads included)
+// over a window of two long-poll timeouts (60 s, so the figure does not depend on where the
+// renewals fall), as a percentage of one core, and the requests held open at the sources.
+// By default B's caught-up pairs wait in one watch per peer (docs/federation.md); `watch: false`
+// measures the older way, one long poll per pair, beside it.
 //
-//   node bench/idle.js               (after `pnpm build`)
-//   BENCH_IDLE_PAIRS=100 BENCH_IDLE_SECONDS=30 BENCH_IDLE_PERIOD_SECONDS=60 node bench/idle.js
-import { cpuSecondsOf, Daemon, fmt1, fmt2, fmtInt, foreignCpu, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
+//   node bench/idle.js                                  (after `pnpm build`: the whole matrix)
+//   BENCH_IDLE_MATRIX=1000x1,1000x10 BENCH_IDLE_SECONDS=60 node bench/idle.js
+//   BENCH_IDLE_MATRIX=1000x1:nowatch node bench/idle.js   (one long poll per pair, for comparison)
+import { readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { cpuSecondsOf, Daemon, fmt2, fmtInt, foreignCpu, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
 
 export const TARGET_CPU_PCT = 2
+/** What `pnpm bench` measures: 100, 1,000 and 5,000 pairs towards one peer and towards ten. */
+export const DEFAULT_MATRIX = '100x1,100x10,1000x1,1000x10,5000x1,5000x10,1000x1:nowatch'
+
+/** `"1000x10:nowatch"` → { pairs: 1000, peers: 10, watch: false }. */
+export function parseMatrix(text) {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^(\d+)x(\d+)(:nowatch)?$/.exec(s)
+      if (!m) throw new Error(`BENCH_IDLE_MATRIX: '${s}' is not <pairs>x<peers>[:nowatch]`)
+      return { pairs: Number(m[1]), peers: Number(m[2]), watch: m[3] === undefined }
+    })
+}
+
+/** Turns the per-peer watch off in a home's config (the older way: one long poll per pair). */
+function noWatch(home) {
+  const file = path.join(home, 'config.toml')
+  const text = readFileSync(file, 'utf8')
+  if (!/^serve_policy = .*$/m.test(text)) throw new Error(`no [sync] serve_policy line in ${file}`)
+  writeFileSync(file, text.replace(/^(serve_policy = .*)$/m, '$1\nwatch = false'))
+}
+
+/** Held peer requests at a source, from its /metrics: long polls of one thread and watches. */
+async function heldAt(d) {
+  const text = await d.get('/metrics')
+  const read = (re) => Number(re.exec(typeof text === 'string' ? text : '')?.[1] ?? 0)
+  return read(/^spl_feed_held_requests\{door="changes"\} (\d+)$/m) + read(/^spl_feed_held_requests\{door="watch"\} (\d+)$/m)
+}
 
 /**
- * Runs the idle-pairs benchmark and returns its figures.
- * @param {{ pairs?: number, seconds?: number, baseSeconds?: number, period?: number, log?: (s: string) => void }} [opts]
+ * Runs one idle configuration and returns its figures.
+ * @param {{ pairs?: number, peers?: number, watch?: boolean, seconds?: number, log?: (s: string) => void }} [opts]
  */
-export async function runIdle(opts = {}) {
-  const pairs = opts.pairs ?? Number(process.env.BENCH_IDLE_PAIRS ?? 100)
-  const seconds = opts.seconds ?? Number(process.env.BENCH_IDLE_SECONDS ?? 30)
-  const period = Math.max(seconds, opts.period ?? Number(process.env.BENCH_IDLE_PERIOD_SECONDS ?? 60))
+export async function runIdleOne(opts = {}) {
+  const pairs = opts.pairs ?? 1000
+  const peers = opts.peers ?? 1
+  const watch = opts.watch ?? true
+  const seconds = opts.seconds ?? Number(process.env.BENCH_IDLE_SECONDS ?? 60)
   const log = opts.log ?? console.log
-  const [homeA, homeB] = await initHomes(2)
-  const [a, b] = await Promise.all([Daemon.start(homeA), Daemon.start(homeB)])
-  log(`  A ${a.url} (pid ${a.pid}), B ${b.url} (pid ${b.pid})`)
-  // Baseline: the same daemon with no pair at all, so the per-pair cost can be told apart.
-  const baseSeconds = opts.baseSeconds ?? Number(process.env.BENCH_IDLE_BASE_SECONDS ?? 5)
-  await sleep(2000)
+  const homes = await initHomes(peers + 1)
+  if (!watch) noWatch(homes[0])
+  const [b, ...sources] = await Promise.all(homes.map((h) => Daemon.start(h)))
+  // Baseline: B with no pair at all, so the cost of the pairs can be told apart.
+  await sleep(1500)
   const bb0 = cpuSecondsOf(b.pid)
   const tb = performance.now()
-  await sleep(baseSeconds * 1000)
+  await sleep(3000)
   const pctBase = ((cpuSecondsOf(b.pid) - bb0) / ((performance.now() - tb) / 1000)) * 100
-  log(`  B with no pair: ${fmt2(pctBase)} % of one core over ${baseSeconds} s`)
-  const threads = Array.from({ length: pairs }, (_, i) => `th_bench_idle_${String(i).padStart(3, '0')}`)
-  // One record per thread on A, so each pair has a real thread to catch up on before it idles.
-  for (const thread of threads) await a.post('/v1/records', { act: 'INTEND', thread, body: { text: 'idle' } })
-  const ids = []
-  for (const thread of threads) {
-    const p = await b.post('/v1/sync/pairs', { peer_did: a.did, peer_url: a.url, thread_id: thread, mode: 'longpoll' })
-    ids.push(p.pair_id)
-  }
-  // Every pair caught up: from here on each holds one long poll on A and nothing else happens.
-  const deadline = Date.now() + 60_000
+  // Threads spread evenly over the sources; one record in each, so each pair has something to catch up on first.
+  const perSource = sources.map(() => [])
+  for (let i = 0; i < pairs; i++) perSource[i % peers].push(`th_bench_idle_${String(i).padStart(5, '0')}`)
+  await Promise.all(
+    sources.map(async (s, k) => {
+      const ts = perSource[k]
+      for (let i = 0; i < ts.length; i += 1000) {
+        const records = ts.slice(i, i + 1000).map((thread) => ({ act: 'INTEND', thread, body: { text: 'idle' } }))
+        const r = await s.post('/v1/records/batch', { records })
+        if (r.created !== records.length) throw new Error(`batch emit stored ${r.created}/${records.length}`)
+      }
+    }),
+  )
+  const tMake = performance.now()
+  await Promise.all(
+    sources.map(async (s, k) => {
+      for (const thread of perSource[k])
+        await b.post('/v1/sync/pairs', { peer_did: s.did, peer_url: s.url, thread_id: thread, mode: 'longpoll' })
+    }),
+  )
+  const deadline = Date.now() + 300_000
   for (;;) {
     const list = await b.get('/v1/sync/pairs')
     const ready = list.data.filter((p) => p.state === 'running' && p.caught_up_at !== null && p.totals.records_stored >= 1).length
     if (ready === pairs) break
-    if (Date.now() > deadline) throw new Error(`only ${ready}/${pairs} pairs caught up within 60 s`)
-    await sleep(200)
+    if (Date.now() > deadline) throw new Error(`only ${ready}/${pairs} pairs caught up within 300 s`)
+    await sleep(500)
   }
-  log(`  ${pairs} pairs caught up; settling 3 s, then measuring ${seconds} s (and ${period} s) without touching either daemon`)
-  await sleep(3000)
+  log(`  ${fmtInt(pairs)} pairs over ${peers} peer(s) made and caught up in ${fmt2((performance.now() - tMake) / 1000)} s; settling 5 s`)
+  await sleep(5000)
   const pulls0 = (await b.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
   const foreign = foreignCpu()
-  const a0 = cpuSecondsOf(a.pid)
   const b0 = cpuSecondsOf(b.pid)
+  const s0 = sources.map((s) => cpuSecondsOf(s.pid))
   const t0 = performance.now()
-  // The pairs were made together, so their long polls end together: one burst of renewals per
-  // long-poll timeout (30 s in the engine). A window shorter or longer than a whole number of
-  // timeouts holds one burst more or less depending on the phase; 60 s (two timeouts) gives the
-  // average whatever the phase.
-  await sleep(seconds * 1000)
-  const wall30 = (performance.now() - t0) / 1000
-  const cpuB30 = cpuSecondsOf(b.pid) - b0
-  await sleep(Math.max(0, period - seconds) * 1000)
+  let maxHeld = 0
+  // Held requests sampled through the window (a few scrapes: their own cost is small and on both sides).
+  const samples = Math.max(2, Math.floor(seconds / 15))
+  for (let i = 0; i < samples; i++) {
+    await sleep((seconds * 1000) / samples)
+    const held = (await Promise.all(sources.map(heldAt))).reduce((n, h) => n + h, 0)
+    maxHeld = Math.max(maxHeld, held)
+  }
   const wall = (performance.now() - t0) / 1000
   const cpuB = cpuSecondsOf(b.pid) - b0
-  const cpuA = cpuSecondsOf(a.pid) - a0
-  const others = foreign.stop(cpuA + cpuB)
+  const cpuS = sources.map((s, k) => cpuSecondsOf(s.pid) - s0[k])
+  const others = foreign.stop(cpuB + cpuS.reduce((n, c) => n + c, 0))
   const list = await b.get('/v1/sync/pairs')
-  const pulls = list.data.reduce((s, p) => s + p.totals.pulls, 0) - pulls0
-  const pct30 = (cpuB30 / wall30) * 100
+  const renewals = list.data.reduce((s, p) => s + p.totals.pulls, 0) - pulls0
   const pctB = (cpuB / wall) * 100
-  const pctA = (cpuA / wall) * 100
+  const pctSources = (cpuS.reduce((n, c) => n + c, 0) / wall) * 100
+  const pctSourceMax = (Math.max(...cpuS) / wall) * 100
   const result = {
     pairs,
+    peers,
+    watch,
     seconds: wall,
-    cpuB,
-    cpuA,
     pctB,
-    pct30,
-    seconds30: wall30,
-    pctA,
     pctBase,
+    pctSources,
+    pctSourceMax,
+    maxHeld,
+    renewals,
     otherCores: others.otherCores,
-    renewals: pulls,
-    msPerRenewal: pulls > 0 ? ((cpuB - (pctBase / 100) * wall) * 1000) / pulls : Number.NaN,
     rssB: memOf(b.pid).rssMB,
   }
   log(
-    `  ${fmtInt(pulls)} long polls ended and were renewed in ${fmtInt(wall)} s (each waits up to the 30 s long-poll timeout): ~${fmt1(result.msPerRenewal)} ms of B's CPU each`,
+    `  ${watch ? 'watch per peer' : 'long poll per pair'}: B ${fmt2(pctB)} % of a core (no pairs: ${fmt2(pctBase)} %), ` +
+      `sources ${fmt2(pctSources)} % together (busiest ${fmt2(pctSourceMax)} %) over ${fmtInt(wall)} s; ` +
+      `held at the sources ≤ ${fmtInt(maxHeld)} requests; ${fmtInt(renewals)} idle answers; B RSS ${fmtInt(result.rssB)} MB; ` +
+      `other processes ${fmt2(others.otherCores)} cores   ${mark(pctB < TARGET_CPU_PCT && pctSourceMax < TARGET_CPU_PCT)}`,
   )
-  log(`  other processes on this machine used ${fmt2(others.otherCores)} cores on average meanwhile`)
-  log(`  B: ${fmt2(cpuB)} CPU s in ${fmt2(wall)} s; A (serving the long polls): ${fmt2(cpuA)} CPU s; B RSS ${fmtInt(result.rssB)} MB`)
-  log(`  B idle CPU, first ${seconds} s: ${fmt2(pct30)} % of one core   target < ${TARGET_CPU_PCT} %  ${mark(pct30 < TARGET_CPU_PCT)}`)
-  log(
-    `  B idle CPU, ${fmtInt(wall)} s (two long-poll timeouts): ${fmt2(pctB)} % of one core   target < ${TARGET_CPU_PCT} %  ${mark(pctB < TARGET_CPU_PCT)}   (A: ${fmt2(pctA)} %)`,
-  )
-  await Promise.all([a.stop(), b.stop()])
+  await Promise.all([b, ...sources].map((d) => d.stop()))
   return result
+}
+
+/** Runs the matrix (BENCH_IDLE_MATRIX or `matrix`) and returns each configuration's figures. */
+export async function runIdle(opts = {}) {
+  const log = opts.log ?? console.log
+  const out = []
+  for (const c of parseMatrix(opts.matrix ?? process.env.BENCH_IDLE_MATRIX ?? DEFAULT_MATRIX)) {
+    log(`  — ${fmtInt(c.pairs)} idle pairs towards ${c.peers} peer(s)${c.watch ? '' : ', one long poll per pair'}`)
+    out.push(await runIdleOne({ ...c, log, seconds: opts.seconds }))
+  }
+  return out
 }
 
 if (isMain(import.meta.url)) {
   await withCleanup(async () => {
-    await header('idle pairs: 100 long-poll pairs on one daemon, CPU over 30 s and over 60 s')
+    await header('idle pairs: CPU of the puller and of the sources over two long-poll timeouts')
     await runIdle()
   })
 }

@@ -69,6 +69,8 @@ const configSchema = z
         serve_policy: z.enum(['open', 'paired']).default('open'),
         /** How often each caught-up pair is audited against its source (SPEC 13), staggered. */
         audit_interval: duration.default('24h'),
+        /** Caught-up pairs towards one peer wait in one watch (docs/federation.md); false: a long poll per pair. */
+        watch: z.boolean().default(true),
         discovery: z
           .object({
             mdns_listen: z.boolean().default(true),
@@ -88,6 +90,7 @@ const configSchema = z
         poll_interval_ms: 5000,
         serve_policy: 'open',
         audit_interval: '24h',
+        watch: true,
         discovery: { mdns_listen: true, mdns_broadcast: false, directory_url: '', advertise_url: '', static: [] },
       }),
     records: z

@@ -173,7 +173,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
           }
         },
       },
-      { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms },
+      { targetNamespace: cfg.identity.namespace, defaultPollIntervalMs: cfg.sync.poll_interval_ms, watch: cfg.sync.watch },
     )
     const replayStore = await KyselyReplayStore.open(database.db)
     const readers = new FeedReaders()
