@@ -23,7 +23,15 @@ afterEach(async () => {
 
 const kps = [0, 1, 2, 3].map((i) => Keypair.fromSeed(new Uint8Array(32).fill(40 + i)))
 function candidate(kp: Keypair, clock: number): Candidate {
-  const s = signRecord(kp, { parents: [], thread: THREAD, actor: kp.did, act: 'DO', body: { text: `${clock}` }, clock, data_type: 'SCALAR' })
+  const s = signRecord(kp, {
+    parents: [],
+    thread: THREAD,
+    actor: kp.did,
+    act: 'DO',
+    body: { text: `${clock}` },
+    clock,
+    data_type: 'SCALAR',
+  })
   const c = precheckEnvelope(toEnvelope(s, 1), THREAD)
   if (!c.ok) throw new Error(c.code)
   return c
@@ -61,72 +69,75 @@ async function rawInsert(db: Kysely<RecordsTables>, c: Candidate): Promise<void>
   )
 }
 
-describe.skipIf(PG_SKIP !== null)(`the change feed under concurrent writers on PostgreSQL${PG_SKIP ? ` (skipped: ${PG_SKIP})` : ''}`, () => {
-  it('naive writers: a row committed after a higher seq is passed by a `seq > cursor` reader and never served', async () => {
-    const [reader, , db] = await twoWriters()
-    const [c1, c2] = [candidate(kps[0]!, 0), candidate(kps[1]!, 0)]
-    const t1 = await db.startTransaction().execute()
-    await rawInsert(t1, c1) // seq 1, not yet visible
-    await db.transaction().execute((t2) => rawInsert(t2, c2)) // seq 2, committed
-    const feed = tail(reader)
-    expect(await feed.page()).toBe(1) // serves seq 2: the cursor passes seq 1
-    await t1.commit().execute()
-    await feed.page()
-    expect(await reader.count()).toBe(2)
-    // The skip the fence prevents: seq 1 is stored and was never served.
-    expect(feed.seen).toEqual([c2.id])
-  })
-
-  it("the store's writers: the second waits for the first to commit, so the reader serves every row", async () => {
-    const [s1, s2, db] = await twoWriters()
-    const [c1, c2] = [candidate(kps[0]!, 0), candidate(kps[1]!, 0)]
-    let release!: () => void
-    const held = new Promise<void>((r) => (release = r))
-    let inFirst!: () => void
-    const started = new Promise<void>((r) => (inFirst = r))
-    const first = s1.transaction(async (trx) => {
-      await s1.ingest([c1], { origin: null, now: 1 }, trx) // seq drawn, lock held
-      inFirst()
-      await held
+describe.skipIf(PG_SKIP !== null)(
+  `the change feed under concurrent writers on PostgreSQL${PG_SKIP ? ` (skipped: ${PG_SKIP})` : ''}`,
+  () => {
+    it('naive writers: a row committed after a higher seq is passed by a `seq > cursor` reader and never served', async () => {
+      const [reader, , db] = await twoWriters()
+      const [c1, c2] = [candidate(kps[0]!, 0), candidate(kps[1]!, 0)]
+      const t1 = await db.startTransaction().execute()
+      await rawInsert(t1, c1) // seq 1, not yet visible
+      await db.transaction().execute((t2) => rawInsert(t2, c2)) // seq 2, committed
+      const feed = tail(reader)
+      expect(await feed.page()).toBe(1) // serves seq 2: the cursor passes seq 1
+      await t1.commit().execute()
+      await feed.page()
+      expect(await reader.count()).toBe(2)
+      // The skip the fence prevents: seq 1 is stored and was never served.
+      expect(feed.seen).toEqual([c2.id])
     })
-    await started
-    let secondDone = false
-    const second = s2.ingest([c2], { origin: null, now: 1 }).then(() => {
-      secondDone = true
-    })
-    const feed = tail(await RecordStore.open(db))
-    await new Promise((r) => setTimeout(r, 300))
-    expect(secondDone).toBe(false) // waits for the lock: it cannot commit ahead of seq 1
-    expect(await feed.page()).toBe(0)
-    release()
-    await first
-    await second
-    while ((await feed.page()) > 0) {}
-    expect(feed.seen).toEqual([c1.id, c2.id])
-  })
 
-  it('four writers and a reader tailing at once: the reader serves every stored row exactly once, in seq order', async () => {
-    const url = await pgc.database()
-    const dbs = [0, 1, 2, 3, 4].map(() => openPgKysely(url, 1))
-    opened.push(...dbs)
-    const stores = await Promise.all(dbs.map((d) => RecordStore.open(d)))
-    const feed = tail(stores[4]!)
-    let writing = true
-    const reading = (async () => {
-      while (writing) await feed.page()
-    })()
-    await Promise.all(
-      kps.map(async (kp, w) => {
-        for (let batch = 0; batch < 20; batch++) {
-          const cs = Array.from({ length: 10 }, (_, i) => candidate(kp, batch * 10 + i))
-          await stores[w]!.ingest(cs, { origin: null, now: 1 })
-        }
-      }),
-    )
-    writing = false
-    await reading
-    while ((await feed.page()) > 0) {}
-    expect(feed.seen.length).toBe(800)
-    expect(new Set(feed.seen).size).toBe(800)
-  })
-})
+    it("the store's writers: the second waits for the first to commit, so the reader serves every row", async () => {
+      const [s1, s2, db] = await twoWriters()
+      const [c1, c2] = [candidate(kps[0]!, 0), candidate(kps[1]!, 0)]
+      let release!: () => void
+      const held = new Promise<void>((r) => (release = r))
+      let inFirst!: () => void
+      const started = new Promise<void>((r) => (inFirst = r))
+      const first = s1.transaction(async (trx) => {
+        await s1.ingest([c1], { origin: null, now: 1 }, trx) // seq drawn, lock held
+        inFirst()
+        await held
+      })
+      await started
+      let secondDone = false
+      const second = s2.ingest([c2], { origin: null, now: 1 }).then(() => {
+        secondDone = true
+      })
+      const feed = tail(await RecordStore.open(db))
+      await new Promise((r) => setTimeout(r, 300))
+      expect(secondDone).toBe(false) // waits for the lock: it cannot commit ahead of seq 1
+      expect(await feed.page()).toBe(0)
+      release()
+      await first
+      await second
+      while ((await feed.page()) > 0) {}
+      expect(feed.seen).toEqual([c1.id, c2.id])
+    })
+
+    it('four writers and a reader tailing at once: the reader serves every stored row exactly once, in seq order', async () => {
+      const url = await pgc.database()
+      const dbs = [0, 1, 2, 3, 4].map(() => openPgKysely(url, 1))
+      opened.push(...dbs)
+      const stores = await Promise.all(dbs.map((d) => RecordStore.open(d)))
+      const feed = tail(stores[4]!)
+      let writing = true
+      const reading = (async () => {
+        while (writing) await feed.page()
+      })()
+      await Promise.all(
+        kps.map(async (kp, w) => {
+          for (let batch = 0; batch < 20; batch++) {
+            const cs = Array.from({ length: 10 }, (_, i) => candidate(kp, batch * 10 + i))
+            await stores[w]!.ingest(cs, { origin: null, now: 1 })
+          }
+        }),
+      )
+      writing = false
+      await reading
+      while ((await feed.page()) > 0) {}
+      expect(feed.seen.length).toBe(800)
+      expect(new Set(feed.seen).size).toBe(800)
+    })
+  },
+)
