@@ -1,7 +1,7 @@
 import { SplError } from '@spl/identity'
 import { PostgresSchemaPlugin } from '@spl/records'
 import Database from 'better-sqlite3'
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type SqliteDatabase, SqliteDialect } from 'kysely'
 import pg from 'pg'
 
 /** An open database: SQLite (the raw handle for pragmas and closing) or a PostgreSQL pool, and the kysely on top. */
@@ -30,7 +30,13 @@ export function openDatabase(file: string): OpenDatabase & { kind: 'sqlite' } {
  * be reached or refuses the login is one SplError with a code and a fix, not a stack trace.
  */
 export async function openStorage(storageUrl: string, sqliteFile: string): Promise<OpenDatabase> {
-  if (storageUrl === '' || storageUrl.startsWith('sqlite:')) return openDatabase(sqliteFile)
+  if (storageUrl === '') return openDatabase(sqliteFile)
+  if (!/^postgres(ql)?:\/\/./.test(storageUrl)) {
+    throw new SplError('CONFIG_INVALID', `the database URL '${redactUrl(storageUrl)}' is not a postgres:// URL.`, {
+      status: 500,
+      fix: "write it as postgres://user:password@host:5432/database, or leave [storage] url empty for the home's spl.db",
+    })
+  }
   const database = openPostgres(storageUrl)
   try {
     await database.pool.query('select 1')
@@ -57,19 +63,46 @@ export function openPostgres(url: string, max = 1): OpenDatabase & { kind: 'post
   // An idle connection dropped by the server (a restart) is an 'error' event: without a listener
   // it would end the process; the next query opens a new one.
   pool.on('error', () => {})
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }), plugins: [new PostgresSchemaPlugin()] })
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: guardedPool(pool, redactUrl(url)) }),
+    plugins: [new PostgresSchemaPlugin()],
+  })
   return { kind: 'postgres', pool, url, db, close: () => void pool.end().catch(() => {}) }
+}
+
+/**
+ * The pool as kysely uses it, with a server that is gone (stopped, restarting, unreachable)
+ * thrown as STORE_UNAVAILABLE (503, with a fix) instead of pg's socket errors: HTTP answers
+ * carry it, pairs show it, and the next query after the server is back opens a new connection.
+ */
+function guardedPool(pool: pg.Pool, where: string): PostgresPool {
+  const guard = (err: unknown): unknown => (isStoreUnavailable(err) ? storeUnavailable(where, err) : err)
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        throw guard(err)
+      }
+      return {
+        query: ((text: unknown, params?: unknown) => {
+          if (typeof text !== 'string') return client.query(text as never)
+          return client.query(text, params as unknown[]).catch((err: unknown) => {
+            throw guard(err)
+          })
+        }) as unknown as PostgresPoolClient['query'],
+        // A connection that failed is dropped from the pool by pg itself (it is no longer queryable).
+        release: (destroy?: boolean) => client.release(destroy),
+      }
+    },
+    end: () => pool.end(),
+  }
 }
 
 /** The URL without its password, for messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return '(not a URL)'
-  }
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', '57P03'])
@@ -109,7 +142,10 @@ export function storeErrorOf(err: unknown, url: string): SplError {
     })
   }
   if (isStoreUnavailable(err)) {
-    return storeUnavailable(where)
+    return new SplError('STORE_UNAVAILABLE', `the database (PostgreSQL at ${where}) cannot be reached: ${(err as Error).message}.`, {
+      status: 503,
+      fix: 'start PostgreSQL (or fix host and port in [storage] url), then spl serve again',
+    })
   }
   return new SplError('STORE_UNAVAILABLE', `PostgreSQL at ${where} failed: ${(err as Error)?.message ?? String(err)}.`, {
     status: 503,
@@ -118,10 +154,11 @@ export function storeErrorOf(err: unknown, url: string): SplError {
 }
 
 /** STORE_UNAVAILABLE: the database cannot be reached (503). */
-export function storeUnavailable(where: string): SplError {
+export function storeUnavailable(where: string, cause?: unknown): SplError {
   return new SplError('STORE_UNAVAILABLE', `the database (PostgreSQL at ${where}) cannot be reached.`, {
     status: 503,
     fix: 'start PostgreSQL or check [storage] url; spl resumes by itself once it answers',
+    ...(cause === undefined ? {} : { cause }),
   })
 }
 
