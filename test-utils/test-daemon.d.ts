@@ -41,6 +41,8 @@ export interface StartOptions {
   init?: string[]
   /** Start `node <nodeFlags> spl serve` detached instead of `spl serve --daemon`. */
   nodeFlags?: string[]
+  /** A postgres:// URL written to the home's `[storage] url` (test-utils/pg-cluster.ts makes one). */
+  database?: string
 }
 
 /** The built CLI. */

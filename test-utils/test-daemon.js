@@ -2,7 +2,7 @@
 // benchmarks (bench/). Plain ESM JavaScript (types in test-daemon.d.ts) so that bench/, which is
 // plain JS run by node, imports the same file as the vitest suites. It needs `pnpm build` first.
 import { execFile, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -79,6 +79,8 @@ export class TestDaemon {
     installExitHook()
     const home = options.home ?? mkdtempSync(path.join(os.tmpdir(), 'spl-test-'))
     if (!options.home) ok(await spl(home, ['init', ...(options.init ?? [])]), 'spl init')
+    // On PostgreSQL: written into config.toml, so that a restart keeps it.
+    if (options.database) appendFileSync(path.join(home, 'config.toml'), `\n[storage]\nurl = ${JSON.stringify(options.database)}\n`)
     const listen = ['--port', String(options.port ?? 0)]
     if (options.host) listen.push('--host', options.host)
     if (options.nodeFlags?.length) await startWithFlags(home, options.nodeFlags, listen)

@@ -88,7 +88,18 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
         max_waiting: 10_000,
         sender_bytes_per_day: 256 * 1024 * 1024,
       },
+      storage: { url: '' },
     })
+  })
+
+  it('[storage] url: empty (SQLite in the home) or a postgres:// URL; --database overrides it', () => {
+    expect(parseConfig(`[identity]\ndid = "${DID}"\n[storage]\nurl = "postgres://u:p@127.0.0.1:5432/spl"\n`).storage.url).toBe(
+      'postgres://u:p@127.0.0.1:5432/spl',
+    )
+    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[storage]\nurl = "mysql://x"\n`)).toThrow(
+      /storage\.url: empty \(SQLite in the home\) or a postgres:\/\/ URL/,
+    )
+    expect(envToCfg(parseConfig(`[identity]\ndid = "${DID}"\n`), { database: 'postgres://h/db' }).storage.url).toBe('postgres://h/db')
   })
 
   it('[records] max_bytes: 1 MiB by default, from 1 KiB to 4 MiB (SPEC 2.4a)', () => {

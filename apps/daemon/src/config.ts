@@ -150,6 +150,16 @@ const configSchema = z
         max_waiting: 10_000,
         sender_bytes_per_day: 256 * 1024 * 1024,
       }),
+    storage: z
+      .object({
+        /** '' (default): the home's spl.db (SQLite). `postgres://user:password@host:5432/db`: PostgreSQL (replicas, docs/postgres.md). */
+        url: z
+          .string()
+          .refine((v) => v === '' || /^postgres(ql)?:\/\//.test(v), 'empty (SQLite in the home) or a postgres:// URL')
+          .default(''),
+      })
+      .strict()
+      .default({ url: '' }),
   })
   .strict()
 
@@ -267,6 +277,8 @@ export interface ConfigOverrides {
   mdns?: boolean | undefined
   /** true: serve mailboxes (`spl serve --relay`), whatever `[relay] enabled` says. */
   relay?: boolean | undefined
+  /** `spl serve --database URL`: the database instead of `[storage] url`. */
+  database?: string | undefined
 }
 
 /** The config in force: the file, then flags on top (pure: the file is read by loadConfig). */
@@ -277,5 +289,6 @@ export function envToCfg(file: SplConfig, overrides: ConfigOverrides = {}): SplC
     server: { host: overrides.host ?? file.server.host, port: overrides.port ?? file.server.port },
     sync: overrides.mdns === false ? { ...file.sync, discovery: { ...discovery, mdns_listen: false, mdns_broadcast: false } } : file.sync,
     relay: overrides.relay ? { ...file.relay, enabled: true } : file.relay,
+    storage: overrides.database !== undefined ? { ...file.storage, url: overrides.database } : file.storage,
   }
 }

@@ -227,7 +227,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       logger,
     })
     metrics.bindRelay(relay)
-    const sqlite = database.sqlite
+    // PostgreSQL checks its own pages (and an operator's pg_amcheck); SQLite's are checked here.
+    const integrityCheck = database.kind === 'sqlite' ? () => String(database.sqlite.pragma('quick_check', { simple: true })) : () => 'ok'
     return new DaemonContext({
       cfg,
       home: deps.home,
@@ -254,7 +255,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       logger,
       startedAt: Date.now(),
       bindHost: cfg.server.host,
-      integrityCheck: () => String(sqlite.pragma('quick_check', { simple: true })),
+      integrityCheck,
     })
   }
 }

@@ -4,7 +4,7 @@ import { SplError } from '@spl/identity'
 import { createApp } from './app.js'
 import { type ConfigOverrides, homePaths } from './config.js'
 import { DaemonContext } from './context.js'
-import { type OpenDatabase, openDatabase } from './db.js'
+import { type OpenDatabase, openStorage } from './db.js'
 import { createHttpServer } from './http-server.js'
 import { acquireLock, writeDaemonInfo } from './lifecycle.js'
 import { loadDaemonStart, loadSecrets } from './load.js'
@@ -40,11 +40,11 @@ export class SplDaemon {
     const releaseLock = acquireLock(paths.runDir, home)
     let database: OpenDatabase | undefined
     try {
-      database = openDatabase(paths.db)
+      database = await openStorage(cfg.storage.url, paths.db)
       const ctx = await DaemonContext.fromConfig(cfg, secrets, { home, database, logger })
       return new SplDaemon(ctx, database, releaseLock)
     } catch (err) {
-      database?.sqlite.close()
+      database?.close()
       releaseLock()
       throw err
     }

@@ -1,5 +1,6 @@
 export * from './canonical.js'
 export * from './checker.js'
+export * from './dialect.js'
 export * from './ingest.js'
 export * from './migrations.js'
 export * from './plan.js'

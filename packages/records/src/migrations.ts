@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
+import { isPostgres } from './dialect.js'
 
 // Migrations are TS modules in a static map: no file system scanning at run time.
 const migrations: Record<string, Migration> = {
   '0001_records': {
     async up(db: Kysely<unknown>) {
+      if (isPostgres(db)) return createPostgresTables(db)
       await db.schema
         .createTable('spl_records')
         .ifNotExists()
@@ -44,6 +47,8 @@ const migrations: Record<string, Migration> = {
   // a second copy of an id inside the transaction that inserts it.
   '0002_id_key': {
     async up(db: Kysely<unknown>) {
+      // PostgreSQL's tables are made in their final shape by 0001.
+      if (isPostgres(db)) return
       await db.transaction().execute(async (trx) => {
         const kept = await sql<{ seq: number }>`select seq from sqlite_sequence where name = 'spl_records'`.execute(trx)
         await sql`create table spl_records_v2 (
@@ -86,6 +91,34 @@ const migrations: Record<string, Migration> = {
       })
     },
   },
+}
+
+/**
+ * The record tables on PostgreSQL, in the shape SQLite reaches after 0002: `seq` is a bigserial
+ * (a sequence: values are taken at insert and become visible at commit, see RecordStore's
+ * commit-order lock), `id_key` the indexed lookup key.
+ */
+async function createPostgresTables(db: Kysely<unknown>): Promise<void> {
+  await sql`create table if not exists spl_records (
+    seq bigserial primary key,
+    id text not null,
+    id_key bigint not null,
+    thread text not null,
+    actor text not null,
+    clock bigint not null,
+    act text not null,
+    namespace text not null,
+    record text not null,
+    sig text,
+    redacted bigint not null default 0,
+    stored_at bigint not null,
+    origin text
+  )`.execute(db)
+  await sql`create index if not exists spl_records_id_key on spl_records (id_key)`.execute(db)
+  await sql`create index if not exists spl_records_thread_seq on spl_records (thread, seq)`.execute(db)
+  await sql`create unique index if not exists spl_records_actor_thread_clock on spl_records (actor, thread, clock)`.execute(db)
+  await sql`create table if not exists spl_meta (key text primary key, value text not null)`.execute(db)
+  await sql`insert into spl_meta (key, value) values ('epoch', ${randomBytes(8).toString('hex')}) on conflict (key) do nothing`.execute(db)
 }
 
 const KEY_RE = /^[0-9a-f]{13}/

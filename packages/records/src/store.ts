@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely'
 import { CompiledQuery, sql } from 'kysely'
+import { isPostgres } from './dialect.js'
 import type { Candidate, Rejection } from './ingest.js'
 import { idKeyOf, migrateRecords } from './migrations.js'
 import { type ClockOwner, type KnownId, planIngest } from './plan.js'
@@ -35,6 +36,30 @@ const INSERT_COLUMNS = [
   'origin',
 ] as const
 const insertSql = new Map<number, string>()
+const pgInsertSql = new Map<number, string>()
+
+/**
+ * The key of the transaction-scoped advisory lock every PostgreSQL writer of spl_records takes
+ * before it draws sequence values, and holds until it commits: rows then become visible in seq
+ * order on every replica, so a feed reading `seq > cursor` can never pass a row that commits
+ * later with a lower seq (docs/decisions.md 130). A transaction lock, not a session lock: it is
+ * released by COMMIT/ROLLBACK, also behind a transaction-mode pooler.
+ */
+export const SEQ_LOCK_KEY = 0x5350_4c01
+
+/** The PostgreSQL INSERT of `rows` ($n placeholders), handing back each row's seq by id. */
+function pgInsertQuery(rows: readonly InsertRow[]): CompiledQuery {
+  let text = pgInsertSql.get(rows.length)
+  if (text === undefined) {
+    const n = INSERT_COLUMNS.length
+    const values = Array.from({ length: rows.length }, (_, r) => `(${INSERT_COLUMNS.map((_, c) => `$${r * n + c + 1}`).join(', ')})`)
+    text = `insert into "spl_records" (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${values.join(', ')} returning "id", "seq"`
+    pgInsertSql.set(rows.length, text)
+  }
+  const params: unknown[] = []
+  for (const r of rows) for (const c of INSERT_COLUMNS) params.push(r[c] ?? null)
+  return CompiledQuery.raw(text, params)
+}
 
 /**
  * The INSERT of `rows`, as SQL text made once per row count and its variables: kysely's query
@@ -61,10 +86,14 @@ type Db = Kysely<RecordsTables> | Transaction<RecordsTables>
  * write through `ingest`/`appendLocal`, inside `transaction` when several run at once.
  */
 export class RecordStore {
+  readonly #pg: boolean
+
   private constructor(
     readonly db: Kysely<RecordsTables>,
     readonly epoch: string,
-  ) {}
+  ) {
+    this.#pg = isPostgres(db)
+  }
 
   /** Migrates the record tables on `db` and opens the store. */
   static async open<DB>(db: Kysely<DB>): Promise<RecordStore> {
@@ -295,6 +324,8 @@ export class RecordStore {
     db: Db = this.db,
   ): Promise<{ outcomes: IngestOutcome[]; rows: StoredRow[] }> {
     if (candidates.length === 0) return { outcomes: [], rows: [] }
+    // On PostgreSQL the commit-order lock must be held from the first seq drawn to COMMIT.
+    if (this.#pg && !db.isTransaction) return this.transaction((trx) => this.ingestRows(candidates, options, trx))
     const known = await this.findExisting(
       candidates.map((c) => c.id),
       db,
@@ -310,6 +341,10 @@ export class RecordStore {
     }
     // Rows are built with the shape they are stored as: the seq is filled in once inserted.
     const rows: StoredRow[] = plan.inserts.map((k) => storedRowOf(candidates[k]!, options))
+    if (this.#pg) {
+      if (rows.length > 0) await this.#pgInsert(rows, plan.inserts, outcomes, db)
+      return { outcomes, rows }
+    }
     for (let i = 0; i < rows.length; ) {
       const size = INSERT_SIZES.find((n) => n <= rows.length - i)!
       const part = rows.slice(i, i + size)
@@ -322,5 +357,23 @@ export class RecordStore {
       i += size
     }
     return { outcomes, rows }
+  }
+
+  /** The inserts on PostgreSQL, under the commit-order lock (SEQ_LOCK_KEY). */
+  async #pgInsert(rows: StoredRow[], inserts: readonly number[], outcomes: IngestOutcome[], db: Db): Promise<void> {
+    await sql`select pg_advisory_xact_lock(${SEQ_LOCK_KEY})`.execute(db)
+    for (let i = 0; i < rows.length; ) {
+      const size = INSERT_SIZES.find((n) => n <= rows.length - i)!
+      const part = rows.slice(i, i + size)
+      const result = await db.executeQuery<{ id: string; seq: number | string }>(pgInsertQuery(part))
+      const seqOf = new Map(result.rows.map((r) => [r.id, Number(r.seq)]))
+      for (let j = 0; j < part.length; j++) {
+        const seq = seqOf.get(part[j]!.id)
+        if (seq === undefined) throw new Error(`record ${part[j]!.id} was not reported back by its insert`)
+        part[j]!.seq = seq
+        ;(outcomes[inserts[i + j]!] as { seq: number }).seq = seq
+      }
+      i += size
+    }
   }
 }

@@ -18,7 +18,7 @@ export interface PairTotals {
 }
 
 export interface PairError {
-  code: PullErrorCode | 'INTERNAL' | 'DISK_FULL'
+  code: PullErrorCode | 'INTERNAL' | 'DISK_FULL' | 'STORE_UNAVAILABLE'
   message: string
   at: number
 }

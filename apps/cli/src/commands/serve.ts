@@ -23,6 +23,10 @@ export class ServeCommand extends BaseCommand {
       ['Run in the foreground', 'spl serve'],
       ['Detach on port 9200, reachable from the network', 'spl serve --daemon --port 9200 --host 0.0.0.0'],
       ['Also be a relay (mailboxes for peers that are away)', 'spl serve --daemon --port 9300 --host 0.0.0.0 --relay'],
+      [
+        'On PostgreSQL (one replica of several, docs/postgres.md)',
+        'spl serve --daemon --database postgres://spl:secret@db.internal:5432/spl',
+      ],
       ['Is it running?', 'spl serve --status'],
       ['Follow its log', 'spl serve --logs --follow'],
       ['Stop it', 'spl serve --stop'],
@@ -36,6 +40,9 @@ export class ServeCommand extends BaseCommand {
   })
   host = Option.String('--host', { description: 'Address to bind (default 127.0.0.1)' })
   relay = Option.Boolean('--relay', false, { description: 'Also serve mailboxes for peers that are away (SPEC 10; [relay] enabled)' })
+  database = Option.String('--database', {
+    description: "A postgres:// URL: run on PostgreSQL instead of the home's spl.db ([storage] url)",
+  })
   stop = Option.Boolean('--stop', false, { description: 'Stop the running daemon' })
   status = Option.Boolean('--status', false, { description: 'Say whether a daemon runs (exit 1 when not)' })
   logs = Option.Boolean('--logs', false, { description: 'Print the daemon log' })
@@ -60,7 +67,14 @@ export class ServeCommand extends BaseCommand {
     const logger = this.env.daemonized
       ? createLogger({ logFile: paths.log, level: this.env.logLevel })
       : createLogger({ pretty: Boolean(process.stdout.isTTY), colorize: colourWanted(), level: this.env.logLevel })
-    const daemon = await SplDaemon.create({ home: this.env.home, host: this.host, port: this.port, relay: this.relay || undefined, logger })
+    const daemon = await SplDaemon.create({
+      home: this.env.home,
+      host: this.host,
+      port: this.port,
+      relay: this.relay || undefined,
+      database: this.database,
+      logger,
+    })
     await daemon.start()
     if (!this.env.daemonized) this.err(`spl daemon ${daemon.did} listening on ${daemon.url} (Ctrl-C to stop)`)
     await new Promise<void>((resolve) => {
@@ -87,6 +101,7 @@ export class ServeCommand extends BaseCommand {
     if (this.port !== undefined) args.push('--port', String(this.port))
     if (this.host) args.push('--host', this.host)
     if (this.relay) args.push('--relay')
+    if (this.database !== undefined) args.push('--database', this.database)
     const logStart = existsSync(paths.log) ? statSync(paths.log).size : 0
     const fd = openSync(paths.log, 'a')
     const child = spawn(process.execPath, args, {

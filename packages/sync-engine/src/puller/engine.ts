@@ -23,7 +23,7 @@ import {
   type SyncEngineComponents,
   type SyncOptions,
 } from './components.js'
-import { pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
+import { isLocalStoreFailure, pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
 import type { PairMetrics } from './metrics.js'
 import { catchUp, type DeliveryResult, ingestDelivered, type PullContext } from './pull-loop.js'
 import { type RetryResult, retryRejected } from './retry.js'
@@ -437,12 +437,12 @@ export class SyncEngine {
     // The same failure again: said once in the log, not once per retry.
     const repeated = before.state === 'failing' && before.last_error?.code === last_error.code && !rt.sayNextFailure
     rt.sayNextFailure = false
-    if (!(err instanceof PullError) && last_error.code !== 'DISK_FULL' && !repeated) {
+    if (!(err instanceof PullError) && !isLocalStoreFailure(last_error.code) && !repeated) {
       this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
     }
     rt.attempt++
     // A full disk can be freed at any moment: retry often enough to resume within seconds.
-    const cap = last_error.code === 'DISK_FULL' ? DISK_FULL_BACKOFF_CAP_MS : undefined
+    const cap = isLocalStoreFailure(last_error.code) ? DISK_FULL_BACKOFF_CAP_MS : undefined
     rt.backoffMs = backoffMs(rt.attempt, this.#o.random, cap)
     rt.nextAttemptAt = now + rt.backoffMs
     rt.metrics.errors.add(1, now)

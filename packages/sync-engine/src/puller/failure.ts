@@ -10,10 +10,18 @@ export function refusesLongpoll(err: unknown, pair: Pair): boolean {
   )
 }
 
+/**
+ * Failures of this instance's own store that end by themselves (space freed, the database
+ * started again): not the peer's fault, retried every few seconds, said once in the log.
+ */
+export function isLocalStoreFailure(code: string): boolean {
+  return code === 'DISK_FULL' || code === 'STORE_UNAVAILABLE'
+}
+
 /** The `last_error` a failed cycle leaves on its pair. */
 export function pairErrorOf(err: unknown, now: number): PairError {
-  if (err instanceof SplError && err.code === 'DISK_FULL') {
-    return { code: 'DISK_FULL', message: `${err.message}; ${err.fix ?? ''}`.replace(/; $/, ''), at: now }
+  if (err instanceof SplError && (err.code === 'DISK_FULL' || err.code === 'STORE_UNAVAILABLE')) {
+    return { code: err.code, message: `${err.message}; ${err.fix ?? ''}`.replace(/; $/, ''), at: now }
   }
   const pe = err instanceof PullError ? err : null
   return {

@@ -1,5 +1,5 @@
 import { inTransaction, migrateWith, type RecordStore, type Rejection, type RejectionCode } from '@spl/records'
-import { type Kysely, type Migration, sql } from 'kysely'
+import { type Generated, type Kysely, type Migration, sql } from 'kysely'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from '../pair.js'
 import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from '../stores.js'
 
@@ -22,7 +22,7 @@ interface PairsTables {
     totals: string
   }
   spl_pair_rejections: {
-    id: number | null
+    id: Generated<number>
     pair_id: string
     record_id: string | null
     code: string
@@ -190,7 +190,6 @@ export class KyselySyncStore implements PairStore, RecordSink {
           .insertInto('spl_pair_rejections')
           .values(
             rejected.slice(-KEEP_REJECTIONS).map((r) => ({
-              id: null,
               pair_id: batch.pair.pair_id,
               record_id: r.id,
               code: r.code,
