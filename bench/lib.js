@@ -2,7 +2,7 @@
 // client for 127.0.0.1, /proc readers, record generation and printing. Benchmarks print figures;
 // none of them asserts a timing.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -208,6 +208,44 @@ export function cpuSecondsOf(pid) {
   return (Number(f[11]) + Number(f[12])) / clkTck
 }
 
+/**
+ * CPU seconds (user + system) used so far by each kind of thread of `pid` (from
+ * /proc/<pid>/task/<tid>/stat): the main thread (the process's own name), libuv's threadpool
+ * (`libuv-worker`), V8's helpers (`V8Worker`: concurrent GC and compilation), and the others.
+ * @returns {Record<string, number>}
+ */
+export function threadCpuOf(pid) {
+  cpuSecondsOf(pid) // initialises CLK_TCK
+  /** @type {Record<string, number>} */
+  const out = {}
+  let tasks = []
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+      const kind =
+        tid === String(pid) ? 'main' : comm.startsWith('libuv-worker') ? 'threadpool' : comm.startsWith('V8Worker') ? 'V8 helpers' : 'other'
+      out[kind] = (out[kind] ?? 0) + (Number(f[11]) + Number(f[12])) / (clkTck || 100)
+    } catch {
+      // thread gone
+    }
+  }
+  return out
+}
+
+/** `b` − `a` for two threadCpuOf readings, formatted "main 3.1 s, threadpool 2.0 s, …". */
+export function threadCpuLine(a, b) {
+  return Object.keys(b)
+    .map((k) => `${k} ${fmt1(b[k] - (a[k] ?? 0))} s`)
+    .join(', ')
+}
+
 /** Samples VmRSS of `pid` every `everyMs` until stopped; returns the peak seen. */
 export function rssSampler(pid, everyMs = 100) {
   let peak = 0
@@ -315,6 +353,38 @@ export async function seedHome(home, records, namespace = 'default') {
   }
 }
 
+/**
+ * Signs `n` benchmark records of `thread` with `keypair` and writes them into the store of
+ * `home` (daemon not running), 1000 at a time, keeping none of them: for threads too large to
+ * hold in memory (1,000,000 records).
+ * @returns {Promise<{ signPerSec: number, bytes: number }>} records signed and stored per second, mean canonical bytes
+ */
+export async function seedHomeSigned(home, keypair, thread, n, namespace = 'default') {
+  const { RecordStore, signRecord } = await dist('packages/records/dist/index.js')
+  const { db, sqlite } = await openDb(path.join(home, 'spl.db'))
+  let bytes = 0
+  try {
+    const store = await RecordStore.open(db)
+    const t0 = performance.now()
+    const now = Date.now()
+    for (let i = 0; i < n; i += 1000) {
+      const batch = []
+      for (let j = i; j < Math.min(n, i + 1000); j++) {
+        const s = signRecord(keypair, benchRecord(keypair.did, thread, j))
+        bytes += s.canonical.length
+        batch.push({ ok: true, id: s.id, record: s.record, canonical: s.canonical, sig: s.sig, namespace, redacted: false, storedAt: null })
+      }
+      await store.transaction((trx) => store.ingest(batch, { origin: null, now }, trx))
+    }
+    const stored = await store.count()
+    if (stored !== n) throw new Error(`seeded ${stored} records, expected ${n}`)
+    return { signPerSec: n / ((performance.now() - t0) / 1000), bytes: bytes / n }
+  } finally {
+    sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    await db.destroy()
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Numbers and printing
 
@@ -363,13 +433,6 @@ export function revision() {
 export function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu'
   return `${os.availableParallelism()} cores (${cpu.trim()}), ${fmt1(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`
-}
-
-/** The comparison figures quoted in the issue (PouchDB/CouchDB replication on comparable hardware). */
-export const POUCHDB = {
-  catchup: '~2,900 docs/s (~4,200 batched)',
-  live: 'p50 14 ms / p95 22 ms',
-  rss: '144 MB',
 }
 
 /** What the calibration figure is on this machine when nothing else runs. */

@@ -15,15 +15,15 @@ import {
   initHomes,
   isMain,
   mark,
-  POUCHDB,
   quantile,
   request,
   sleep,
   withCleanup,
 } from './lib.js'
 
-export const TARGET_P50 = 15
-export const TARGET_P95 = 30
+/** spl's live p50 against PouchDB's continuous replication in the same run (issue 16). */
+export const TARGET_P50_RATIO = 0.7
+export const TARGET_P95 = 20
 const THREAD = 'th_bench_live'
 
 /** Waits until B's pair has caught up once (its next pull is a long poll). */
@@ -144,9 +144,7 @@ export async function runLive(opts = {}) {
     const m = stats.latency_ms
     log(`  B's own delivery-latency metric (commit − stored_at, skew-corrected): p50 ${m.p50} ms, p95 ${m.p95} ms, max ${m.max} ms`)
   }
-  log(
-    `  p50 ${fmt1(result.p50)} ms  target ≤ ${TARGET_P50}  ${mark(result.p50 <= TARGET_P50)};  p95 ${fmt1(result.p95)} ms  target ≤ ${TARGET_P95}  ${mark(result.p95 <= TARGET_P95)}   (PouchDB ${POUCHDB.live})`,
-  )
+  log(`  p50 ${fmt1(result.p50)} ms;  p95 ${fmt1(result.p95)} ms  target ≤ ${TARGET_P95}  ${mark(result.p95 <= TARGET_P95)}`)
   await Promise.all([a.stop(), b.stop()])
   return result
 }

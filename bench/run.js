@@ -1,20 +1,36 @@
 // `pnpm bench`: runs every benchmark in turn and prints a summary table with the targets of the
-// issue and the PouchDB figures quoted there. Figures only: nothing here fails on a timing.
+// issue, PouchDB measured beside spl in the same run (bench/pouchdb.js) and the ratios. Figures
+// only: nothing here fails on a timing.
 //
 //   pnpm bench                       (builds first)
 //   node bench/run.js                (already built)
-//   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle)
+//   node bench/run.js catchup live   (a subset: startup, catchup, rss, ceiling, live, idle, audit, batch)
+//
+// PouchDB (pouchdb-node + express-pouchdb, devDependencies of the root) runs when installed;
+// without it, or with BENCH_POUCHDB=off, spl's figures are printed alone.
 import os from 'node:os'
 import { runAudit } from './audit.js'
 import { runBatch, TARGET_BATCH_RATE } from './batch.js'
-import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
+import { runCatchup, TARGET_RATIO, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
-import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, stateLines, table, withCleanup } from './lib.js'
-import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
+import { fmt1, fmt2, fmtInt, machine, machineState, mark, revision, signedRecords, stateLines, table, withCleanup } from './lib.js'
+import { runLive, TARGET_P50_RATIO, TARGET_P95 } from './live.js'
+import { pouchAvailable, runPouchCatchup, runPouchLive } from './pouchdb.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit', 'batch']
+const ALL = ['startup', 'catchup', 'rss', 'ceiling', 'live', 'idle', 'audit', 'batch']
+/** Records in the side-by-side catch-up (the issue's comparison: 20,000 of ~500 B). */
+const COMPARE_N = Number(process.env.BENCH_COMPARE_N ?? 20_000)
+/** Rounds of the side-by-side figures, spl and PouchDB alternating (medians are compared). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+/** Thread sizes of the pulling side's memory figure. */
+const RSS_SIZES = (process.env.BENCH_RSS_SIZES ?? '10000,100000,1000000').split(',').map(Number)
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -37,20 +53,91 @@ await withCleanup(async () => {
     console.log(`  (${fmt1((Date.now() - t) / 1000)} s)`)
   }
   await step('startup', 'CLI start-up: spl version and spl thread list (real daemon) against node -e 0, medians', () => runStartup())
-  await step('catchup', 'catch-up: 100,000 records of ~500 B, A → empty B, real daemons on 127.0.0.1', () =>
-    runCatchup({ onRecords: (recs) => (shared = recs) }),
+  const pouch = process.env.BENCH_POUCHDB !== 'off' && (await pouchAvailable())
+  if (!pouch) console.log('\nPouchDB: not installed (or BENCH_POUCHDB=off): spl figures alone')
+  await step(
+    'catchup',
+    `catch-up: ${fmtInt(COMPARE_N)} records of ~500 B, A → empty B on 127.0.0.1: spl daemons${pouch ? ' and PouchDB servers, alternating' : ''}, ${ROUNDS} rounds`,
+    async () => {
+      const { Keypair } = await import('../packages/identity/dist/index.js')
+      const records = await signedRecords(Keypair.generate(), 'th_bench_catchup', COMPARE_N)
+      shared = records
+      const spl = []
+      const pdb = []
+      for (let i = 0; i < ROUNDS; i++) {
+        console.log(`  — round ${i + 1}: spl`)
+        spl.push(await runCatchup({ records }))
+        if (pouch) {
+          console.log(`  — round ${i + 1}: PouchDB`)
+          pdb.push(await runPouchCatchup({ records }))
+        }
+      }
+      const out = {
+        spl,
+        pdb,
+        rate: median(spl.map((x) => x.rate)),
+        pouchRate: pouch ? median(pdb.map((x) => x.rate)) : Number.NaN,
+        hwmMB: Math.max(...spl.map((x) => x.hwmMB)),
+        pouchHwmMB: pouch ? Math.max(...pdb.map((x) => x.hwmMB)) : Number.NaN,
+        otherCores: Math.max(...spl.map((x) => x.otherCores), ...pdb.map((x) => x.otherCores)),
+      }
+      out.ratio = out.rate / out.pouchRate
+      console.log(
+        `  spl ${spl.map((x) => fmtInt(x.rate)).join(' / ')} records/s; PouchDB ${pdb.map((x) => fmtInt(x.rate)).join(' / ') || 'n/a'} docs/s; ratio of the medians ${fmt2(out.ratio)}× (target ≥ ${TARGET_RATIO}×)`,
+      )
+      return out
+    },
   )
+  await step('rss', `pulling side's memory: catch-up of threads of ${RSS_SIZES.map(fmtInt).join(', ')} records, B's peak RSS`, async () => {
+    const sizes = []
+    for (const n of RSS_SIZES) {
+      console.log(`  — ${fmtInt(n)} records`)
+      const r = await runCatchup({ n })
+      sizes.push({ n, hwmMB: r.hwmMB, rssStartMB: r.rssStartMB, rssEndMB: r.rssEndMB, rate: r.rate, otherCores: r.otherCores })
+    }
+    return { sizes, otherCores: Math.max(...sizes.map((x) => x.otherCores)) }
+  })
   await step('ceiling', 'single-process ceiling: parse + canonicalize + hash + verify + insert, same records', () =>
     runCeiling(shared ? { records: shared } : {}),
   )
-  await step('live', 'live latency: 200 records emitted on A at 20/s, B pulls by long poll', () => runLive())
+  await step(
+    'live',
+    `live latency: 200 records emitted on A at 20/s, B pulls by long poll${pouch ? '; PouchDB: continuous replication' : ''}`,
+    async () => {
+      const spl = []
+      const pdb = []
+      for (let i = 0; i < ROUNDS; i++) {
+        console.log(`  — round ${i + 1}: spl`)
+        spl.push(await runLive())
+        if (pouch) {
+          console.log(`  — round ${i + 1}: PouchDB`)
+          pdb.push(await runPouchLive())
+        }
+      }
+      const out = {
+        spl,
+        pdb,
+        p50: median(spl.map((x) => x.p50)),
+        p95: median(spl.map((x) => x.p95)),
+        max: Math.max(...spl.map((x) => x.max)),
+        pouchP50: pouch ? median(pdb.map((x) => x.p50)) : Number.NaN,
+        pouchP95: pouch ? median(pdb.map((x) => x.p95)) : Number.NaN,
+        otherCores: Math.max(...spl.map((x) => x.otherCores), ...pdb.map((x) => x.otherCores)),
+      }
+      out.ratio = out.p50 / out.pouchP50
+      console.log(
+        `  p50: spl ${spl.map((x) => fmt1(x.p50)).join(' / ')} ms, PouchDB ${pdb.map((x) => fmt1(x.p50)).join(' / ') || 'n/a'} ms; ratio of the medians ${fmt2(out.ratio)} (target ≤ ${TARGET_P50_RATIO})`,
+      )
+      return out
+    },
+  )
   await step('idle', 'idle: 100 / 1,000 / 5,000 pairs towards 1 and 10 peers, CPU over two long-poll timeouts (60 s)', () => runIdle())
   await step('audit', 'audit: set reconciliation of one thread, 0 / 10 / 1,000 differences on 100,000 and 1,000,000 ids, in process', () =>
     runAudit(),
   )
   await step('batch', 'batch emit: 20 batches of 1,000 records of ~500 B into one daemon', () => runBatch())
 
-  const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
+  const rows = [['figure', 'spl', 'target', '', 'PouchDB (same run)']]
   if (r.startup) {
     const s = r.startup
     rows.push(['CLI start, node -e 0', `${fmt1(s.node)} ms`, '', '', ''])
@@ -70,20 +157,34 @@ await withCleanup(async () => {
     ])
   }
   if (r.catchup) {
+    const c = r.catchup
     rows.push([
-      'catch-up, end to end',
-      `${fmtInt(r.catchup.rate)} records/s`,
-      `≥ ${fmtInt(TARGET_RATE)}`,
-      mark(r.catchup.rate >= TARGET_RATE),
-      POUCHDB.catchup,
+      `catch-up, ${fmtInt(COMPARE_N)} records, median of ${ROUNDS}`,
+      `${fmtInt(c.rate)} records/s = ${fmt2(c.ratio)}× PouchDB`,
+      `≥ ${TARGET_RATIO}×`,
+      Number.isFinite(c.ratio) ? mark(c.ratio >= TARGET_RATIO) : '',
+      Number.isFinite(c.pouchRate) ? `${fmtInt(c.pouchRate)} docs/s (no signatures checked)` : 'n/a',
     ])
     rows.push([
       'catch-up, B peak RSS (VmHWM)',
-      `${fmtInt(r.catchup.hwmMB)} MB`,
+      `${fmtInt(c.hwmMB)} MB`,
       `≤ ${TARGET_RSS_MB} MB`,
-      mark(r.catchup.hwmMB <= TARGET_RSS_MB),
-      POUCHDB.rss,
+      mark(c.hwmMB <= TARGET_RSS_MB),
+      Number.isFinite(c.pouchHwmMB) ? `${fmtInt(c.pouchHwmMB)} MB` : 'n/a',
     ])
+  }
+  if (r.rss) {
+    for (const x of r.rss.sizes) {
+      rows.push([
+        `catch-up of ${fmtInt(x.n)} records, B peak RSS`,
+        `${fmtInt(x.hwmMB)} MB (${fmtInt(x.rssStartMB)} before, ${fmtInt(x.rate)} records/s)`,
+        `≤ ${TARGET_RSS_MB} MB, flat`,
+        mark(x.hwmMB <= TARGET_RSS_MB),
+        '',
+      ])
+    }
+    const h = r.rss.sizes.map((x) => x.hwmMB)
+    if (h.length > 1) rows.push(['  spread of the peaks over the sizes', `${fmtInt(Math.max(...h) - Math.min(...h))} MB`, '', '', ''])
   }
   if (r.ceiling) {
     rows.push(['ingest ceiling, inline checks', `${fmtInt(r.ceiling.inline.rate)} records/s`, '', '', ''])
@@ -95,9 +196,22 @@ await withCleanup(async () => {
     rows.push(['end to end / ceiling with the threadpool, sequential', fmt2(r.catchup.rate / r.ceiling.threadpool.rate), '', '', ''])
   }
   if (r.live) {
-    rows.push(['live emit→visible p50', `${fmt1(r.live.p50)} ms`, `≤ ${TARGET_P50} ms`, mark(r.live.p50 <= TARGET_P50), '14 ms'])
-    rows.push(['live emit→visible p95', `${fmt1(r.live.p95)} ms`, `≤ ${TARGET_P95} ms`, mark(r.live.p95 <= TARGET_P95), '22 ms'])
-    rows.push(['live emit→visible max', `${fmt1(r.live.max)} ms`, '', '', ''])
+    const l = r.live
+    rows.push([
+      `live emit→visible p50, median of ${ROUNDS}`,
+      `${fmt1(l.p50)} ms = ${fmt2(l.ratio)}× PouchDB`,
+      `≤ ${TARGET_P50_RATIO}×`,
+      Number.isFinite(l.ratio) ? mark(l.ratio <= TARGET_P50_RATIO) : '',
+      Number.isFinite(l.pouchP50) ? `${fmt1(l.pouchP50)} ms` : 'n/a',
+    ])
+    rows.push([
+      `live emit→visible p95, median of ${ROUNDS}`,
+      `${fmt1(l.p95)} ms`,
+      `≤ ${TARGET_P95} ms`,
+      mark(l.p95 <= TARGET_P95),
+      Number.isFinite(l.pouchP95) ? `${fmt1(l.pouchP95)} ms` : 'n/a',
+    ])
+    rows.push(['live emit→visible max', `${fmt1(l.max)} ms`, '', '', ''])
   }
   for (const i of r.idle ?? []) {
     rows.push([

@@ -117,4 +117,32 @@ describe('signJwt / verifyDidJwt', () => {
     expect(err.code).toBe('PEER_TOKEN_INVALID')
     expect(err.toJSON()).toMatchObject({ object: 'error', code: 'PEER_TOKEN_INVALID' })
   })
+
+  it('signs the bytes jose signs, and verifies jose tokens, with or without extra header members', async () => {
+    const claims = { aud: 'did:key:z6Mkaudience', n: 7, iat: now(), exp: now() + 60, jti: 'abcdefghijklmnopq' }
+    const ours = await signJwt(alice, 'spl-proof+jwt', claims)
+    const joses = await new SignJWT({ iss: alice.did, ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'spl-proof+jwt' })
+      .sign(alice.privateKeyObject)
+    expect(ours).toBe(joses)
+    // A header with another member takes jose's own path: still verified, same claims.
+    const kid = await new SignJWT({ iss: alice.did, ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'spl-proof+jwt', kid: 'k1' })
+      .sign(alice.privateKeyObject)
+    expect((await verifyDidJwt(kid, { typ: 'spl-proof+jwt' }))['n']).toBe(7)
+    const crit = await new SignJWT({ iss: alice.did, ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'spl-proof+jwt', crit: ['x-unknown'], 'x-unknown': 1 } as never)
+      .sign(alice.privateKeyObject)
+      .catch(() => null)
+    if (crit) await rejection(verifyDidJwt(crit, { typ: 'spl-proof+jwt' }))
+  })
+
+  it('refuses a signature that is not exactly 64 bytes, and a payload that is not a JSON object', async () => {
+    const token = await signJwt(alice, 't', { iat: now() })
+    const [h, p, s] = token.split('.') as [string, string, string]
+    await rejection(verifyDidJwt(`${h}.${p}.${s.slice(0, 85)}`, { typ: 't' }))
+    await rejection(verifyDidJwt(`${h}.${p}.${s}A`, { typ: 't' }))
+    const flipped = `${s[0] === 'A' ? 'B' : 'A'}${s.slice(1)}`
+    expect((await rejection(verifyDidJwt(`${h}.${p}.${flipped}`, { typ: 't' }))).message).toMatch(/does not verify/)
+  })
 })
