@@ -3,18 +3,19 @@
 //
 //   pnpm bench                       (builds first)
 //   node bench/run.js                (already built)
-//   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle)
+//   node bench/run.js catchup live   (a subset: startup, catchup, ceiling, live, idle, audit, batch, import)
 import os from 'node:os'
 import { runAudit } from './audit.js'
 import { runBatch, TARGET_BATCH_RATE } from './batch.js'
 import { runCatchup, TARGET_RATE, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
+import { runImport, TARGET_IMPORT_SHARE } from './import.js'
 import { fmt1, fmt2, fmtInt, machine, machineState, mark, POUCHDB, revision, stateLines, table, withCleanup } from './lib.js'
 import { runLive, TARGET_P50, TARGET_P95 } from './live.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit', 'batch']
+const ALL = ['startup', 'catchup', 'ceiling', 'live', 'idle', 'audit', 'batch', 'import']
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -49,6 +50,7 @@ await withCleanup(async () => {
     runAudit(),
   )
   await step('batch', 'batch emit: 20 batches of 1,000 records of ~500 B into one daemon', () => runBatch())
+  await step('import', 'import: spl export, then spl import into a fresh home, 10,000 / 100,000 / 1,000,000 records', () => runImport())
 
   const rows = [['figure', 'measured', 'target', '', 'PouchDB (issue)']]
   if (r.startup) {
@@ -124,6 +126,16 @@ await withCleanup(async () => {
       mark(r.batch.rate >= TARGET_BATCH_RATE),
       '12,000 (_bulk_docs, issue)',
     ])
+  }
+  for (const run of r.import?.runs ?? []) {
+    rows.push([
+      `import, ${fmtInt(run.n)} records, / ceiling`,
+      `${fmtInt(run.rate)} records/s = ${fmt2(run.share)}`,
+      `≥ ${fmt2(TARGET_IMPORT_SHARE)}`,
+      mark(run.share >= TARGET_IMPORT_SHARE),
+      '',
+    ])
+    rows.push([`import, ${fmtInt(run.n)} records, importer peak RSS`, `${fmtInt(run.peakMB)} MB`, 'flat', '', ''])
   }
   for (const a of r.audit ?? []) {
     rows.push([
