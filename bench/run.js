@@ -135,6 +135,13 @@ await withCleanup(async () => {
       mark(run.share >= TARGET_IMPORT_SHARE),
       '',
     ])
+    rows.push([
+      `import, ${fmtInt(run.n)} records, without the process start`,
+      `${fmtInt(run.ownRate)} records/s = ${fmt2(run.ownRate / run.ceiling)}`,
+      '',
+      '',
+      '',
+    ])
     rows.push([`import, ${fmtInt(run.n)} records, importer peak RSS`, `${fmtInt(run.peakMB)} MB`, 'flat', '', ''])
   }
   for (const a of r.audit ?? []) {
