@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { padding, TAR_END, TarFormatError, TarReader, tarHeader } from './tar.js'
+import { padding, TAR_END, type TarEntry, TarFormatError, TarReader, tarHeader } from './tar.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'spl-tar-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -23,7 +23,7 @@ async function names(bytes: Buffer): Promise<string[]> {
   try {
     const reader = new TarReader(fh, bytes.length)
     const out: string[] = []
-    let prev
+    let prev: TarEntry | undefined
     for (let e = await reader.next(); e !== null; e = await reader.next(prev)) {
       out.push(`${e.name}:${(await reader.readAll(e, 1 << 20)).toString()}`)
       prev = e
