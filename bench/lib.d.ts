@@ -16,3 +16,8 @@ export function keypairOfHome(home: string): Promise<Keypair>
 export function signedRecords(keypair: Keypair, thread: string, n: number): Promise<SignedBenchRecord[]>
 /** Writes signed records into the store of `home` (daemon not running); returns records per second. */
 export function seedHome(home: string, records: readonly SignedBenchRecord[], namespace?: string): Promise<number>
+/** Opens a SQLite file the way the daemon does: the kysely instance and the raw better-sqlite3 handle. */
+export function openDb(file: string): Promise<{
+  db: { destroy(): Promise<void> }
+  sqlite: { prepare(sql: string): { get(): unknown }; pragma(text: string): unknown }
+}>

@@ -4,7 +4,7 @@
 //
 //   pnpm bench                       (builds first)
 //   node bench/run.js                (already built)
-//   node bench/run.js catchup live   (a subset: startup, catchup, rss, ceiling, live, idle, audit, batch)
+//   node bench/run.js catchup live   (a subset: startup, catchup, rss, ceiling, live, idle, audit, batch, import)
 //
 // PouchDB (pouchdb-node + express-pouchdb, devDependencies of the root) runs when installed;
 // without it, or with BENCH_POUCHDB=off, spl's figures are printed alone.
@@ -14,12 +14,13 @@ import { runBatch, TARGET_BATCH_RATE } from './batch.js'
 import { runCatchup, TARGET_RATIO, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
+import { runImport, TARGET_IMPORT_SHARE } from './import.js'
 import { fmt1, fmt2, fmtInt, machine, machineState, mark, revision, signedRecords, stateLines, table, withCleanup } from './lib.js'
 import { runLive, TARGET_P50_RATIO, TARGET_P95 } from './live.js'
 import { pouchAvailable, runPouchCatchup, runPouchLive } from './pouchdb.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'rss', 'ceiling', 'live', 'idle', 'audit', 'batch']
+const ALL = ['startup', 'catchup', 'rss', 'ceiling', 'live', 'idle', 'audit', 'batch', 'import']
 /** Records in the side-by-side catch-up (the issue's comparison: 20,000 of ~500 B). */
 const COMPARE_N = Number(process.env.BENCH_COMPARE_N ?? 20_000)
 /** Rounds of the side-by-side figures, spl and PouchDB alternating (medians are compared). */
@@ -136,6 +137,7 @@ await withCleanup(async () => {
     runAudit(),
   )
   await step('batch', 'batch emit: 20 batches of 1,000 records of ~500 B into one daemon', () => runBatch())
+  await step('import', 'import: spl export, then spl import into a fresh home, 10,000 / 100,000 / 1,000,000 records', () => runImport())
 
   const rows = [['figure', 'spl', 'target', '', 'PouchDB (same run)']]
   if (r.startup) {
@@ -230,6 +232,23 @@ await withCleanup(async () => {
       mark(r.batch.rate >= TARGET_BATCH_RATE),
       '12,000 (_bulk_docs, issue)',
     ])
+  }
+  for (const run of r.import?.runs ?? []) {
+    rows.push([
+      `import, ${fmtInt(run.n)} records, / ceiling`,
+      `${fmtInt(run.rate)} records/s = ${fmt2(run.share)}`,
+      `≥ ${fmt2(TARGET_IMPORT_SHARE)}`,
+      mark(run.share >= TARGET_IMPORT_SHARE),
+      '',
+    ])
+    rows.push([
+      `import, ${fmtInt(run.n)} records, without the process start`,
+      `${fmtInt(run.ownRate)} records/s = ${fmt2(run.ownRate / run.ceiling)}`,
+      '',
+      '',
+      '',
+    ])
+    rows.push([`import, ${fmtInt(run.n)} records, importer peak RSS`, `${fmtInt(run.peakMB)} MB`, 'flat', '', ''])
   }
   for (const a of r.audit ?? []) {
     rows.push([

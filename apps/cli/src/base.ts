@@ -121,7 +121,7 @@ export abstract class BaseCommand extends Command {
   protected printError(err: unknown): void {
     const e = toSplError(err)
     // Only errors that were already house errors have an envelope worth a script's parsing.
-    if (this.json && err instanceof SplError) {
+    if (this.json && (err instanceof SplError || isForeignSplError(err))) {
       this.err(JSON.stringify(e.toJSON()))
       return
     }

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { Keypair } from '@spl/identity'
-import { stringify as stringifyToml } from 'smol-toml'
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml'
 import { homePaths, type SplConfig } from './config.js'
 import { loadConfig } from './load.js'
 
@@ -19,6 +19,21 @@ function writeKeyFile(file: string, keypair: Keypair): void {
   }
   writeFileSync(file, `${JSON.stringify(jwk)}\n`, { mode: 0o600 })
   chmodSync(file, 0o600)
+}
+
+const CONFIG_HEADER = '# spl instance configuration (see docs/configuration.md)\n'
+
+/**
+ * Makes `keypair` the identity of an initialised home (`spl import` of a bundle with its key: the
+ * instance moved here): writes the key file and the DID in config.toml, keeping the rest.
+ */
+export function adoptIdentity(home: string, keypair: Keypair): void {
+  const p = homePaths(home)
+  const cfg = loadConfig(home)
+  writeKeyFile(path.resolve(home, cfg.identity.key_path), keypair)
+  const doc = parseToml(readFileSync(p.config, 'utf8')) as { identity: Record<string, unknown> }
+  doc.identity['did'] = keypair.did
+  writeFileSync(p.config, `${CONFIG_HEADER}${stringifyToml(doc)}\n`, { mode: 0o600 })
 }
 
 /** What `spl init` did. */
@@ -73,7 +88,7 @@ export function initHome(home: string, options: { force?: boolean; handle?: stri
     sync: { ...sync, discovery: statics.length > 0 ? { ...discovery, static: statics } : discovery },
     ...(existing ? { federation: existing.federation, directory: existing.directory } : {}),
   }
-  writeFileSync(p.config, `# spl instance configuration (see docs/configuration.md)\n${stringifyToml(doc)}\n`, { mode: 0o600 })
+  writeFileSync(p.config, `${CONFIG_HEADER}${stringifyToml(doc)}\n`, { mode: 0o600 })
   return {
     did: keypair.did,
     home,

@@ -1,4 +1,5 @@
 export * from './app.js'
+export * from './bundle/index.js'
 export * from './config.js'
 export * from './context.js'
 export * from './home.js'

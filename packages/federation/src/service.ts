@@ -760,7 +760,14 @@ export class FederationService {
     try {
       const now = this.#now()
       for (const link of this.#byPeer.values()) {
-        if ((link.state !== 'active' && link.state !== 'paused') || !link.held_token) continue
+        if (link.state !== 'active' && link.state !== 'paused') continue
+        if (!link.held_token) {
+          // Restored from a bundle (token ids only, docs/backup.md): the id is known, the token is
+          // not. Ask the peer for a fresh one now, and every 30 s until it answers.
+          const retryAt = link.renewal_error ? link.renewal_error.at + 30_000 : 0
+          if (link.held_jti !== null && now >= retryAt) await this.#renew(link).catch(() => {})
+          continue
+        }
         const { iat, exp } = claimsOf(link.held_token)
         if (typeof iat !== 'number' || typeof exp !== 'number') continue
         const due = iat * 1000 + ((exp - iat) * 1000 * 2) / 3

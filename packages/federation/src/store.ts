@@ -308,6 +308,11 @@ export class FederationStore {
       .execute()
   }
 
+  /** Every revoked token id with its expiry and when it was revoked (a backup's copy; expired ones included). */
+  async revocations(db: Db = this.db): Promise<{ jti: string; exp: number; revoked_at: number }[]> {
+    return db.selectFrom('spl_federation_revocations').selectAll().orderBy('revoked_at').execute()
+  }
+
   /** Revoked token ids that could still be presented (expired ones need no list). */
   async revokedJtis(now: number, db: Db = this.db): Promise<string[]> {
     await db.deleteFrom('spl_federation_revocations').where('exp', '<=', now).execute()

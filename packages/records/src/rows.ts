@@ -32,8 +32,16 @@ function recordText(c: Candidate): string {
   return judged === undefined ? c.canonical : `${c.canonical.slice(0, -1)},"judged_by":${JSON.stringify(judged)}}`
 }
 
+/** How a batch of candidates is stored: who sent them, and the time they are stored at. */
+export interface StoreOptions {
+  origin: string | null
+  now: number
+  /** Keep each candidate's own `stored_at` when it has one (a restore from a bundle), instead of `now`. */
+  keepStoredAt?: boolean
+}
+
 /** The row a candidate is stored as (seq 0 until inserted). */
-export function storedRowOf(c: Candidate, options: { origin: string | null; now: number }): StoredRow {
+export function storedRowOf(c: Candidate, options: StoreOptions): StoredRow {
   return {
     seq: 0,
     id: c.id,
@@ -46,7 +54,7 @@ export function storedRowOf(c: Candidate, options: { origin: string | null; now:
     record: recordText(c),
     sig: c.sig,
     redacted: c.redacted ? 1 : 0,
-    stored_at: options.now,
+    stored_at: options.keepStoredAt === true && c.storedAt !== null ? c.storedAt : options.now,
     origin: options.origin,
   }
 }

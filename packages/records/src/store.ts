@@ -4,7 +4,7 @@ import { isPostgres } from './dialect.js'
 import type { Candidate, Rejection } from './ingest.js'
 import { idKeyOf, migrateRecords } from './migrations.js'
 import { type ClockOwner, type KnownId, planIngest } from './plan.js'
-import { storedRowOf } from './rows.js'
+import { type StoreOptions, storedRowOf } from './rows.js'
 import { namespaceOf } from './schema.js'
 import type { SignedRecord } from './sign.js'
 import type { InsertRow, RecordsTables, StoredRow } from './tables.js'
@@ -200,6 +200,13 @@ export class RecordStore {
     return Number(row?.seq ?? 0)
   }
 
+  /** Rows of every thread (or of `threads` only) after local sequence `afterSeq`, in store order (an export's pages). */
+  async listAllAfter(afterSeq: number, limit: number, threads?: readonly string[]): Promise<StoredRow[]> {
+    let q = this.db.selectFrom('spl_records').selectAll().where('seq', '>', afterSeq)
+    if (threads !== undefined) q = q.where('thread', 'in', threads.length > 0 ? [...threads] : [''])
+    return (await q.orderBy('seq').limit(limit).execute()) as StoredRow[]
+  }
+
   /** The highest local sequence (0 when empty). */
   async headSeq(): Promise<number> {
     const row = await sql<{ seq: number | null }>`select max(seq) as seq from spl_records`.execute(this.db)
@@ -320,7 +327,7 @@ export class RecordStore {
   /** `ingest`, also handing back the rows it inserted (for listeners, without reading them back). */
   async ingestRows(
     candidates: readonly Candidate[],
-    options: { origin: string | null; now: number },
+    options: StoreOptions,
     db: Db = this.db,
   ): Promise<{ outcomes: IngestOutcome[]; rows: StoredRow[] }> {
     if (candidates.length === 0) return { outcomes: [], rows: [] }

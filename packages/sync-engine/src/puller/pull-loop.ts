@@ -3,6 +3,7 @@ import { type ChangesPage, MAX_CHANGES_BYTES, PullError } from '@spl/transport'
 import type { Pair } from '../pair.js'
 import type { CommitResult } from '../stores.js'
 import type { PullProgress, ResolvedComponents, SyncOptions } from './components.js'
+import { checkIncoming } from './incoming.js'
 import { type ClassifiedPage, claimedId, classifyPage, type PageHead, pairAfterPage } from './page.js'
 import { type Runtime, underCommitLock } from './runtime.js'
 import { sampleSkew } from './skew.js'
@@ -215,15 +216,17 @@ export interface DeliveryResult {
 export async function ingestDelivered(ctx: PullContext, pairId: string, records: readonly unknown[]): Promise<DeliveryResult> {
   const start = ctx.pairs.get(pairId)
   if (!start) throw new Error(`no pair ${pairId}`)
-  const ids = records.map(claimedId).filter((id): id is string => id !== null)
-  const [checked, known] = await Promise.all([ctx.c.checker.checkMany(records, start.thread_id), ctx.c.sink.known(ids)])
-  const classified = classifyPage(checked, known, (r) => ctx.c.namespaces.namespaceGate(r))
+  const { received, ...classified } = await checkIncoming(
+    { checker: ctx.c.checker, known: (ids) => ctx.c.sink.known(ids), namespaces: ctx.c.namespaces },
+    records,
+    start.thread_id,
+  )
   const rt = ctx.runtime(pairId)
   return underCommitLock(rt, async () => {
     const pair = ctx.pairs.get(pairId) ?? start
     const now = ctx.c.clock.now()
     const totals = structuredClone(pair.totals)
-    totals.records_received += checked.length
+    totals.records_received += received
     totals.duplicates += classified.duplicates
     for (const r of classified.rejected) totals.rejected[r.code] = (totals.rejected[r.code] ?? 0) + 1
     const next: Pair = { ...pair, totals, updated_at: now }
@@ -231,7 +234,7 @@ export async function ingestDelivered(ctx: PullContext, pairId: string, records:
     if (result.stored > 0) rt.metrics.lastProgressAt = ctx.c.clock.now()
     observeCommit(ctx, rt, pair, classified, result, false)
     return {
-      received: checked.length,
+      received,
       stored: result.stored,
       duplicates: classified.duplicates + result.duplicates,
       rejected: classified.rejected.length + result.rejected.length,

@@ -1,0 +1,4 @@
+export * from './export.js'
+export * from './format.js'
+export * from './import.js'
+export * from './verify.js'
