@@ -69,6 +69,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
         poll_interval_ms: 5000,
         serve_policy: 'open',
         audit_interval: '24h',
+        watch: true,
         discovery: {
           mdns_listen: true,
           mdns_broadcast: false,

@@ -183,8 +183,11 @@ export class PeerClient {
         ...(req.signal ? { signal: req.signal } : {}),
       })
     } catch (err) {
-      if (err instanceof PeerRefusedError && (err.httpStatus === 404 || err.httpStatus === 405))
+      // Any refusal of the door as a whole (404 from an older peer, 400 from a server that routes
+      // it elsewhere, 401/403): each pair asks alone, and meets what it meets as its own pull would.
+      if (err instanceof PeerRefusedError && err.httpStatus !== undefined && err.httpStatus < 500) {
         throw new WatchUnsupportedError(err.httpStatus)
+      }
       throw err
     }
     const receivedAt = this.now()
