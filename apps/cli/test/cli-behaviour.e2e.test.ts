@@ -188,7 +188,8 @@ describe('shell completion', () => {
     expect(await bashComplete(b.home, 'sta')).toEqual(['status'])
     expect(await bashComplete(b.home, 'fleet', 'sync', 'pa')).toEqual(['pause'])
     expect(await bashComplete(b.home, 'thread', '')).toEqual(['list', 'records'])
-    expect(await bashComplete(b.home, 'serve', '--d')).toEqual(['--daemon'])
+    expect((await bashComplete(b.home, 'serve', '--d')).sort()).toEqual(['--daemon', '--database'])
+    expect(await bashComplete(b.home, 'serve', '--dae')).toEqual(['--daemon'])
     expect(await bashComplete(b.home, 'fleet', 'sync', 'pause', '')).toEqual([...pairIds].sort())
     expect(await bashComplete(b.home, 'fleet', 'sync', 'status', pairIds[0]!.slice(0, 6))).toContain(pairIds[0])
     expect(await bashComplete(a.home, 'thread', 'records', 'th_')).toEqual([...THREADS].sort())
@@ -226,7 +227,7 @@ words=(${arr.replaceAll("'", '"')}); CURRENT=${words.length + 1}; _spl'`,
     // fish orders candidates itself (a natural sort: 2a… before 193e…): compare as sets.
     expect((await f(b.home, 'spl fleet sync pause ')).sort()).toEqual([...pairIds].sort())
     expect(await f(a.home, 'spl thread records th_g')).toEqual(['th_gamma'])
-    expect(await f(b.home, 'spl serve --d')).toEqual(['--daemon'])
+    expect(await f(b.home, 'spl serve --dae')).toEqual(['--daemon'])
   })
 
   it('zsh and fish scripts parse (zsh -n, fish -n, where installed) and ask spl __complete', async () => {
