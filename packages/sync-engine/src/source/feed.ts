@@ -219,12 +219,7 @@ export class ChangeFeed {
     return pos
   }
 
-  /** True when grants made since the caller's view reveal records of `thread` behind its cursor (a reveal pass is due). */
-  revealDue(thread: string, ctx: CallerContext, pos: FeedPosition): boolean {
-    return this.revealDueAt(thread, ctx, pos, pos.afterSeq)
-  }
-
-  /** revealDue, from `at` (how far a watch has looked since the caller's cursor). */
+  /** True when grants made since the caller's view reveal records of `thread` behind `at` (how far a watch has looked): a reveal pass is due. */
   revealDueAt(thread: string, ctx: CallerContext, pos: FeedPosition, at: number): boolean {
     return at > 0 && this.#revealed(thread, ctx, pos.viewAt, this.#now()).length > 0
   }
