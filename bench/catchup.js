@@ -31,8 +31,11 @@ const THREAD = 'th_bench_catchup'
 
 /**
  * Runs the catch-up benchmark and returns its figures.
- * @param {{ n?: number, records?: any[], log?: (s: string) => void, onRecords?: (records: any[]) => void }} [opts]
- *   `records`: signed records to seed A with (any did:key actor), e.g. the ones PouchDB gets too
+ * @param {{ n?: number, records?: any[], log?: (s: string) => void, onRecords?: (records: any[]) => void,
+ *   databaseA?: string, databaseB?: string, serverCpu?: () => number }} [opts]
+ *   `records`: signed records to seed A with (any did:key actor), e.g. the ones PouchDB gets too;
+ *   `databaseA` / `databaseB`: a postgres:// URL to run that daemon on (bench/pg.js), with
+ *   `serverCpu` the CPU seconds PostgreSQL has used so far (counted apart from other processes)
  */
 export async function runCatchup(opts = {}) {
   const n = opts.records?.length ?? opts.n ?? Number(process.env.BENCH_CATCHUP_N ?? 100_000)
@@ -53,15 +56,18 @@ export async function runCatchup(opts = {}) {
     const signMs = performance.now() - t
     bytes = records.reduce((s, r) => s + r.canonical.length, 0) / n
     if (!opts.records) log(`  signed ${fmtInt(n)} records (${fmtInt(bytes)} B canonical each) in ${fmt1(signMs / 1000)} s`)
-    const seedRate = await seedHome(homeA, records)
-    log(`  seeded A's spl.db directly at ${fmtInt(seedRate)} records/s`)
+    const seedRate = await seedHome(homeA, records, 'default', opts.databaseA)
+    log(`  seeded A's ${opts.databaseA ? 'PostgreSQL database' : 'spl.db'} directly at ${fmtInt(seedRate)} records/s`)
     // The ceiling benchmark can reuse them (same records, no second signing pass).
     if (opts.onRecords) opts.onRecords(records)
   }
 
-  const [a, b] = await Promise.all([Daemon.start(homeA), Daemon.start(homeB)])
-  log(`  A ${a.url} (pid ${a.pid}), B ${b.url} (pid ${b.pid})`)
+  const [a, b] = await Promise.all([Daemon.start(homeA, { database: opts.databaseA }), Daemon.start(homeB, { database: opts.databaseB })])
+  const on = (db) => (db ? 'PostgreSQL' : 'SQLite')
+  log(`  A ${a.url} (pid ${a.pid}, ${on(opts.databaseA)}), B ${b.url} (pid ${b.pid}, ${on(opts.databaseB)})`)
   await sleep(500) // let both settle after start (JIT, migrations done)
+  const serverCpu = opts.serverCpu ?? (() => 0)
+  const cpuPg0 = serverCpu()
 
   const rss = rssSampler(b.pid, 50)
   const cpuA0 = cpuSecondsOf(a.pid)
@@ -88,7 +94,8 @@ export async function runCatchup(opts = {}) {
   const cpuB = cpuSecondsOf(b.pid) - cpuB0
   const threadsB = threadCpuOf(b.pid)
   const { peakMB } = rss.stop()
-  const others = foreign.stop(cpuA + cpuB)
+  const cpuPg = serverCpu() - cpuPg0
+  const others = foreign.stop(cpuA + cpuB + cpuPg)
   const { hwmMB, rssMB } = memOf(b.pid)
   const threads = await b.get('/v1/threads')
   const onB = threads.data.find((x) => x.thread === THREAD)?.records ?? 0
@@ -104,6 +111,7 @@ export async function runCatchup(opts = {}) {
     bytesReceived: last.totals.bytes_received,
     cpuA,
     cpuB,
+    cpuPg,
     rssStartMB: memB0.rssMB,
     rssPeakSampledMB: peakMB,
     hwmMB,
@@ -115,7 +123,8 @@ export async function runCatchup(opts = {}) {
     `  B stored ${fmtInt(onB)} records in ${fmt1(elapsed)} s over ${last.totals.pulls} pulls (${fmt1(last.totals.bytes_received / 1e6)} MB); first record after ${fmtInt(result.firstRecordMs)} ms`,
   )
   log(
-    `  CPU during catch-up: B ${fmt1(cpuB)} s (${fmtInt((cpuB / elapsed) * 100)} % of one core), A ${fmt1(cpuA)} s (${fmtInt((cpuA / elapsed) * 100)} %)`,
+    `  CPU during catch-up: B ${fmt1(cpuB)} s (${fmtInt((cpuB / elapsed) * 100)} % of one core), A ${fmt1(cpuA)} s (${fmtInt((cpuA / elapsed) * 100)} %)` +
+      (opts.serverCpu ? `, PostgreSQL ${fmt1(cpuPg)} s (${fmtInt((cpuPg / elapsed) * 100)} %)` : ''),
   )
   log(`  B's CPU by thread: ${threadCpuLine(threadsB0, threadsB)}`)
   log(`  other processes on this machine used ${fmt2(others.otherCores)} cores on average meanwhile (steal ${fmt2(others.stealCores)})`)

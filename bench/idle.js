@@ -10,7 +10,21 @@
 //   BENCH_IDLE_MATRIX=1000x1:nowatch node bench/idle.js   (one long poll per pair, for comparison)
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { cpuSecondsOf, Daemon, fmt2, fmtInt, foreignCpu, header, initHomes, isMain, mark, memOf, sleep, withCleanup } from './lib.js'
+import {
+  cpuSecondsOf,
+  Daemon,
+  fmt2,
+  fmtInt,
+  foreignCpu,
+  header,
+  initHomes,
+  isMain,
+  mark,
+  memOf,
+  parseList,
+  sleep,
+  withCleanup,
+} from './lib.js'
 
 export const TARGET_CPU_PCT = 2
 /** What `pnpm bench` measures: 100, 1,000 and 5,000 pairs towards one peer and towards ten. */
@@ -18,15 +32,11 @@ export const DEFAULT_MATRIX = '100x1,100x10,1000x1,1000x10,5000x1,5000x10,1000x1
 
 /** `"1000x10:nowatch"` → { pairs: 1000, peers: 10, watch: false }. */
 export function parseMatrix(text) {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => {
-      const m = /^(\d+)x(\d+)(:nowatch)?$/.exec(s)
-      if (!m) throw new Error(`BENCH_IDLE_MATRIX: '${s}' is not <pairs>x<peers>[:nowatch]`)
-      return { pairs: Number(m[1]), peers: Number(m[2]), watch: m[3] === undefined }
-    })
+  return parseList(text, /^(\d+)x(\d+)(:nowatch)?$/, 'BENCH_IDLE_MATRIX', '<pairs>x<peers>[:nowatch]').map((m) => ({
+    pairs: Number(m[1]),
+    peers: Number(m[2]),
+    watch: m[3] === undefined,
+  }))
 }
 
 /** Turns the per-peer watch off in a home's config (the older way: one long poll per pair). */
@@ -38,10 +48,47 @@ function noWatch(home) {
 }
 
 /** Held peer requests at a source, from its /metrics: long polls of one thread and watches. */
-async function heldAt(d) {
+export async function heldAt(d) {
   const text = await d.get('/metrics')
   const read = (re) => Number(re.exec(typeof text === 'string' ? text : '')?.[1] ?? 0)
   return read(/^spl_feed_held_requests\{door="changes"\} (\d+)$/m) + read(/^spl_feed_held_requests\{door="watch"\} (\d+)$/m)
+}
+
+/** Idle thread names, `th_bench_idle_00000`…, `n` of them. */
+export function idleThreads(n) {
+  return Array.from({ length: n }, (_, i) => `th_bench_idle_${String(i).padStart(5, '0')}`)
+}
+
+/** One record in each of `threads` on `source`, 1000 per batch emit, so each pair has something to catch up on first. */
+export async function emitIdleThreads(source, threads) {
+  for (let i = 0; i < threads.length; i += 1000) {
+    const records = threads.slice(i, i + 1000).map((thread) => ({ act: 'INTEND', thread, body: { text: 'idle' } }))
+    const r = await source.post('/v1/records/batch', { records })
+    if (r.created !== records.length) throw new Error(`batch emit stored ${r.created}/${records.length}`)
+  }
+}
+
+/** Makes `puller`'s long-poll pairs towards `source`, one per thread, one after the other. */
+export async function makeIdlePairs(puller, source, threads) {
+  for (const thread of threads)
+    await puller.post('/v1/sync/pairs', { peer_did: source.did, peer_url: source.url, thread_id: thread, mode: 'longpoll' })
+}
+
+/** Waits until every one of `puller`'s `pairs` pairs runs, has caught up and stored its record. */
+export async function waitIdleCaughtUp(puller, pairs, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const list = await puller.get('/v1/sync/pairs')
+    const ready = list.data.filter((p) => p.state === 'running' && p.caught_up_at !== null && p.totals.records_stored >= 1).length
+    if (ready === pairs) return
+    if (Date.now() > deadline) throw new Error(`only ${ready}/${pairs} pairs caught up within ${timeoutMs / 1000} s`)
+    await sleep(500)
+  }
+}
+
+/** The sum of the pulls (idle answers included) over `puller`'s pairs. */
+export async function pullsOf(puller) {
+  return (await puller.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
 }
 
 /**
@@ -63,37 +110,16 @@ export async function runIdleOne(opts = {}) {
   const tb = performance.now()
   await sleep(3000)
   const pctBase = ((cpuSecondsOf(b.pid) - bb0) / ((performance.now() - tb) / 1000)) * 100
-  // Threads spread evenly over the sources; one record in each, so each pair has something to catch up on first.
+  // Threads spread evenly over the sources.
   const perSource = sources.map(() => [])
-  for (let i = 0; i < pairs; i++) perSource[i % peers].push(`th_bench_idle_${String(i).padStart(5, '0')}`)
-  await Promise.all(
-    sources.map(async (s, k) => {
-      const ts = perSource[k]
-      for (let i = 0; i < ts.length; i += 1000) {
-        const records = ts.slice(i, i + 1000).map((thread) => ({ act: 'INTEND', thread, body: { text: 'idle' } }))
-        const r = await s.post('/v1/records/batch', { records })
-        if (r.created !== records.length) throw new Error(`batch emit stored ${r.created}/${records.length}`)
-      }
-    }),
-  )
+  for (const [i, thread] of idleThreads(pairs).entries()) perSource[i % peers].push(thread)
+  await Promise.all(sources.map((s, k) => emitIdleThreads(s, perSource[k])))
   const tMake = performance.now()
-  await Promise.all(
-    sources.map(async (s, k) => {
-      for (const thread of perSource[k])
-        await b.post('/v1/sync/pairs', { peer_did: s.did, peer_url: s.url, thread_id: thread, mode: 'longpoll' })
-    }),
-  )
-  const deadline = Date.now() + 300_000
-  for (;;) {
-    const list = await b.get('/v1/sync/pairs')
-    const ready = list.data.filter((p) => p.state === 'running' && p.caught_up_at !== null && p.totals.records_stored >= 1).length
-    if (ready === pairs) break
-    if (Date.now() > deadline) throw new Error(`only ${ready}/${pairs} pairs caught up within 300 s`)
-    await sleep(500)
-  }
+  await Promise.all(sources.map((s, k) => makeIdlePairs(b, s, perSource[k])))
+  await waitIdleCaughtUp(b, pairs)
   log(`  ${fmtInt(pairs)} pairs over ${peers} peer(s) made and caught up in ${fmt2((performance.now() - tMake) / 1000)} s; settling 5 s`)
   await sleep(5000)
-  const pulls0 = (await b.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
+  const pulls0 = await pullsOf(b)
   const foreign = foreignCpu()
   const b0 = cpuSecondsOf(b.pid)
   const s0 = sources.map((s) => cpuSecondsOf(s.pid))
@@ -110,8 +136,7 @@ export async function runIdleOne(opts = {}) {
   const cpuB = cpuSecondsOf(b.pid) - b0
   const cpuS = sources.map((s, k) => cpuSecondsOf(s.pid) - s0[k])
   const others = foreign.stop(cpuB + cpuS.reduce((n, c) => n + c, 0))
-  const list = await b.get('/v1/sync/pairs')
-  const renewals = list.data.reduce((s, p) => s + p.totals.pulls, 0) - pulls0
+  const renewals = (await pullsOf(b)) - pulls0
   const pctB = (cpuB / wall) * 100
   const pctSources = (cpuS.reduce((n, c) => n + c, 0) / wall) * 100
   const pctSourceMax = (Math.max(...cpuS) / wall) * 100

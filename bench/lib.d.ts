@@ -14,8 +14,8 @@ export function initHome(prefix?: string): Promise<string>
 export function keypairOfHome(home: string): Promise<Keypair>
 /** `n` signed benchmark records (~500 B each) of `thread` by `keypair`. */
 export function signedRecords(keypair: Keypair, thread: string, n: number): Promise<SignedBenchRecord[]>
-/** Writes signed records into the store of `home` (daemon not running); returns records per second. */
-export function seedHome(home: string, records: readonly SignedBenchRecord[], namespace?: string): Promise<number>
+/** Writes signed records into the store of `home` (daemon not running), or into the PostgreSQL `database` it will run on; returns records per second. */
+export function seedHome(home: string, records: readonly SignedBenchRecord[], namespace?: string, database?: string): Promise<number>
 /** Opens a SQLite file the way the daemon does: the kysely instance and the raw better-sqlite3 handle. */
 export function openDb(file: string): Promise<{
   db: { destroy(): Promise<void> }

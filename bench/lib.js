@@ -2,7 +2,7 @@
 // client for 127.0.0.1, /proc readers, record generation and printing. Benchmarks print figures;
 // none of them asserts a timing.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -157,12 +157,17 @@ export function request(method, url, opts = {}) {
  * NODE_OPTIONS does not accept.
  */
 export class Daemon extends TestDaemon {
-  /** `spl serve --daemon --port 0 --host 127.0.0.1` on `home`. */
-  static async start(home) {
+  /**
+   * `spl serve --daemon --port 0 --host 127.0.0.1` on `home`; with `database` (a postgres:// URL,
+   * written into the home's config.toml), on PostgreSQL.
+   * @param {string} home
+   * @param {{ database?: string }} [opts]
+   */
+  static async start(home, opts = {}) {
     installHandlers()
     const nodeFlags = (process.env.BENCH_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
     // `.call(Daemon)`: the harness builds `new this(…)`, so the daemon gets get/post below.
-    const d = await TestDaemon.start.call(Daemon, { home, host: '127.0.0.1', nodeFlags })
+    const d = await TestDaemon.start.call(Daemon, { home, host: '127.0.0.1', nodeFlags, database: opts.database })
     onCleanup(() => d.stop())
     return d
   }
@@ -174,6 +179,22 @@ export class Daemon extends TestDaemon {
   async post(p, body = {}) {
     return (await request('POST', this.url + p, { token: this.token, body })).json
   }
+}
+
+/**
+ * A second home of the same instance, for another replica on the same PostgreSQL database: a new
+ * temporary directory with `home`'s config.toml (identity, [storage] url), key and admin token.
+ * Removed at cleanup.
+ */
+export function replicaHome(home) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spl-bench-replica-'))
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }))
+  for (const sub of ['keys', 'logs', 'run']) mkdirSync(path.join(dir, sub), { mode: 0o700 })
+  for (const file of ['config.toml', 'admin.token', path.join('keys', 'primary.key')]) {
+    copyFileSync(path.join(home, file), path.join(dir, file))
+    chmodSync(path.join(dir, file), 0o600)
+  }
+  return dir
 }
 
 /** Two fresh homes, initialised in parallel. */
@@ -192,8 +213,11 @@ export function memOf(pid) {
 }
 
 let clkTck = 0
-/** CPU seconds (user + system) used so far by `pid`, from /proc/<pid>/stat. */
-export function cpuSecondsOf(pid) {
+/**
+ * CPU seconds (user + system) used so far by `pid`, from /proc/<pid>/stat; with `reaped`, plus
+ * those of its children that have exited and been waited for (cutime + cstime).
+ */
+export function cpuSecondsOf(pid, reaped = false) {
   if (!clkTck) {
     try {
       clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
@@ -204,8 +228,8 @@ export function cpuSecondsOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // Fields after the command name (which may contain spaces) start after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // f[0] is field 3 (state): utime is field 14, stime field 15.
-  return (Number(f[11]) + Number(f[12])) / clkTck
+  // f[0] is field 3 (state): utime is field 14, stime field 15, cutime 16, cstime 17.
+  return (Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0)) / clkTck
 }
 
 /**
@@ -321,12 +345,15 @@ export async function openDb(file) {
 }
 
 /**
- * Writes `records` into the store of `home` (daemon not running), 1000 per transaction.
+ * Writes `records` into the store of `home` (daemon not running), 1000 per transaction: its
+ * spl.db, or the PostgreSQL database at `database` (a postgres:// URL) the home will run on.
  * @returns {Promise<number>} records per second of the seeding
  */
-export async function seedHome(home, records, namespace = 'default') {
+export async function seedHome(home, records, namespace = 'default', database = '') {
   const { RecordStore } = await dist('packages/records/dist/index.js')
-  const { db, sqlite } = await openDb(path.join(home, 'spl.db'))
+  const { openStorage } = await dist('apps/daemon/dist/db.js')
+  const opened = await openStorage(database, path.join(home, 'spl.db'))
+  const { db } = opened
   try {
     const store = await RecordStore.open(db)
     const t0 = performance.now()
@@ -348,7 +375,7 @@ export async function seedHome(home, records, namespace = 'default') {
     if (n !== records.length) throw new Error(`seeded ${n} records, expected ${records.length}`)
     return records.length / ((performance.now() - t0) / 1000)
   } finally {
-    sqlite.pragma('wal_checkpoint(TRUNCATE)')
+    if (opened.kind === 'sqlite') opened.sqlite.pragma('wal_checkpoint(TRUNCATE)')
     await db.destroy()
   }
 }
@@ -389,6 +416,29 @@ export async function seedHomeSigned(home, keypair, thread, n, namespace = 'defa
 // Numbers and printing
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * The items of a comma-separated list (a matrix knob such as `1000x2,5000x4`), each matched
+ * against `re`; throws with `what` and the form when one does not match.
+ * @returns {RegExpExecArray[]}
+ */
+export function parseList(text, re, what, form) {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = re.exec(s)
+      if (!m) throw new Error(`${what}: '${s}' is not ${form}`)
+      return m
+    })
+}
+
+/** The median of `xs` (NaN when empty). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
 
 /** The q-quantile (0..1) of `values`, nearest-rank. */
 export function quantile(values, q) {

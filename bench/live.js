@@ -39,7 +39,10 @@ async function waitLongpolling(b, pairId) {
 
 /**
  * Runs the live-latency benchmark and returns its figures.
- * @param {{ n?: number, rate?: number, warmup?: number, log?: (s: string) => void }} [opts]
+ * @param {{ n?: number, rate?: number, warmup?: number, log?: (s: string) => void,
+ *   databaseA?: string, databaseB?: string, serverCpu?: () => number }} [opts]
+ *   `databaseA` / `databaseB`: a postgres:// URL to run that daemon on (bench/pg.js), with
+ *   `serverCpu` the CPU seconds PostgreSQL has used so far (counted apart from other processes)
  */
 export async function runLive(opts = {}) {
   const n = opts.n ?? Number(process.env.BENCH_LIVE_N ?? 200)
@@ -47,7 +50,8 @@ export async function runLive(opts = {}) {
   const warmup = opts.warmup ?? 20
   const log = opts.log ?? console.log
   const [homeA, homeB] = await initHomes(2)
-  const [a, b] = await Promise.all([Daemon.start(homeA), Daemon.start(homeB)])
+  const [a, b] = await Promise.all([Daemon.start(homeA, { database: opts.databaseA }), Daemon.start(homeB, { database: opts.databaseB })])
+  const ownCpu = () => cpuSecondsOf(a.pid) + cpuSecondsOf(b.pid) + (opts.serverCpu?.() ?? 0)
   log(`  A ${a.url} (pid ${a.pid}), B ${b.url} (pid ${b.pid})`)
   // One record before pairing so the thread exists and the first pull has something to do.
   await a.post('/v1/records', { act: 'INTEND', thread: THREAD, body: { n: -1, text: 'start' } })
@@ -85,7 +89,7 @@ export async function runLive(opts = {}) {
   })()
 
   const foreign = foreignCpu()
-  const cpu0 = cpuSecondsOf(a.pid) + cpuSecondsOf(b.pid)
+  const cpu0 = ownCpu()
   const t0 = performance.now()
   const period = 1000 / rate
   const posts = []
@@ -105,7 +109,7 @@ export async function runLive(opts = {}) {
   while (seenAt.size < total + 1 && performance.now() < deadline) await sleep(10)
   watching = false
   await watcher
-  const others = foreign.stop(cpuSecondsOf(a.pid) + cpuSecondsOf(b.pid) - cpu0)
+  const others = foreign.stop(ownCpu() - cpu0)
 
   const lat = []
   const emit = []
