@@ -4,10 +4,12 @@
 //
 //   pnpm bench                       (builds first)
 //   node bench/run.js                (already built)
-//   node bench/run.js catchup live   (a subset: startup, catchup, rss, ceiling, live, idle, audit, batch, import)
+//   node bench/run.js catchup live   (a subset: startup, catchup, rss, ceiling, live, idle, audit, batch, import, pg)
 //
 // PouchDB (pouchdb-node + express-pouchdb, devDependencies of the root) runs when installed;
-// without it, or with BENCH_POUCHDB=off, spl's figures are printed alone.
+// without it, or with BENCH_POUCHDB=off, spl's figures are printed alone. PostgreSQL (bench/pg.js:
+// catch-up, live and idle pairs on replicas beside SQLite, on a cluster of its own) runs when its
+// binaries are installed; without them, or with BENCH_PG=off, it prints why it is skipped.
 import os from 'node:os'
 import { runAudit } from './audit.js'
 import { runBatch, TARGET_BATCH_RATE } from './batch.js'
@@ -15,23 +17,19 @@ import { runCatchup, TARGET_RATIO, TARGET_RSS_MB } from './catchup.js'
 import { runCeiling } from './ceiling.js'
 import { runIdle, TARGET_CPU_PCT } from './idle.js'
 import { runImport, TARGET_IMPORT_SHARE } from './import.js'
-import { fmt1, fmt2, fmtInt, machine, machineState, mark, revision, signedRecords, stateLines, table, withCleanup } from './lib.js'
+import { fmt1, fmt2, fmtInt, machine, machineState, mark, median, revision, signedRecords, stateLines, table, withCleanup } from './lib.js'
 import { runLive, TARGET_P50_RATIO, TARGET_P95 } from './live.js'
+import { DEFAULT_PG_MATRIX, pgSkipReason, pgSummary, runPg } from './pg.js'
 import { pouchAvailable, runPouchCatchup, runPouchLive } from './pouchdb.js'
 import { runStartup, TARGET_QUERY_X, TARGET_VERSION_X } from './startup.js'
 
-const ALL = ['startup', 'catchup', 'rss', 'ceiling', 'live', 'idle', 'audit', 'batch', 'import']
+const ALL = ['startup', 'catchup', 'rss', 'ceiling', 'live', 'idle', 'audit', 'batch', 'import', 'pg']
 /** Records in the side-by-side catch-up (the issue's comparison: 20,000 of ~500 B). */
 const COMPARE_N = Number(process.env.BENCH_COMPARE_N ?? 20_000)
 /** Rounds of the side-by-side figures, spl and PouchDB alternating (medians are compared). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 /** Thread sizes of the pulling side's memory figure. */
 const RSS_SIZES = (process.env.BENCH_RSS_SIZES ?? '10000,100000,1000000').split(',').map(Number)
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 await withCleanup(async () => {
   const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
@@ -138,6 +136,14 @@ await withCleanup(async () => {
   )
   await step('batch', 'batch emit: 20 batches of 1,000 records of ~500 B into one daemon', () => runBatch())
   await step('import', 'import: spl export, then spl import into a fresh home, 10,000 / 100,000 / 1,000,000 records', () => runImport())
+  const pgSkip = pgSkipReason()
+  if (pgSkip && chosen.includes('pg')) console.log(`\n[pg] PostgreSQL: skipped: ${pgSkip}`)
+  else
+    await step(
+      'pg',
+      `PostgreSQL beside SQLite: catch-up of ${fmtInt(COMPARE_N)} records and live latency, ${ROUNDS} rounds; idle pairs × replicas ${process.env.BENCH_PG_MATRIX ?? DEFAULT_PG_MATRIX}`,
+      () => runPg(shared ? { records: shared, rounds: ROUNDS } : { rounds: ROUNDS }),
+    )
 
   const rows = [['figure', 'spl', 'target', '', 'PouchDB (same run)']]
   if (r.startup) {
@@ -267,6 +273,10 @@ await withCleanup(async () => {
   console.log(`\nsummary (${machine()})`)
   console.log(table(rows))
   console.log(`cores used by other processes during each benchmark: ${busy.join(', ')}`)
+  if (r.pg) {
+    console.log(`\nPostgreSQL ${r.pg.version} beside SQLite, same run (docs/scale.md)`)
+    for (const t of pgSummary(r.pg)) console.log(`${t}\n`)
+  }
   console.log(
     `\ntotal ${fmt1((Date.now() - started) / 1000)} s; load average at end: ${os
       .loadavg()
