@@ -74,21 +74,32 @@ export async function makeIdlePairs(puller, source, threads) {
     await puller.post('/v1/sync/pairs', { peer_did: source.did, peer_url: source.url, thread_id: thread, mode: 'longpoll' })
 }
 
-/** Waits until every one of `puller`'s `pairs` pairs runs, has caught up and stored its record. */
+/**
+ * Waits until each of the `pairs` pairs runs, has caught up and stored its record, as told by
+ * `puller` or, for replicas of one instance (an array), by any of them.
+ */
 export async function waitIdleCaughtUp(puller, pairs, timeoutMs = 300_000) {
+  const pullers = [puller].flat()
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const list = await puller.get('/v1/sync/pairs')
-    const ready = list.data.filter((p) => p.state === 'running' && p.caught_up_at !== null && p.totals.records_stored >= 1).length
-    if (ready === pairs) return
-    if (Date.now() > deadline) throw new Error(`only ${ready}/${pairs} pairs caught up within ${timeoutMs / 1000} s`)
+    const ready = new Set()
+    for (const d of pullers) {
+      for (const p of (await d.get('/v1/sync/pairs')).data)
+        if (p.state === 'running' && p.caught_up_at !== null && p.totals.records_stored >= 1) ready.add(p.pair_id)
+    }
+    if (ready.size === pairs) return
+    if (Date.now() > deadline) throw new Error(`only ${ready.size}/${pairs} pairs caught up within ${timeoutMs / 1000} s`)
     await sleep(500)
   }
 }
 
-/** The sum of the pulls (idle answers included) over `puller`'s pairs. */
+/** The sum of the pulls (idle answers included) over the pairs of `puller` (or of replicas: each pair's highest count). */
 export async function pullsOf(puller) {
-  return (await puller.get('/v1/sync/pairs')).data.reduce((s, p) => s + p.totals.pulls, 0)
+  const pulls = new Map()
+  for (const d of [puller].flat()) {
+    for (const p of (await d.get('/v1/sync/pairs')).data) pulls.set(p.pair_id, Math.max(pulls.get(p.pair_id) ?? 0, p.totals.pulls))
+  }
+  return [...pulls.values()].reduce((s, n) => s + n, 0)
 }
 
 /**

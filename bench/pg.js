@@ -212,14 +212,14 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   await emitIdleThreads(b, threads)
   const tMake = performance.now()
   await makeIdlePairs(first, b, threads)
-  await waitIdleCaughtUp(first, pairs, 900_000)
+  await waitIdleCaughtUp(reps, pairs, 900_000)
   log(
-    `  ${fmtInt(pairs)} pairs made on the first replica and caught up in ${fmt1((performance.now() - tMake) / 1000)} s; settling ${settleS} s`,
+    `  ${fmtInt(pairs)} pairs made through the first replica and caught up in ${fmt1((performance.now() - tMake) / 1000)} s; settling ${settleS} s`,
   )
   await sleep(settleS * 1000)
-  const pulls0 = await pullsOf(first)
+  const pulls0 = await pullsOf(reps)
   const m = await measure(window * 1000)
-  const renewals = (await pullsOf(first)) - pulls0
+  const renewals = (await pullsOf(reps)) - pulls0
   const result = { pairs, replicas, base, ...m, renewalsPerSec: renewals / m.wall }
   log(
     `  over ${fmtInt(m.wall)} s: replicas ${m.perReplica.map(fmt2).join(' / ')} % of a core (together ${fmt2(m.replicasTotal)} %), B ${fmt2(m.pctB)} %, ` +
