@@ -31,6 +31,7 @@ import {
   initHomes,
   isMain,
   median,
+  memOf,
   parseList,
   replicaHome,
   signedRecords,
@@ -213,18 +214,19 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   const tMake = performance.now()
   await makeIdlePairs(first, b, threads)
   await waitIdleCaughtUp(reps, pairs, 900_000)
-  log(
-    `  ${fmtInt(pairs)} pairs made through the first replica and caught up in ${fmt1((performance.now() - tMake) / 1000)} s; settling ${settleS} s`,
-  )
+  const makeSeconds = (performance.now() - tMake) / 1000
+  log(`  ${fmtInt(pairs)} pairs made through the first replica and caught up in ${fmt1(makeSeconds)} s; settling ${settleS} s`)
   await sleep(settleS * 1000)
   const pulls0 = await pullsOf(reps)
   const m = await measure(window * 1000)
   const renewals = (await pullsOf(reps)) - pulls0
-  const result = { pairs, replicas, base, ...m, renewalsPerSec: renewals / m.wall }
+  const rssMB = reps.map((r) => memOf(r.pid).rssMB)
+  const result = { pairs, replicas, base, ...m, makeSeconds, rssMB, renewalsPerSec: renewals / m.wall }
   log(
     `  over ${fmtInt(m.wall)} s: replicas ${m.perReplica.map(fmt2).join(' / ')} % of a core (together ${fmt2(m.replicasTotal)} %), B ${fmt2(m.pctB)} %, ` +
       `PostgreSQL ${fmt2(m.pctPg)} %; ${fmt1(m.xactsPerSec)} transactions/s, ${fmt1(m.statementsPerSec)} statements/s on A's database; ` +
       `≤ ${m.conns.n} connections (${m.conns.listen} in LISTEN); ≤ ${m.held} requests held at B; ${fmt1(result.renewalsPerSec)} idle answers/s; ` +
+      `replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; ` +
       `other processes ${fmt2(m.otherCores)} cores`,
   )
   await Promise.all([...reps, b].map((d) => d.stop()))
@@ -316,7 +318,18 @@ export function pgSummary(r) {
   }
   if (rows.length > 1) out.push(table(rows))
   if (r.idle?.rows.length) {
-    const idle = [['idle pairs × replicas', 'CPU per replica', 'B (SQLite)', 'PostgreSQL', 'transactions/s', 'statements/s', 'connections']]
+    const idle = [
+      [
+        'idle pairs × replicas',
+        'CPU per replica',
+        'B (SQLite)',
+        'PostgreSQL',
+        'transactions/s',
+        'statements/s',
+        'connections',
+        'RSS per replica',
+      ],
+    ]
     for (const x of r.idle.rows) {
       idle.push([
         `${fmtInt(x.pairs)} × ${x.replicas}`,
@@ -326,6 +339,7 @@ export function pgSummary(r) {
         fmt1(x.xactsPerSec),
         fmt1(x.statementsPerSec),
         `${x.conns.n} (${x.conns.listen} LISTEN)`,
+        `${x.rssMB.map(fmtInt).join(' / ')} MB`,
       ])
     }
     out.push(table(idle))
