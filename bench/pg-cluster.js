@@ -48,7 +48,7 @@ function childrenOf(ppid) {
 /**
  * Starts a cluster and returns its handle.
  * @returns {Promise<{ port: number, url(db?: string): string, createDatabase(name: string): Promise<string>,
- *   query(sql: string, params?: unknown[]): Promise<any[]>, cpuSeconds(): number, statements: boolean }>}
+ *   query(sql: string, params?: unknown[]): Promise<any[]>, sizeOf(name: string): Promise<number>, cpuSeconds(): number, statements: boolean }>}
  */
 export async function startPgCluster() {
   const bin = pgBinDir()
@@ -106,6 +106,11 @@ export async function startPgCluster() {
     async createDatabase(name) {
       await query(`create database "${name}" template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'`)
       return url(name)
+    },
+    /** The size of database `name` on disk (pg_database_size), in bytes. */
+    async sizeOf(name) {
+      const [r] = await query('select pg_database_size($1) as n', [name])
+      return Number(r.n)
     },
     /** CPU seconds used so far by the whole cluster: the postmaster, its live backends and the exited ones. */
     cpuSeconds() {

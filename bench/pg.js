@@ -64,7 +64,11 @@ export function parsePgMatrix(text) {
 }
 
 let dbCounter = 0
-const newDatabase = (cluster, what) => cluster.createDatabase(`spl_bench_${what}_${++dbCounter}`)
+/** A new database; its URL and its name. */
+async function newDatabase(cluster, what) {
+  const name = `spl_bench_${what}_${++dbCounter}`
+  return { url: await cluster.createDatabase(name), name }
+}
 
 /**
  * Catch-up with each side on SQLite or PostgreSQL, `rounds` rounds alternating the three.
@@ -78,23 +82,36 @@ export async function runPgCatchup({ cluster, records, rounds, log = console.log
   ]
   /** @type {Record<string, any[]>} */
   const runs = { sqlite: [], sourcePg: [], pullerPg: [] }
+  // What an empty database weighs, to tell the records' bytes on disk apart.
+  const empty = await cluster.sizeOf((await newDatabase(cluster, 'empty')).name)
+  const bytesPerRecord = []
   for (let i = 0; i < rounds; i++) {
     for (const [key, title, v] of variants) {
       log(`  — round ${i + 1}: ${title}`)
       /** @type {Parameters<typeof runCatchup>[0]} */
       const opts = { records, log }
-      if (v.databaseA) opts.databaseA = await newDatabase(cluster, 'catchup_a')
-      if (v.databaseB) opts.databaseB = await newDatabase(cluster, 'catchup_b')
-      if (v.databaseA || v.databaseB) opts.serverCpu = () => cluster.cpuSeconds()
+      const pgSide = v.databaseA || v.databaseB ? await newDatabase(cluster, v.databaseA ? 'catchup_a' : 'catchup_b') : null
+      if (pgSide) opts[v.databaseA ? 'databaseA' : 'databaseB'] = pgSide.url
+      if (pgSide) opts.serverCpu = () => cluster.cpuSeconds()
       runs[key].push(await runCatchup(opts))
+      if (v.databaseB && pgSide) bytesPerRecord.push(((await cluster.sizeOf(pgSide.name)) - empty) / records.length)
     }
   }
   const rate = (k) => median(runs[k].map((x) => x.rate))
-  const out = { n: records.length, rounds, runs, sqlite: rate('sqlite'), sourcePg: rate('sourcePg'), pullerPg: rate('pullerPg') }
+  const out = {
+    n: records.length,
+    rounds,
+    runs,
+    sqlite: rate('sqlite'),
+    sourcePg: rate('sourcePg'),
+    pullerPg: rate('pullerPg'),
+    bytesPerRecord: median(bytesPerRecord),
+  }
   out.otherCores = Math.max(...Object.values(runs).flatMap((xs) => xs.map((x) => x.otherCores)))
   log(
     `  records/s: SQLite ${runs.sqlite.map((x) => fmtInt(x.rate)).join(' / ')}; source on PostgreSQL ${runs.sourcePg.map((x) => fmtInt(x.rate)).join(' / ')} ` +
-      `(${fmt2(out.sourcePg / out.sqlite)}×); puller on PostgreSQL ${runs.pullerPg.map((x) => fmtInt(x.rate)).join(' / ')} (${fmt2(out.pullerPg / out.sqlite)}×)`,
+      `(${fmt2(out.sourcePg / out.sqlite)}×); puller on PostgreSQL ${runs.pullerPg.map((x) => fmtInt(x.rate)).join(' / ')} (${fmt2(out.pullerPg / out.sqlite)}×); ` +
+      `B's database grew by ${fmtInt(out.bytesPerRecord)} B per record stored`,
   )
   return out
 }
@@ -110,7 +127,7 @@ export async function runPgLive({ cluster, rounds, log = console.log }) {
     log(`  — round ${i + 1}: both on SQLite`)
     sqlite.push(await runLive({ log }))
     log(`  — round ${i + 1}: both on PostgreSQL`)
-    const [databaseA, databaseB] = [await newDatabase(cluster, 'live_a'), await newDatabase(cluster, 'live_b')]
+    const [databaseA, databaseB] = [(await newDatabase(cluster, 'live_a')).url, (await newDatabase(cluster, 'live_b')).url]
     pg.push(await runLive({ log, databaseA, databaseB, serverCpu: () => cluster.cpuSeconds() }))
   }
   const m = (xs, k) => median(xs.map((x) => x[k]))
@@ -205,6 +222,7 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   // Past PostgreSQL's 10 s idle flush of the start's statistics (the migrations), then 5 s with no pair.
   await sleep(10_000)
   const base = await measure(5000)
+  const size0 = await cluster.sizeOf(name)
   log(
     `  no pairs yet: replicas ${base.perReplica.map(fmt2).join(' / ')} % of a core, PostgreSQL ${fmt2(base.pctPg)} %, ` +
       `${fmt1(base.xactsPerSec)} transactions/s, ${fmt1(base.statementsPerSec)} statements/s`,
@@ -221,12 +239,13 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   const m = await measure(window * 1000)
   const renewals = (await pullsOf(reps)) - pulls0
   const rssMB = reps.map((r) => memOf(r.pid).rssMB)
-  const result = { pairs, replicas, base, ...m, makeSeconds, rssMB, renewalsPerSec: renewals / m.wall }
+  const bytesPerPair = ((await cluster.sizeOf(name)) - size0) / pairs
+  const result = { pairs, replicas, base, ...m, makeSeconds, rssMB, bytesPerPair, renewalsPerSec: renewals / m.wall }
   log(
     `  over ${fmtInt(m.wall)} s: replicas ${m.perReplica.map(fmt2).join(' / ')} % of a core (together ${fmt2(m.replicasTotal)} %), B ${fmt2(m.pctB)} %, ` +
       `PostgreSQL ${fmt2(m.pctPg)} %; ${fmt1(m.xactsPerSec)} transactions/s, ${fmt1(m.statementsPerSec)} statements/s on A's database; ` +
       `≤ ${m.conns.n} connections (${m.conns.listen} in LISTEN); ≤ ${m.held} requests held at B; ${fmt1(result.renewalsPerSec)} idle answers/s; ` +
-      `replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; ` +
+      `replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; the database grew by ${fmtInt(bytesPerPair)} B per pair; ` +
       `other processes ${fmt2(m.otherCores)} cores`,
   )
   await Promise.all([...reps, b].map((d) => d.stop()))
@@ -300,6 +319,7 @@ export function pgSummary(r) {
       `${fmtInt(c.pullerPg)} records/s`,
       `${fmt2(c.pullerPg / c.sqlite)}×`,
     ])
+    rows.push(["catch-up, the puller's database per record stored", '', `${fmtInt(c.bytesPerRecord)} B`, ''])
   }
   if (r.live) {
     const l = r.live
@@ -328,6 +348,7 @@ export function pgSummary(r) {
         'statements/s',
         'connections',
         'RSS per replica',
+        'database per pair',
       ],
     ]
     for (const x of r.idle.rows) {
@@ -340,6 +361,7 @@ export function pgSummary(r) {
         fmt1(x.statementsPerSec),
         `${x.conns.n} (${x.conns.listen} LISTEN)`,
         `${x.rssMB.map(fmtInt).join(' / ')} MB`,
+        `${fmtInt(x.bytesPerPair)} B`,
       ])
     }
     out.push(table(idle))
@@ -353,7 +375,7 @@ export function pgSummary(r) {
     ]
     for (const m of r.idle.model) {
       model.push(
-        m.fit ? [m.what, fmt2(m.fit.perReplica), fmt2(m.fit.perPair * 1000), ...m.at.map(fmt1)] : [m.what, 'n/a (one row)', '', '', '', ''],
+        m.fit ? [m.what, fmt2(m.fit.perReplica), fmt2(m.fit.perPair * 1000), ...m.at.map(fmt1)] : [m.what, 'n/a (too few rows)', '', '', '', ''],
       )
     }
     out.push(table(model))
