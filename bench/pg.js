@@ -375,7 +375,9 @@ export function pgSummary(r) {
     ]
     for (const m of r.idle.model) {
       model.push(
-        m.fit ? [m.what, fmt2(m.fit.perReplica), fmt2(m.fit.perPair * 1000), ...m.at.map(fmt1)] : [m.what, 'n/a (too few rows)', '', '', '', ''],
+        m.fit
+          ? [m.what, fmt2(m.fit.perReplica), fmt2(m.fit.perPair * 1000), ...m.at.map(fmt1)]
+          : [m.what, 'n/a (too few rows)', '', '', '', ''],
       )
     }
     out.push(table(model))
