@@ -89,23 +89,22 @@ export class StorageMigrateCommand extends BaseCommand {
   private human(r: Report): number {
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
     const rate = r.records.copied > 0 ? `, ${Math.round(r.records.copied / (r.elapsed_ms / 1000)).toLocaleString('en-US')} records/s` : ''
+    const ranges = (list: readonly { from_seq: number; to_seq: number }[]) => list.map((m) => `${m.from_seq}-${m.to_seq}`).join(', ')
     const resumed = r.records.resumed_after_seq > 0 ? ` (resumed above seq ${r.records.resumed_after_seq})` : ''
-    this.out(`Migrated ${r.source} to ${r.target} in ${s(r.elapsed_ms)}: epoch ${r.epoch ?? '(none)'}`)
+    const recopied = r.records.recopied.length > 0 ? `; seq ${ranges(r.records.recopied)} differed and were copied again` : ''
+    this.out(`${r.verified ? 'Migrated' : 'Copied'} ${r.source} to ${r.target} in ${s(r.elapsed_ms)}: epoch ${r.epoch ?? '(none)'}`)
     this.out(
-      `records: ${r.records.total.toLocaleString('en-US')}, ${r.records.copied.toLocaleString('en-US')} copied by this run${resumed}${rate}`,
+      `records: ${r.records.total.toLocaleString('en-US')}, ${r.records.copied.toLocaleString('en-US')} copied by this run${resumed}${rate}${recopied}`,
     )
     const width = Math.max(...r.tables.map((t) => t.table.length))
     for (const t of r.tables) {
       const mark = t.verified ? '✓' : '✗'
-      const diff =
-        t.mismatched && t.mismatched.length > 0
-          ? `, ids differ in seq ${t.mismatched.map((m) => `${m.from_seq}-${m.to_seq}`).join(', ')}`
-          : ''
+      const diff = t.mismatched && t.mismatched.length > 0 ? `, rows differ in seq ${ranges(t.mismatched)}` : ''
       this.out(`  ${mark} ${t.table.padEnd(width)}  source ${t.source}, target ${t.target}${diff}`)
     }
     if (!r.verified) {
       this.err(
-        'Error: MIGRATE_VERIFY_FAILED: the target differs from the source (marked ✗). Fix: run the command again; if it still differs, the home changed since an interrupted run: migrate into a new empty database',
+        'Error: MIGRATE_VERIFY_FAILED: the target differs from the source (marked ✗): it holds rows the home does not (a daemon wrote to it?). Fix: migrate into a new empty database, or run again to copy the marked tables anew',
       )
       return EXIT.ERROR
     }

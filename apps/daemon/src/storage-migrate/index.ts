@@ -4,7 +4,7 @@ import { homePaths, NotInitializedError } from '../config.js'
 import { openStorage, redactUrl } from '../db.js'
 import { acquireLock } from '../lifecycle.js'
 import { loadConfig } from '../load.js'
-import { type CopyProgress, copyRecords, copyWhole, RECORDS_TABLE } from './copy.js'
+import { type CopyProgress, copyRecords, copyWhole, RECORDS_TABLE, recopyRecords } from './copy.js'
 import { autoincrementMark, countRows, openSource, type SourceTable, sourceEpoch, sourceMigrations, sourceTables } from './source.js'
 import { advanceSequences, checkSchema, countTarget, migrateTarget, targetEpoch } from './target.js'
 import { type TableCheck, verifyRecords, verifyWhole } from './verify.js'
@@ -23,7 +23,11 @@ export interface StorageMigrateReport {
   epoch: string | null
   /** Per table: rows in the source, rows written by this run, rows in the target, verified. */
   tables: (TableCheck & { copied: number })[]
-  records: { total: number; copied: number; resumed_after_seq: number }
+  /**
+   * Records: in the source, written by this run, the seq this run resumed above, and the seq
+   * ranges found different and copied again.
+   */
+  records: { total: number; copied: number; resumed_after_seq: number; recopied: { from_seq: number; to_seq: number }[] }
   verified: boolean
   /** Whether the home's config already names this database in `[storage] url`. */
   config_points_here: boolean
@@ -60,30 +64,47 @@ export async function migrateStorage(home: string, options: StorageMigrateOption
         const db = database.db
         const tables = sourceTables(sqlite)
         await migrateTarget(db)
-        await checkSchema(db, tables, sourceMigrations(sqlite))
+        const columns = await checkSchema(db, tables, sourceMigrations(sqlite))
         const epoch = sourceEpoch(sqlite, tables) ?? null
         await refuseOtherInstance(db, tables, epoch, options.to)
 
         // Sequences first too: a row written by anyone meanwhile could not take a copied seq.
         for (const t of tables) await advanceSequences(db, t.name, autoincrementMark(sqlite, t.name))
+        const jobs = tables.map((t) => ({
+          sqlite,
+          db,
+          table: t,
+          total: countRows(sqlite, t.name),
+          progress,
+          types: t.columns.map((c) => columns.get(t.name)!.get(c)!),
+        }))
         const copied = new Map<string, number>()
-        let records = { total: 0, copied: 0, resumed_after_seq: 0 }
+        let records: StorageMigrateReport['records'] = { total: 0, copied: 0, resumed_after_seq: 0, recopied: [] }
         // spl_meta first: once anything else is there, the target carries this store's epoch.
-        for (const t of ordered(tables)) {
-          const total = countRows(sqlite, t.name)
-          const job = { sqlite, db, table: t, total, progress }
-          if (t.name === RECORDS_TABLE) {
+        for (const job of ordered(jobs)) {
+          if (job.table.name === RECORDS_TABLE) {
             const r = await copyRecords(job)
-            records = { total, copied: r.copied, resumed_after_seq: r.resumedAfter ?? 0 }
-            copied.set(t.name, r.copied)
-          } else copied.set(t.name, (await copyWhole(job)).copied)
+            records = { total: job.total, copied: r.copied, resumed_after_seq: r.resumedAfter ?? 0, recopied: [] }
+            copied.set(job.table.name, r.copied)
+          } else copied.set(job.table.name, (await copyWhole(job)).copied)
         }
         for (const t of tables) await advanceSequences(db, t.name, autoincrementMark(sqlite, t.name))
 
         const checks: StorageMigrateReport['tables'] = []
-        for (const t of tables) {
-          const check = t.name === RECORDS_TABLE ? await verifyRecords(sqlite, db, t) : await verifyWhole(sqlite, db, t)
-          checks.push({ ...check, copied: copied.get(t.name) ?? 0 })
+        for (const job of jobs) {
+          const t = job.table
+          if (t.name !== RECORDS_TABLE) {
+            checks.push({ ...(await verifyWhole(sqlite, db, t)), copied: copied.get(t.name) ?? 0 })
+            continue
+          }
+          let check = await verifyRecords(sqlite, db, t)
+          // A chunk that differs is copied again once (the home changed since an interrupted run).
+          for (const m of check.mismatched ?? []) {
+            records.copied += await recopyRecords(job, m.from_seq, m.to_seq)
+            records.recopied.push(m)
+          }
+          if (records.recopied.length > 0) check = await verifyRecords(sqlite, db, t)
+          checks.push({ ...check, copied: records.copied })
         }
         return {
           object: 'storage_migration',
@@ -109,9 +130,9 @@ export async function migrateStorage(home: string, options: StorageMigrateOption
 }
 
 /** spl_meta, then the records, then the rest by name. */
-function ordered(tables: readonly SourceTable[]): SourceTable[] {
+function ordered<T extends { table: SourceTable }>(jobs: readonly T[]): T[] {
   const rank = (n: string) => (n === 'spl_meta' ? 0 : n === RECORDS_TABLE ? 1 : 2)
-  return [...tables].sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name))
+  return [...jobs].sort((a, b) => rank(a.table.name) - rank(b.table.name) || a.table.name.localeCompare(b.table.name))
 }
 
 /**

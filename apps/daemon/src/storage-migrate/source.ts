@@ -78,22 +78,23 @@ export function sourceEpoch(sqlite: Database.Database, tables: readonly SourceTa
 
 /**
  * The rows of `table` as arrays in column order, in pages of `size`: all of them, or for the
- * record table those with `seq > afterSeq` in seq order. The source is not written meanwhile
- * (the home's lock is held), so one statement streams it.
+ * record table those with `after < seq <= upTo` in seq order. The source is not written
+ * meanwhile (the home's lock is held), so one statement streams it.
  */
 export function* pages(
   sqlite: Database.Database,
   table: SourceTable,
   size: number,
-  afterSeq?: number,
+  seqs?: { after: number; upTo?: number },
 ): Generator<unknown[][], void, undefined> {
   const cols = table.columns.map(quoteId).join(', ')
   const stmt =
-    afterSeq === undefined
+    seqs === undefined
       ? sqlite.prepare(`select ${cols} from ${quoteId(table.name)}`)
-      : sqlite.prepare(`select ${cols} from ${quoteId(table.name)} where seq > ? order by seq`)
+      : sqlite.prepare(`select ${cols} from ${quoteId(table.name)} where seq > ? and seq <= ? order by seq`)
+  const rows = seqs === undefined ? stmt.raw(true).iterate() : stmt.raw(true).iterate(seqs.after, seqs.upTo ?? Number.MAX_SAFE_INTEGER)
   let page: unknown[][] = []
-  for (const row of (afterSeq === undefined ? stmt.raw(true).iterate() : stmt.raw(true).iterate(afterSeq)) as Iterable<unknown[]>) {
+  for (const row of rows as Iterable<unknown[]>) {
     page.push(row)
     if (page.length >= size) {
       yield page

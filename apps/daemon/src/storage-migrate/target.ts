@@ -33,17 +33,17 @@ export async function migrateTarget(db: Kysely<unknown>): Promise<void> {
   await Mailboxes.open(db)
 }
 
-/** The columns of every table of the target's schema. */
-export async function targetColumns(db: Kysely<unknown>): Promise<Map<string, Set<string>>> {
-  const rows = await query<{ table_name: string; column_name: string }>(
+/** The columns of every table of the target's schema, with their type (udt name: int8, text…). */
+export async function targetColumns(db: Kysely<unknown>): Promise<Map<string, Map<string, string>>> {
+  const rows = await query<{ table_name: string; column_name: string; udt_name: string }>(
     db,
-    'select table_name, column_name from information_schema.columns where table_schema = current_schema()',
+    'select table_name, column_name, udt_name from information_schema.columns where table_schema = current_schema()',
   )
-  const out = new Map<string, Set<string>>()
+  const out = new Map<string, Map<string, string>>()
   for (const r of rows) {
     let cols = out.get(r.table_name)
-    if (!cols) out.set(r.table_name, (cols = new Set()))
-    cols.add(r.column_name)
+    if (!cols) out.set(r.table_name, (cols = new Map()))
+    cols.set(r.column_name, r.udt_name)
   }
   return out
 }
@@ -51,13 +51,13 @@ export async function targetColumns(db: Kysely<unknown>): Promise<Map<string, Se
 /**
  * Refuses a target that cannot take the source as it is: a table or a column the source has
  * and the target lacks (the source was made by another spl version than this one), or
- * migrations applied on one side only.
+ * migrations applied on one side only. Returns the target's columns and their types.
  */
 export async function checkSchema(
   db: Kysely<unknown>,
   tables: readonly SourceTable[],
   sourceMigrations: ReadonlyMap<string, readonly string[]>,
-): Promise<void> {
+): Promise<Map<string, Map<string, string>>> {
   const columns = await targetColumns(db)
   for (const t of tables) {
     const cols = columns.get(t.name)
@@ -93,6 +93,7 @@ export async function checkSchema(
       )
     }
   }
+  return columns
 }
 
 /** The store's epoch on the target (RecordStore.open made one if the database was empty). */
