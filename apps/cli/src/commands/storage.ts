@@ -109,6 +109,11 @@ export class StorageMigrateCommand extends BaseCommand {
       return EXIT.ERROR
     }
     this.out('Verified: every table has the same rows.')
+    if (r.collation !== 'C' && r.collation !== 'POSIX') {
+      this.err(
+        `note: the database's collation is ${r.collation}, not C: text sorts otherwise than in SQLite (create it with --lc-collate C, docs/postgres.md)`,
+      )
+    }
     if (r.config_points_here) this.out("Next: the home's config already names this database; start the daemon: spl serve --daemon")
     else {
       this.out('Next: point the home at it, in config.toml (with your password in place of ***):')

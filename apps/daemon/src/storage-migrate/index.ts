@@ -6,7 +6,7 @@ import { acquireLock } from '../lifecycle.js'
 import { loadConfig } from '../load.js'
 import { type CopyProgress, copyRecords, copyWhole, RECORDS_TABLE, recopyRecords } from './copy.js'
 import { autoincrementMark, countRows, openSource, type SourceTable, sourceEpoch, sourceMigrations, sourceTables } from './source.js'
-import { advanceSequences, checkSchema, countTarget, migrateTarget, targetEpoch } from './target.js'
+import { advanceSequences, checkSchema, countTarget, migrateTarget, targetCollation, targetEpoch } from './target.js'
 import { type TableCheck, verifyRecords, verifyWhole } from './verify.js'
 
 export type { CopyProgress } from './copy.js'
@@ -29,6 +29,8 @@ export interface StorageMigrateReport {
    */
   records: { total: number; copied: number; resumed_after_seq: number; recopied: { from_seq: number; to_seq: number }[] }
   verified: boolean
+  /** The target's collation; anything but C orders text otherwise than SQLite does (docs/postgres.md). */
+  collation: string
   /** Whether the home's config already names this database in `[storage] url`. */
   config_points_here: boolean
   elapsed_ms: number
@@ -59,7 +61,9 @@ export async function migrateStorage(home: string, options: StorageMigrateOption
   try {
     const sqlite = openSource(paths.db)
     try {
-      const database = await openStorage(options.to, paths.db)
+      const database = await openStorage(options.to, paths.db).catch((err: unknown) => {
+        throw withMigrateFix(err)
+      })
       try {
         const db = database.db
         const tables = sourceTables(sqlite)
@@ -115,6 +119,7 @@ export async function migrateStorage(home: string, options: StorageMigrateOption
           tables: checks,
           records,
           verified: checks.every((c) => c.verified),
+          collation: await targetCollation(db),
           config_points_here: cfg.storage.url === options.to,
           elapsed_ms: Math.round(performance.now() - t0),
         }
@@ -159,4 +164,16 @@ async function refuseOtherInstance(
       },
     )
   }
+}
+
+/** The fixes of the start's connection errors, told for `--to` instead of `[storage] url`. */
+const FIXES: Record<string, string> = {
+  STORE_AUTH_FAILED: 'check the user and password in --to (or give the password as PGPASSWORD)',
+  STORE_NOT_FOUND: 'create it: createdb --template template0 --encoding UTF8 --lc-collate C --lc-ctype C <name>',
+  STORE_UNAVAILABLE: 'start PostgreSQL (or fix host and port in --to), then run spl storage migrate again',
+}
+
+function withMigrateFix(err: unknown): unknown {
+  if (!(err instanceof SplError) || FIXES[err.code] === undefined) return err
+  return new SplError(err.code, err.message, { status: err.status, fix: FIXES[err.code]!, cause: err })
 }

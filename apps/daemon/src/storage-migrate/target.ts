@@ -135,3 +135,9 @@ export async function advanceSequences(db: Kysely<unknown>, table: string, floor
     await query(db, 'select setval($1::regclass, greatest($2::bigint, coalesce(pg_sequence_last_value($1::regclass), 0)))', [s.seq, target])
   }
 }
+
+/** The database's collation: docs/postgres.md asks for C (text orders by bytes, as in SQLite). */
+export async function targetCollation(db: Kysely<unknown>): Promise<string> {
+  const rows = await query<{ c: string }>(db, 'select datcollate as c from pg_database where datname = current_database()')
+  return rows[0]?.c ?? ''
+}
