@@ -218,6 +218,13 @@ describe.skipIf(PG_SKIP !== null)(`spl storage migrate${PG_SKIP ? ` (skipped: ${
       console.log(`a finished migration run again: ${done.records.copied} records copied, verified in ${done.elapsed_ms} ms`)
       expect(done).toMatchObject({ verified: true, records: { copied: 0 } })
       expect(await readPostgres(pg)).toEqual(source)
+      // For a person: every table checked, and the next step with the password hidden.
+      const human = await spl(home, ['storage', 'migrate', '--to', url])
+      expect(human.code, human.stderr).toBe(0)
+      expect(human.stdout).toMatch(/^ {2}✓ spl_pairs +source 1, target 1$/m)
+      expect(human.stdout).toMatch(/^Verified: every table has the same rows\.$/m)
+      expect(human.stdout).toContain(`url = "${url.replace(`:${PG_PASSWORD}@`, ':***@')}"`)
+      expect(human.stdout + human.stderr).not.toContain(`:${PG_PASSWORD}@`)
     } finally {
       await pg.destroy()
     }
