@@ -1,12 +1,11 @@
 import path from 'node:path'
-import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import { BaseCommand, EXIT } from '../base.js'
 
 /** The report's shape, as the daemon package returns it. */
 type Report = Awaited<ReturnType<typeof import('@spl/daemon')['migrateStorage']>>
 
-/** The URL without its password (the daemon's redactUrl, kept here so a usage error needs no daemon import). */
+/** The URL without its password, for the line printed before the daemon package is loaded. */
 function redact(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
 }
@@ -68,11 +67,6 @@ export class StorageMigrateCommand extends BaseCommand {
 
   protected async run() {
     const home = this.home === undefined ? this.env.home : path.resolve(this.home)
-    if (!/^postgres(ql)?:\/\/./.test(this.to)) {
-      throw new SplError('USAGE', `--to '${redact(this.to)}' is not a postgres:// URL.`, {
-        fix: 'give it as postgres://user:password@host:5432/database',
-      })
-    }
     const { migrateStorage } = await import('@spl/daemon')
     const progress = tableProgress(this.interactive)
     if (this.interactive) this.err(`Migrating ${path.join(home, 'spl.db')} to ${redact(this.to)}`)

@@ -53,6 +53,12 @@ export interface StorageMigrateOptions {
  */
 export async function migrateStorage(home: string, options: StorageMigrateOptions): Promise<StorageMigrateReport> {
   const t0 = performance.now()
+  // An empty URL would make openStorage open the home's own spl.db: the source, as the target.
+  if (!/^postgres(ql)?:\/\/./.test(options.to)) {
+    throw new SplError('USAGE', `the target '${redactUrl(options.to)}' is not a postgres:// URL.`, {
+      fix: 'give it as postgres://user:password@host:5432/database',
+    })
+  }
   const paths = homePaths(home)
   if (!existsSync(paths.config)) throw new NotInitializedError(home)
   const cfg = loadConfig(home)

@@ -85,6 +85,8 @@ describe.skipIf(PG_SKIP !== null)(`migrateStorage${PG_SKIP ? ` (skipped: ${PG_SK
 
   it('a table or a migration the target does not have: refused before anything is copied', async () => {
     const home = await newHome(3)
+    // An empty URL must not open the home's own spl.db as the target.
+    await expect(migrateStorage(home, { to: '' })).rejects.toMatchObject({ code: 'USAGE' })
     onSource(home, 'create table spl_future_things (k integer primary key)')
     await expect(migrateStorage(home, { to: await cluster.createDatabase() })).rejects.toMatchObject({
       code: 'MIGRATE_SCHEMA_MISMATCH',
