@@ -78,6 +78,7 @@ const COMMANDS: ReadonlyArray<readonly [paths: string, load: Load]> = [
   ['consent unbind', async () => (await import('./commands/consent.js')).ConsentUnbindCommand],
   ['export', async () => (await import('./commands/bundle.js')).ExportCommand],
   ['import', async () => (await import('./commands/bundle.js')).ImportCommand],
+  ['storage migrate', async () => (await import('./commands/storage.js')).StorageMigrateCommand],
   ['status', async () => (await import('./commands/status.js')).StatusCommand],
   ['doctor', async () => (await import('./commands/doctor.js')).DoctorCommand],
   ['ui', async () => (await import('./commands/ui.js')).UiCommand],

@@ -89,7 +89,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
         max_waiting: 10_000,
         sender_bytes_per_day: 256 * 1024 * 1024,
       },
-      storage: { url: '' },
+      storage: { url: '', lease_ttl: '15s' },
     })
   })
 

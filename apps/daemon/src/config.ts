@@ -157,9 +157,11 @@ const configSchema = z
           .string()
           .refine((v) => v === '' || /^postgres(ql)?:\/\//.test(v), 'empty (SQLite in the home) or a postgres:// URL')
           .default(''),
+        /** PostgreSQL replicas: how long a replica holds a pair's lease without renewing it (taken over after that). */
+        lease_ttl: duration.default('15s'),
       })
       .strict()
-      .default({ url: '' }),
+      .default({ url: '', lease_ttl: '15s' }),
   })
   .strict()
 

@@ -7,6 +7,7 @@ import {
   ChangeFeed,
   type ChangeFeedDeps,
   FeedReaders,
+  KyselyPairLeases,
   KyselyReplayStore,
   KyselySyncStore,
   ReconcileDoor,
@@ -27,6 +28,7 @@ import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
 import { RecordService } from './records-service.js'
 import { buildRelay, type RelayParts } from './relay.js'
+import { newReplicaId } from './replica.js'
 import { VERSION } from './version.js'
 
 /** What the context is built on besides the config and the secrets: the home, an open database, a logger. */
@@ -144,7 +146,12 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     const { database, logger } = deps
     const store = await RecordStore.open(database.db)
     const registry = await ConsentRegistry.load(store, keypair.did)
-    const syncStore = await KyselySyncStore.open(database.db, store)
+    // Replicas on one PostgreSQL share the pairs through leases (SPEC 11); SQLite has one process.
+    const leases =
+      database.kind === 'postgres'
+        ? await KyselyPairLeases.open(database.db, { replicaId: newReplicaId(), ttlMs: durationMs(cfg.storage.lease_ttl)! })
+        : null
+    const syncStore = await KyselySyncStore.open(database.db, store, leases)
     const notifier = new ThreadNotifier()
     const records = new RecordService(store, keypair, registry, notifier, Date.now, cfg.records.max_bytes)
     await carryRegistryOver(store, registry, records, keypair.did, logger)
@@ -165,6 +172,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
         targetNamespaceFor: (did) => federation?.targetNamespaceFor(did) ?? null,
         observeLatency: (pairId, ms) => metrics.deliveryLatency.observe({ pair_id: pairId }, ms / 1000),
         threadIds: async (thread) => (await store.threadIds(thread)).map((r) => r.id),
+        ...(leases ? { leases } : {}),
         onStored: (thread, rows) => {
           try {
             records.stored(thread, rows)

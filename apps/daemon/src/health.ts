@@ -127,6 +127,8 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
   }))
   return {
     object: 'sync_health',
+    // Replicas on PostgreSQL: which one answered, and how many pairs it pulls (null on SQLite).
+    replica: ctx.engine.replica,
     links,
     // The mesh as `spl status` shows it (decision 87): pairs this instance pulls (removed ones
     // not counted) plus the peers pulling from it now, the latter counted as running.

@@ -125,6 +125,10 @@ export class RecordStore {
 
   /** The clock the next record of `actor` in `thread` gets: one more than its highest, 0 first. */
   async nextClock(actor: string, thread: string, db: Db = this.db): Promise<number> {
+    // Replicas on PostgreSQL emit as one actor: the commit-order lock, taken before the read and held
+    // to COMMIT, makes the highest clock every writer has committed the one read here (no two
+    // replicas pick the same clock). It is the lock the insert takes anyway (#pgInsert).
+    if (this.#pg) await sql`select pg_advisory_xact_lock(${SEQ_LOCK_KEY})`.execute(db)
     const row = await db
       .selectFrom('spl_records')
       .select((eb) => eb.fn.max('clock').as('max'))

@@ -1,3 +1,4 @@
+import { SplError } from '@spl/identity'
 import type { Candidate, Rejection, RejectionCode, StoredRow } from '@spl/records'
 import type { Pair } from './pair.js'
 
@@ -34,6 +35,11 @@ export interface PullCommit {
   /** The pair after this page (cursor, counters, state), before what storing finds is folded in. */
   next: Pair
   now: number
+  /**
+   * false: store the records and rejections but leave the pair's row alone — a one-off pull, or a
+   * relay delivery on a replica that does not hold the pair's lease (the holder writes its row).
+   */
+  writePair?: boolean
 }
 
 export interface CommitResult {
@@ -49,7 +55,8 @@ export interface CommitResult {
 
 /** Pairs, persisted. */
 export interface PairStore {
-  listPairs(): Promise<Pair[]>
+  /** Every pair; with `updatedSince`, those written at or after that time (replicas refresh with it). */
+  listPairs(options?: { updatedSince?: number }): Promise<Pair[]>
   getPair(pairId: string): Promise<Pair | undefined>
   /** Writes the whole pair (insert or replace). */
   savePair(pair: Pair): Promise<void>
@@ -82,4 +89,39 @@ export function foldCommit(next: Pair, result: Pick<CommitResult, 'stored' | 'du
   out.totals.duplicates += result.duplicates
   for (const r of result.rejected) out.totals.rejected[r.code] = (out.totals.rejected[r.code] ?? 0) + 1
   return out
+}
+
+/**
+ * Who pulls which pair when several replicas share one database (SPEC 11): a lease per pair with
+ * an epoch that grows with every change of holder. Without one, the engine pulls every pair.
+ */
+export interface PairLeases {
+  readonly replicaId: string
+  readonly ttlMs: number
+  /** Pairs whose lease this replica holds (as of its last renew, take or fence). */
+  readonly held: number
+  holds(pairId: string): boolean
+  heldIds(): string[]
+  /** Marks this replica alive; returns how many replicas are alive, this one included. */
+  heartbeat(now: number): Promise<number>
+  /** Extends every lease this replica holds; returns the pairs it still holds (the rest were taken over). */
+  renew(now: number): Promise<Set<string>>
+  /** Live pairs that have no holder: no lease, or an expired one (at most `limit`). */
+  unheld(now: number, limit: number): Promise<string[]>
+  /** Takes the leases of those of `pairIds` that are free or expired; returns the ones taken. */
+  acquire(pairIds: readonly string[], now: number): Promise<string[]>
+  /** Takes a pair's lease from whoever holds it (an operator's change made on this replica). */
+  seize(pairId: string, now: number): Promise<void>
+  /** Hands leases back (expired at once) so another replica can take them. */
+  release(pairIds: readonly string[], now: number): Promise<void>
+}
+
+/** A write for a pair whose lease this replica no longer holds under the epoch it had (503). */
+export class LeaseLostError extends SplError {
+  constructor(pairId: string, replicaId: string) {
+    super('LEASE_LOST', `replica ${replicaId} no longer holds the lease of pair ${pairId}: another replica pulls it now.`, {
+      status: 503,
+      fix: 'nothing to do: the pair goes on on the replica that holds its lease; retry the request if it was yours',
+    })
+  }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, watchFile } from 'node:fs'
 import { DAEMON_NODE_FLAGS, daemonEnv, homePaths, isAlive, NotInitializedError, readDaemonInfo, tuneDaemonProcess } from '@spl/daemon/home'
 import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
@@ -103,6 +103,8 @@ export class ServeCommand extends BaseCommand {
     if (this.relay) args.push('--relay')
     if (this.database !== undefined) args.push('--database', this.database)
     const logStart = existsSync(paths.log) ? statSync(paths.log).size : 0
+    // A home copied without its logs (a replica made from another's home) gets them back.
+    mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 })
     const fd = openSync(paths.log, 'a')
     const child = spawn(process.execPath, args, {
       detached: true,

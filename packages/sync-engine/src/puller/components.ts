@@ -2,7 +2,7 @@ import type { Candidate, EnvelopeChecker, StoredRow } from '@spl/records'
 import type { ChangesPage, ChangesRequest, ReconcileAnswer, ReconcileRequest, WatchedChange, WatchRequest } from '@spl/transport'
 import type { Logger } from '../logger.js'
 import type { Pair, PairNotice } from '../pair.js'
-import type { PairStore, RecordSink } from '../stores.js'
+import type { PairLeases, PairStore, RecordSink } from '../stores.js'
 
 /** Pulls change-feed pages from a peer (PeerClient from @spl/transport fits). */
 export interface PeerTransport {
@@ -36,6 +36,8 @@ export interface SyncEngineComponents {
   observeLatency?: (pairId: string, ms: number) => void
   /** The ids this instance holds in a thread, sorted (what an audit reconciles; RecordStore.threadIds fits). */
   threadIds?: (thread: string) => Promise<string[]>
+  /** Replicas on one database (SPEC 11): each pair is pulled by the replica holding its lease. Without: every pair here. */
+  leases?: PairLeases
 }
 
 export interface SyncOptions {
@@ -61,9 +63,9 @@ export const DEFAULT_OPTIONS: Required<SyncOptions> = {
 
 /** The components with their defaults filled in. */
 export type ResolvedComponents = Required<
-  Omit<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds'>
+  Omit<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds' | 'leases'>
 > &
-  Pick<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds'>
+  Pick<SyncEngineComponents, 'credentials' | 'targetNamespaceFor' | 'onStored' | 'observeLatency' | 'threadIds' | 'leases'>
 
 /** A pair as the API shows it: the stored pair plus its live scheduling state. */
 export interface PairView extends Pair {

@@ -13,7 +13,7 @@ import {
   pairInputSchema,
   resolvePairRef,
 } from '../pair.js'
-import type { RejectionEntry } from '../stores.js'
+import { LeaseLostError, type RejectionEntry } from '../stores.js'
 import { type AuditReport, auditPair } from './audit.js'
 import {
   DEFAULT_OPTIONS,
@@ -24,6 +24,7 @@ import {
   type SyncOptions,
 } from './components.js'
 import { isLocalStoreFailure, pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
+import { type LeaseHost, LeaseKeeper } from './leasing.js'
 import type { PairMetrics } from './metrics.js'
 import { catchUp, type DeliveryResult, ingestDelivered, type PullContext } from './pull-loop.js'
 import { type RetryResult, retryRejected } from './retry.js'
@@ -50,6 +51,10 @@ export class SyncEngine {
   readonly #pull: PullContext
   /** Caught-up pairs towards one peer wait together (null: each long-polls alone). */
   readonly #watches: PeerWatches | null
+  /** Renews and balances this replica's pair leases (null: one process pulls every pair). */
+  readonly #keeper: LeaseKeeper | null
+  /** When pair rows were last re-read from the shared database (replicas only). */
+  #refreshedAt: number | null = null
   #started = false
 
   constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
@@ -59,11 +64,18 @@ export class SyncEngine {
     this.#pull = { c: this.#c, o: this.#o, pairs: this.#pairs, runtime: (id) => this.#runtime(id) }
     const transport = this.#c.transport
     this.#watches = this.#o.watch && transport.watch ? new PeerWatches(this.#pull, (req) => transport.watch!(req)) : null
+    this.#keeper = this.#c.leases ? new LeaseKeeper(this.#c.leases, this.#leaseHost()) : null
   }
 
   /** Watch requests open now towards peers (one per peer however many pairs wait, up to 1,000 each). */
   get openWatches(): number {
     return this.#watches?.open ?? 0
+  }
+
+  /** This replica's name and the pairs whose leases it holds (null: no leases, this process pulls every pair). */
+  get replica(): { id: string; pairs_held: number } | null {
+    const leases = this.#c.leases
+    return leases ? { id: leases.replicaId, pairs_held: leases.held } : null
   }
 
   #now(): number {
@@ -83,14 +95,19 @@ export class SyncEngine {
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
+    this.#refreshedAt = this.#now()
     for (const p of await this.#c.pairs.listPairs()) {
       this.#pairs.set(p.pair_id, p)
-      if (p.state !== 'paused' && p.state !== 'stopped') this.#scheduler.schedule(p.pair_id, this.#now())
+      if (this.#keeper === null && p.state !== 'paused' && p.state !== 'stopped') this.#scheduler.schedule(p.pair_id, this.#now())
     }
+    // Replicas: the pairs whose leases this one takes start as it takes them.
+    await this.#keeper?.start()
   }
 
   /** Stops every loop; an open commit finishes first. */
   async stop(): Promise<void> {
+    // Leases first: handed back, so the other replicas take these pairs at once.
+    await this.#keeper?.stop()
     this.#started = false
     this.#scheduler.clear()
     const running: Promise<void>[] = []
@@ -102,9 +119,14 @@ export class SyncEngine {
   }
 
   /** Creates a pair (or returns the live one for that peer and thread). */
-  async addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
+  addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
+    return this.#exclusive(() => this.#addPair(input))
+  }
+
+  async #addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
     const data = pairInputSchema.parse(input)
     const id = pairIdFor(this.#c.localDid, data.peer_did, data.thread_id)
+    await this.#own(id)
     const existing = this.#pairs.get(id)
     if (existing && existing.state !== 'stopped') return { pair: this.#view(existing), created: false }
     const now = this.#now()
@@ -154,7 +176,9 @@ export class SyncEngine {
     const p = this.#pairs.get(pairIdFor(this.#c.localDid, peerDid, thread))
     if (!p || p.state === 'stopped') return { status: 'unsolicited' }
     if (p.state === 'paused') return { status: 'held' }
-    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records)) }
+    // On a replica without the pair's lease the records are stored; its row is the holder's to write.
+    const holds = this.#c.leases?.holds(p.pair_id) ?? true
+    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records, holds)) }
   }
 
   /**
@@ -198,13 +222,17 @@ export class SyncEngine {
   }
 
   /** Stops pulling and keeps the cursor. */
-  async pausePair(ref: string): Promise<PairView> {
-    return this.#transition(ref, 'paused')
+  pausePair(ref: string): Promise<PairView> {
+    return this.#exclusive(() => this.#transition(ref, 'paused'))
   }
 
   /** Resumes a paused (or failing) pair now. */
-  async resumePair(ref: string): Promise<PairView> {
-    const pair = resolvePairRef([...this.#pairs.values()], ref)
+  resumePair(ref: string): Promise<PairView> {
+    return this.#exclusive(() => this.#resume(ref))
+  }
+
+  async #resume(ref: string): Promise<PairView> {
+    const pair = await this.#owned(ref)
     if (pair.state === 'stopped') throw new PairNotFoundError(ref)
     if (pair.state === 'paused')
       await this.#save({
@@ -212,17 +240,21 @@ export class SyncEngine {
         state: pair.last_success_at ? 'running' : 'starting',
         updated_at: this.#now(),
       })
-    return this.kickPair(pair.pair_id)
+    return this.#kick(pair.pair_id)
   }
 
   /** Stops and removes a pair; the row stays as a `stopped` tombstone. */
-  async removePair(ref: string): Promise<PairView> {
-    return this.#transition(ref, 'stopped')
+  removePair(ref: string): Promise<PairView> {
+    return this.#exclusive(() => this.#transition(ref, 'stopped'))
   }
 
   /** Pulls now, clearing any backoff wait. */
-  async kickPair(ref: string): Promise<PairView> {
-    const pair = resolvePairRef([...this.#pairs.values()], ref)
+  kickPair(ref: string): Promise<PairView> {
+    return this.#exclusive(() => this.#kick(ref))
+  }
+
+  async #kick(ref: string): Promise<PairView> {
+    const pair = await this.#owned(ref)
     if (pair.state === 'paused' || pair.state === 'stopped') return this.#view(pair)
     const rt = this.#runtime(pair.pair_id)
     rt.backoffMs = 0
@@ -240,8 +272,12 @@ export class SyncEngine {
   }
 
   /** Moves the cursor back to the start (after fixing what made records be rejected). */
-  async resetPair(ref: string): Promise<PairView> {
-    const pair = resolvePairRef([...this.#pairs.values()], ref)
+  resetPair(ref: string): Promise<PairView> {
+    return this.#exclusive(() => this.#reset(ref))
+  }
+
+  async #reset(ref: string): Promise<PairView> {
+    const pair = await this.#owned(ref)
     if (pair.state === 'stopped') throw new PairNotFoundError(ref)
     const rt = this.#runtime(pair.pair_id)
     rt.abort?.abort(new Error('reset'))
@@ -250,7 +286,7 @@ export class SyncEngine {
     // An operator's reset is a cursor reset like one a peer answers: it counts (SPEC 5.2 totals).
     const totals = { ...current.totals, cursor_resets: current.totals.cursor_resets + 1 }
     await this.#save({ ...current, cursor: null, caught_up_at: null, totals, updated_at: this.#now() })
-    return this.kickPair(pair.pair_id)
+    return this.#kick(pair.pair_id)
   }
 
   /** The most recent rejected records of a pair. */
@@ -310,6 +346,70 @@ export class SyncEngine {
     return catchUp(this.#pull, pair, new AbortController().signal, 'normal', onProgress, true)
   }
 
+  /** Runs an operator's change of pairs outside the lease keeper's rounds (at once without leases). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#keeper ? this.#keeper.exclusive(fn) : fn()
+  }
+
+  /** Makes this replica the pair's holder before an operator's change (no-op without leases). */
+  async #own(pairId: string): Promise<void> {
+    const leases = this.#c.leases
+    if (!leases || leases.holds(pairId)) return
+    await leases.seize(pairId, this.#now())
+    // The previous holder's last commit ended before the seize could take the row: read it now.
+    const fresh = await this.#c.pairs.getPair(pairId)
+    if (fresh) this.#pairs.set(pairId, fresh)
+  }
+
+  /** The pair `ref` names, held by this replica and as stored now. */
+  async #owned(ref: string): Promise<Pair> {
+    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    await this.#own(pair.pair_id)
+    return this.#pairs.get(pair.pair_id) ?? pair
+  }
+
+  /** What the lease keeper changes in this engine (puller/leasing.ts). */
+  #leaseHost(): LeaseHost {
+    return {
+      now: () => this.#now(),
+      logger: this.#c.logger,
+      gained: async (ids) => {
+        for (const id of ids) {
+          const fresh = await this.#c.pairs.getPair(id)
+          if (!fresh) continue
+          this.#pairs.set(id, fresh)
+          const rt = this.#runtime(id)
+          rt.attempt = 0
+          rt.backoffMs = 0
+          if (this.#started && fresh.state !== 'paused' && fresh.state !== 'stopped') this.#scheduler.schedule(id, this.#now())
+        }
+      },
+      lost: async (ids) => {
+        const running: Promise<void>[] = []
+        for (const id of ids) {
+          this.#scheduler.cancel(id)
+          const rt = this.#runtime(id)
+          rt.nextAttemptAt = null
+          rt.abort?.abort(new Error('lease lost'))
+          if (rt.running) running.push(rt.running)
+        }
+        await Promise.allSettled(running)
+      },
+      refresh: async () => {
+        const startedAt = this.#now()
+        // Rows written since the last refresh (a minute of margin for clocks that differ a little).
+        const since = this.#refreshedAt === null ? undefined : this.#refreshedAt - 60_000
+        for (const p of await this.#c.pairs.listPairs(since === undefined ? {} : { updatedSince: since })) {
+          if (!this.#c.leases?.holds(p.pair_id)) this.#pairs.set(p.pair_id, p)
+        }
+        this.#refreshedAt = startedAt
+        const live = new Set<string>()
+        for (const p of this.#pairs.values()) if (p.state !== 'paused' && p.state !== 'stopped') live.add(p.pair_id)
+        return live
+      },
+    }
+  }
+
   #view(p: Pair): PairView {
     return viewOf(p, this.#runtime(p.pair_id))
   }
@@ -331,7 +431,7 @@ export class SyncEngine {
   }
 
   async #transition(ref: string, state: 'paused' | 'stopped'): Promise<PairView> {
-    const pair = resolvePairRef([...this.#pairs.values()], ref)
+    const pair = await this.#owned(ref)
     if (pair.state === 'stopped') throw new PairNotFoundError(ref)
     this.#scheduler.cancel(pair.pair_id)
     const rt = this.#runtime(pair.pair_id)
@@ -347,6 +447,7 @@ export class SyncEngine {
   #cycle(id: string): void {
     const rt = this.#runtime(id)
     if (rt.running || !this.#started) return
+    if (this.#c.leases && !this.#c.leases.holds(id)) return
     const pair = this.#pairs.get(id)
     if (!pair || pair.state === 'paused' || pair.state === 'stopped') return
     const abort = new AbortController()
@@ -422,6 +523,12 @@ export class SyncEngine {
     }
     const pair = this.#pairs.get(id)
     if (!pair) return
+    if (err instanceof LeaseLostError) {
+      // Another replica took the pair (an operator's change there, or after this one stalled).
+      this.#c.logger.info({ pair_id: id }, err.message)
+      this.#scheduler.cancel(id)
+      return
+    }
     const rt = this.#runtime(id)
     const now = this.#now()
     // A peer that only does `normal`: remember, retry at once.

@@ -155,7 +155,15 @@ function ingestPage(
     // counters ride along with the next commit. A state change is still written at once.
     const idle = received === 0 && page.next_cursor === pair.cursor && !page.cursor_reset
     let result: CommitResult
-    if (!idle) result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
+    if (!idle)
+      result = await ctx.c.sink.commit({
+        pair,
+        accepted: classified.accepted,
+        rejected: classified.rejected,
+        next,
+        now,
+        writePair: !transient,
+      })
     else {
       if (!transient && (pair.state !== 'running' || pair.last_error !== null)) await ctx.c.pairs.savePair(next)
       result = { stored: 0, duplicates: 0, rejected: [], storedRows: [], pair: next }
@@ -213,7 +221,13 @@ export interface DeliveryResult {
  * deposit, SPEC 10) through the same checks, plan and counters as a pulled page. The cursor
  * and the pair's state are the pull's alone: they do not move.
  */
-export async function ingestDelivered(ctx: PullContext, pairId: string, records: readonly unknown[]): Promise<DeliveryResult> {
+export async function ingestDelivered(
+  ctx: PullContext,
+  pairId: string,
+  records: readonly unknown[],
+  /** false on a replica that does not hold the pair's lease: the records are stored, the pair's row and counters are the holder's. */
+  writePair = true,
+): Promise<DeliveryResult> {
   const start = ctx.pairs.get(pairId)
   if (!start) throw new Error(`no pair ${pairId}`)
   const { received, ...classified } = await checkIncoming(
@@ -230,9 +244,9 @@ export async function ingestDelivered(ctx: PullContext, pairId: string, records:
     totals.duplicates += classified.duplicates
     for (const r of classified.rejected) totals.rejected[r.code] = (totals.rejected[r.code] ?? 0) + 1
     const next: Pair = { ...pair, totals, updated_at: now }
-    const result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now })
+    const result = await ctx.c.sink.commit({ pair, accepted: classified.accepted, rejected: classified.rejected, next, now, writePair })
     if (result.stored > 0) rt.metrics.lastProgressAt = ctx.c.clock.now()
-    observeCommit(ctx, rt, pair, classified, result, false)
+    observeCommit(ctx, rt, pair, classified, result, !writePair)
     return {
       received,
       stored: result.stored,

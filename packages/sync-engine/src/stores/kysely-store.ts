@@ -2,6 +2,7 @@ import { inTransaction, migrateWith, type RecordStore, type Rejection, type Reje
 import { type Generated, type Kysely, type Migration, sql } from 'kysely'
 import type { Pair, PairError, PairMode, PairState, PairTotals } from '../pair.js'
 import { type CommitResult, foldCommit, type PairStore, type PullCommit, type RecordSink, type RejectionEntry } from '../stores.js'
+import type { KyselyPairLeases } from './kysely-leases.js'
 
 interface PairsTables {
   spl_pairs: {
@@ -119,17 +120,22 @@ export class KyselySyncStore implements PairStore, RecordSink {
   private constructor(
     private readonly db: Kysely<PairsTables>,
     private readonly records: RecordStore,
+    private readonly leases: KyselyPairLeases | null,
   ) {}
 
-  /** Migrates the pair tables and wraps `records` (which must use the same database). */
-  static async open<DB>(db: Kysely<DB>, records: RecordStore): Promise<KyselySyncStore> {
+  /**
+   * Migrates the pair tables and wraps `records` (which must use the same database). With
+   * `leases` (replicas on one database), every write of a pair's row is fenced by its lease.
+   */
+  static async open<DB>(db: Kysely<DB>, records: RecordStore, leases: KyselyPairLeases | null = null): Promise<KyselySyncStore> {
     await migrateWith(db as unknown as Kysely<unknown>, 'sync', { getMigrations: async () => migrations })
-    return new KyselySyncStore(db as unknown as Kysely<PairsTables>, records)
+    return new KyselySyncStore(db as unknown as Kysely<PairsTables>, records, leases)
   }
 
-  async listPairs(): Promise<Pair[]> {
-    const rows = await this.db.selectFrom('spl_pairs').selectAll().orderBy('created_at').execute()
-    return rows.map(fromRow)
+  async listPairs(options: { updatedSince?: number } = {}): Promise<Pair[]> {
+    let q = this.db.selectFrom('spl_pairs').selectAll().orderBy('created_at')
+    if (options.updatedSince !== undefined) q = q.where('updated_at', '>=', options.updatedSince)
+    return (await q.execute()).map(fromRow)
   }
 
   async getPair(pairId: string): Promise<Pair | undefined> {
@@ -139,11 +145,19 @@ export class KyselySyncStore implements PairStore, RecordSink {
 
   async savePair(pair: Pair): Promise<void> {
     const row = toRow(pair)
-    await this.db
-      .insertInto('spl_pairs')
-      .values(row)
-      .onConflict((oc) => oc.column('pair_id').doUpdateSet(row))
-      .execute()
+    const write = (db: Kysely<PairsTables>) =>
+      db
+        .insertInto('spl_pairs')
+        .values(row)
+        .onConflict((oc) => oc.column('pair_id').doUpdateSet(row))
+        .execute()
+    const leases = this.leases
+    if (leases === null) await write(this.db)
+    else
+      await inTransaction(this.db, async (trx) => {
+        await leases.fence(trx as never, pair.pair_id)
+        await write(trx)
+      })
   }
 
   async listRejections(pairId: string, limit: number): Promise<RejectionEntry[]> {
@@ -173,7 +187,10 @@ export class KyselySyncStore implements PairStore, RecordSink {
   }
 
   async commit(batch: PullCommit): Promise<CommitResult> {
+    const writePair = batch.writePair !== false
     return inTransaction(this.db, async (trx) => {
+      // First: a replica that lost the pair's lease stores nothing of this page (its successor pulls it).
+      if (writePair && this.leases !== null) await this.leases.fence(trx as never, batch.pair.pair_id)
       const { outcomes, rows } = await this.records.ingestRows(
         batch.accepted,
         { origin: batch.pair.peer_did, now: batch.now },
@@ -205,7 +222,7 @@ export class KyselySyncStore implements PairStore, RecordSink {
       }
       // The counters are folded here, once, in the transaction that writes them.
       const pair = foldCommit(batch.next, result)
-      await trx.updateTable('spl_pairs').set(toRow(pair)).where('pair_id', '=', pair.pair_id).execute()
+      if (writePair) await trx.updateTable('spl_pairs').set(toRow(pair)).where('pair_id', '=', pair.pair_id).execute()
       return { ...result, pair }
     })
   }
