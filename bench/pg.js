@@ -170,6 +170,25 @@ async function connectionsOn(cluster, database) {
   return { n: Number(r.n), listen: Number(r.listen) }
 }
 
+/** How many pairs each replica holds the lease of (GET /v1/sync/health; null on a daemon without leases). */
+async function pairsHeld(reps) {
+  return Promise.all(reps.map(async (r) => (await r.get('/v1/sync/health')).replica?.pairs_held ?? null))
+}
+
+/** Waits until the replicas hold every pair between them, each its fair share (live pairs ÷ replicas, rounded up). */
+async function waitSpread(reps, pairs, timeoutMs = 180_000) {
+  const share = Math.ceil(pairs / reps.length)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const held = await pairsHeld(reps)
+    if (held.some((h) => h === null)) return held
+    if (held.reduce((n, h) => n + h, 0) === pairs && held.every((h) => h <= share)) return held
+    if (Date.now() > deadline)
+      throw new Error(`the pairs did not spread over the replicas within ${timeoutMs / 1000} s: ${held.join(' / ')}`)
+    await sleep(1000)
+  }
+}
+
 /**
  * `pairs` idle pairs of a puller run by `replicas` replicas on one PostgreSQL database, towards
  * a peer B on SQLite; the figures of one window.
@@ -233,6 +252,8 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   await makeIdlePairs(first, b, threads)
   await waitIdleCaughtUp(reps, pairs, 900_000)
   const makeSeconds = (performance.now() - tMake) / 1000
+  const held = await waitSpread(reps, pairs)
+  log(`  pairs held by the replicas: ${held.map((h) => (h === null ? 'no leases' : fmtInt(h))).join(' / ')}`)
   log(`  ${fmtInt(pairs)} pairs made through the first replica and caught up in ${fmt1(makeSeconds)} s; settling ${settleS} s`)
   await sleep(settleS * 1000)
   const pulls0 = await pullsOf(reps)
@@ -240,12 +261,13 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   const renewals = (await pullsOf(reps)) - pulls0
   const rssMB = reps.map((r) => memOf(r.pid).rssMB)
   const bytesPerPair = ((await cluster.sizeOf(name)) - size0) / pairs
-  const result = { pairs, replicas, base, ...m, makeSeconds, rssMB, bytesPerPair, renewalsPerSec: renewals / m.wall }
+  const heldAfter = await pairsHeld(reps)
+  const result = { pairs, replicas, base, ...m, makeSeconds, held: heldAfter, rssMB, bytesPerPair, renewalsPerSec: renewals / m.wall }
   log(
     `  over ${fmtInt(m.wall)} s: replicas ${m.perReplica.map(fmt2).join(' / ')} % of a core (together ${fmt2(m.replicasTotal)} %), B ${fmt2(m.pctB)} %, ` +
       `PostgreSQL ${fmt2(m.pctPg)} %; ${fmt1(m.xactsPerSec)} transactions/s, ${fmt1(m.statementsPerSec)} statements/s on A's database; ` +
       `≤ ${m.conns.n} connections (${m.conns.listen} in LISTEN); ≤ ${m.held} requests held at B; ${fmt1(result.renewalsPerSec)} idle answers/s; ` +
-      `replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; the database grew by ${fmtInt(bytesPerPair)} B per pair; ` +
+      `pairs held ${heldAfter.map((h) => h ?? 'n/a').join(' / ')}; replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; the database grew by ${fmtInt(bytesPerPair)} B per pair; ` +
       `other processes ${fmt2(m.otherCores)} cores`,
   )
   await Promise.all([...reps, b].map((d) => d.stop()))
@@ -341,6 +363,7 @@ export function pgSummary(r) {
     const idle = [
       [
         'idle pairs × replicas',
+        'pairs held',
         'CPU per replica',
         'B (SQLite)',
         'PostgreSQL',
@@ -354,6 +377,7 @@ export function pgSummary(r) {
     for (const x of r.idle.rows) {
       idle.push([
         `${fmtInt(x.pairs)} × ${x.replicas}`,
+        x.held.map((h) => (h === null ? 'n/a' : fmtInt(h))).join(' / '),
         `${x.perReplica.map(fmt2).join(' / ')} %`,
         `${fmt2(x.pctB)} %`,
         `${fmt2(x.pctPg)} %`,
