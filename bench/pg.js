@@ -147,9 +147,17 @@ export async function runPgLive({ cluster, rounds, log = console.log }) {
   return out
 }
 
-/** Round-trip counters of `database` so far: transactions, and statements when pg_stat_statements is loaded. */
+/**
+ * Counters of `database` so far: round trips (transactions, and statements when
+ * pg_stat_statements is loaded), rows written (inserted, updated, deleted) and the cluster's WAL
+ * position in bytes.
+ */
 async function roundTrips(cluster, database) {
-  const [x] = await cluster.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [database])
+  const [x] = await cluster.query(
+    `select xact_commit + xact_rollback as n, tup_inserted + tup_updated + tup_deleted as rows,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as wal from pg_stat_database where datname = $1`,
+    [database],
+  )
   let statements = Number.NaN
   if (cluster.statements) {
     const [s] = await cluster.query(
@@ -158,7 +166,7 @@ async function roundTrips(cluster, database) {
     )
     statements = Number(s.n)
   }
-  return { xacts: Number(x.n), statements }
+  return { xacts: Number(x.n), statements, rows: Number(x.rows), wal: Number(x.wal) }
 }
 
 /** Connections open on `database` (pg_stat_activity), and how many of them wait in LISTEN. */
@@ -233,6 +241,8 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
       pctPg: pct(c1.pg - c0.pg),
       xactsPerSec: (q1.xacts - q0.xacts) / wall,
       statementsPerSec: (q1.statements - q0.statements) / wall,
+      rowsPerSec: (q1.rows - q0.rows) / wall,
+      walBytesPerSec: (q1.wal - q0.wal) / wall,
       conns,
       held,
       otherCores: foreign.stop(own).otherCores,
@@ -265,7 +275,8 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   const result = { pairs, replicas, base, ...m, makeSeconds, held: heldAfter, rssMB, bytesPerPair, renewalsPerSec: renewals / m.wall }
   log(
     `  over ${fmtInt(m.wall)} s: replicas ${m.perReplica.map(fmt2).join(' / ')} % of a core (together ${fmt2(m.replicasTotal)} %), B ${fmt2(m.pctB)} %, ` +
-      `PostgreSQL ${fmt2(m.pctPg)} %; ${fmt1(m.xactsPerSec)} transactions/s, ${fmt1(m.statementsPerSec)} statements/s on A's database; ` +
+      `PostgreSQL ${fmt2(m.pctPg)} %; ${fmt1(m.xactsPerSec)} transactions/s, ${fmt1(m.statementsPerSec)} statements/s on A's database, ` +
+      `${fmt1(m.rowsPerSec)} rows written/s, WAL ${fmtInt(m.walBytesPerSec)} B/s; ` +
       `≤ ${m.conns.n} connections (${m.conns.listen} in LISTEN); ≤ ${m.held} requests held at B; ${fmt1(result.renewalsPerSec)} idle answers/s; ` +
       `pairs held ${heldAfter.map((h) => h ?? 'n/a').join(' / ')}; replicas' RSS ${rssMB.map(fmtInt).join(' / ')} MB; the database grew by ${fmtInt(bytesPerPair)} B per pair; ` +
       `other processes ${fmt2(m.otherCores)} cores`,
@@ -305,6 +316,7 @@ export function idleModel(rows) {
     ['PostgreSQL CPU, % of a core', (x) => x.pctPg],
     ['transactions/s', (x) => x.xactsPerSec],
     ['statements/s', (x) => x.statementsPerSec],
+    ['rows written/s', (x) => x.rowsPerSec],
   ]
   return quantities.map(([what, y]) => {
     const f = fitIdle(rows, y)
@@ -369,6 +381,8 @@ export function pgSummary(r) {
         'PostgreSQL',
         'transactions/s',
         'statements/s',
+        'rows written/s',
+        'WAL',
         'connections',
         'RSS per replica',
         'database per pair',
@@ -383,6 +397,8 @@ export function pgSummary(r) {
         `${fmt2(x.pctPg)} %`,
         fmt1(x.xactsPerSec),
         fmt1(x.statementsPerSec),
+        fmt1(x.rowsPerSec),
+        `${fmtInt(x.walBytesPerSec / 1000)} kB/s`,
         `${x.conns.n} (${x.conns.listen} LISTEN)`,
         `${x.rssMB.map(fmtInt).join(' / ')} MB`,
         `${fmtInt(x.bytesPerPair)} B`,
