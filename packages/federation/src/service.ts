@@ -9,6 +9,7 @@ import { peerError, refuse } from './errors.js'
 import { effectiveState, type Link, type LinkState, type LinkView, linkIdFor, linkView } from './link.js'
 import type { FederationStore, HeldRequest } from './store.js'
 import { checkGivenToken, checkHeldToken, claimsOf, issueLinkToken } from './tokens.js'
+import { ChangeCounter, TrackedMap, TrackedSet } from './tracked.js'
 import {
   type NamespaceMap,
   PAIR_PATH,
@@ -62,6 +63,8 @@ export interface FederationComponents {
   ownManifest(origin: string): WellKnownDocument
   logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
   now?: () => number
+  /** Called after each change of links or revocations, once it is in the store (replicas reload then). */
+  changed?: () => void
 }
 
 export interface FederationSettings {
@@ -89,9 +92,11 @@ export class FederationService {
   readonly #c: FederationComponents
   readonly #s: FederationSettings
   readonly #now: () => number
+  /** Writes of the two below: each is told to `components.changed` (replicas reload). */
+  readonly #changes: ChangeCounter
   /** Links by peer DID, kept in step with the store for the synchronous checks of every pull. */
-  readonly #byPeer = new Map<string, Link>()
-  readonly #revoked = new Set<string>()
+  readonly #byPeer: Map<string, Link>
+  readonly #revoked: Set<string>
   #timer: NodeJS.Timeout | undefined
   #renewing = false
 
@@ -99,6 +104,9 @@ export class FederationService {
     this.#c = components
     this.#s = settings
     this.#now = components.now ?? Date.now
+    this.#changes = new ChangeCounter(components.changed)
+    this.#byPeer = new TrackedMap(this.#changes)
+    this.#revoked = new TrackedSet(this.#changes)
   }
 
   get settings(): FederationSettings {
@@ -107,9 +115,14 @@ export class FederationService {
 
   /** Loads links and revocations, makes sure every active link has its pairs, starts renewal. */
   async start(): Promise<void> {
-    for (const jti of await this.#c.store.revokedJtis(this.#now())) this.#revoked.add(jti)
-    for (const link of await this.#c.store.links()) {
-      this.#byPeer.set(link.peer_did, link)
+    const revoked = await this.#c.store.revokedJtis(this.#now())
+    const links = await this.#c.store.links()
+    // What the store holds already: nothing to tell the replicas.
+    this.#changes.quietly(() => {
+      for (const jti of revoked) this.#revoked.add(jti)
+      for (const link of links) this.#byPeer.set(link.peer_did, link)
+    })
+    for (const link of links) {
       // A crash between the link's commit and its pairs leaves them missing: make them now.
       if (link.state === 'active')
         await this.#ensurePairs(link).catch((err) =>
@@ -118,6 +131,27 @@ export class FederationService {
     }
     this.#timer = setInterval(() => void this.renewDue(), 1000)
     this.#timer.unref()
+  }
+
+  /**
+   * Reads links and revocations from the store again (another daemon on the same database, a
+   * replica, changed them). Revoked ids are only added: an expired one is refused by its expiry.
+   * A write of this service during the read makes it read again, so a newer local state is never
+   * replaced by an older one.
+   */
+  async reload(): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const writes = this.#changes.writes
+      const revoked = await this.#c.store.revokedJtis(this.#now())
+      const links = await this.#c.store.links()
+      if (this.#changes.writes !== writes) continue
+      this.#changes.quietly(() => {
+        for (const jti of revoked) this.#revoked.add(jti)
+        this.#byPeer.clear()
+        for (const link of links) this.#byPeer.set(link.peer_did, link)
+      })
+      return
+    }
   }
 
   stop(): void {
