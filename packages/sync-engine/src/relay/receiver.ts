@@ -137,6 +137,11 @@ export class RelayReceiver {
     return r
   }
 
+  /** Reads the registrations again (a replica on the same database registered or left a relay). */
+  reload(): Promise<void> {
+    return this.#load()
+  }
+
   async #load(): Promise<void> {
     this.#registrations = await this.db.selectFrom('spl_relay_registrations').selectAll().orderBy('registered_at').execute()
     this.d.onChange?.(this.relays())
