@@ -157,9 +157,15 @@ const configSchema = z
           .string()
           .refine((v) => v === '' || /^postgres(ql)?:\/\//.test(v), 'empty (SQLite in the home) or a postgres:// URL')
           .default(''),
+        /** This daemon's name among the replicas of one identity on PostgreSQL (/metrics label `replica`); '' = `<hostname>:<port>`. */
+        replica_id: z
+          .string()
+          .max(200)
+          .regex(/^[A-Za-z0-9_.:@-]*$/, 'letters, digits and _ . : @ - only')
+          .default(''),
       })
       .strict()
-      .default({ url: '' }),
+      .default({ url: '', replica_id: '' }),
   })
   .strict()
 
