@@ -237,7 +237,18 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     metrics.bindRelay(relay)
     replicas =
       database.kind === 'postgres'
-        ? buildReplicas({ configuredId: cfg.storage.replica_id, database, notifier, store, registry, records, federation, relay, logger })
+        ? buildReplicas({
+            configuredId: cfg.storage.replica_id,
+            database,
+            notifier,
+            store,
+            registry,
+            records,
+            federation,
+            relay,
+            readers,
+            logger,
+          })
         : undefined
     if (replicas) metrics.bindReplicas(replicas)
     // PostgreSQL checks its own pages (and an operator's pg_amcheck); SQLite's are checked here.

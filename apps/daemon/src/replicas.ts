@@ -2,7 +2,7 @@ import os from 'node:os'
 import { ConsentRegistry } from '@spl/consent'
 import type { FederationService } from '@spl/federation'
 import type { RecordStore } from '@spl/records'
-import type { ThreadNotifier } from '@spl/sync-engine'
+import type { FeedReaders, ThreadNotifier } from '@spl/sync-engine'
 import type { MiddlewareHandler } from 'hono'
 import type { OpenDatabase } from './db.js'
 import type { Logger } from './logger.js'
@@ -61,6 +61,7 @@ export interface ReplicaParts {
   records: RecordService
   federation: FederationService
   relay: RelayParts
+  readers: FeedReaders
   logger: Logger
 }
 
@@ -84,6 +85,8 @@ export function buildReplicas(p: ReplicaParts): Replicas {
         await p.relay.routes.reload()
         await p.relay.receiver.reload()
         await p.relay.mailboxes?.reload()
+        // Who pulls from the other replicas: the depositor here does not take them for away.
+        await p.readers.merge()
       },
     },
     componentOf: (thread) => (ConsentRegistry.concerns(thread) ? 'consent' : null),
