@@ -106,7 +106,8 @@ describe.skipIf(PG_SKIP !== null)(`ReplicaBus on PostgreSQL${PG_SKIP ? ` (skippe
     })
   }
 
-  it('a store told on one replica wakes a long poll on the other (its seq as the head hint); its own notification is ignored', async () => {
+  /** Two replicas' buses on the database, listening; what the second reloaded goes into `r2`. */
+  async function twoReplicas() {
     const n1 = new ThreadNotifier()
     const n2 = new ThreadNotifier()
     const r2: string[] = []
@@ -114,6 +115,11 @@ describe.skipIf(PG_SKIP !== null)(`ReplicaBus on PostgreSQL${PG_SKIP ? ` (skippe
     const b2 = bus(n2, r2)
     await b1.start()
     await b2.start()
+    return { n1, n2, r2, b1, b2 }
+  }
+
+  it('a store told on one replica wakes a long poll on the other (its seq as the head hint); its own notification is ignored', async () => {
+    const { n1, n2, r2, b1, b2 } = await twoReplicas()
     try {
       const v1 = n1.version('th_x')
       const t0 = Date.now()
@@ -138,13 +144,7 @@ describe.skipIf(PG_SKIP !== null)(`ReplicaBus on PostgreSQL${PG_SKIP ? ` (skippe
   })
 
   it('PostgreSQL restarted: the listener comes back by itself, wakes every waiter once and reloads everything', async () => {
-    const n1 = new ThreadNotifier()
-    const n2 = new ThreadNotifier()
-    const r2: string[] = []
-    const b1 = bus(n1)
-    const b2 = bus(n2, r2)
-    await b1.start()
-    await b2.start()
+    const { n2, r2, b1, b2 } = await twoReplicas()
     try {
       cluster.stop()
       await until('b2 noticed', async () => (b2.connected ? undefined : true), 10_000, 20)
