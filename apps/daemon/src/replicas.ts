@@ -10,8 +10,16 @@ import { ReplicaBus } from './pg-notify.js'
 import type { RecordService } from './records-service.js'
 import type { RelayParts } from './relay.js'
 
-/** Admin and peer doors whose success changes the relay's shared state (receivers, registrations, routes). */
-const RELAY_WRITES = /^\/v1\/(mailbox\/[^/]+(\/register)?|relay\/(registrations|routes))$/
+/**
+ * Doors whose success changes the relay's shared state: a mailbox opened (POST …/register) or
+ * closed (DELETE /v1/mailbox/:did), registrations at relays and routes (admin). Deposits and
+ * acks are not told: each replica counts its own against the quota, recounted at every reload.
+ */
+export function isRelayWrite(method: string, path: string): boolean {
+  if (/^\/v1\/relay\/(registrations|routes)$/.test(path)) return method !== 'GET'
+  if (/^\/v1\/mailbox\/[^/]+\/register$/.test(path)) return method === 'POST'
+  return method === 'DELETE' && /^\/v1\/mailbox\/[^/]+$/.test(path)
+}
 
 /**
  * This daemon as one replica of an identity on PostgreSQL (docs/postgres.md, "Replicas"): its
@@ -46,7 +54,7 @@ export class Replicas {
   middleware(): MiddlewareHandler {
     return async (c, next) => {
       await next()
-      if (c.req.method !== 'GET' && c.res.status < 300 && RELAY_WRITES.test(c.req.path)) this.bus.stateChanged('relay')
+      if (c.res.status < 300 && isRelayWrite(c.req.method, c.req.path)) this.bus.stateChanged('relay')
     }
   }
 }
@@ -85,9 +93,10 @@ export function buildReplicas(p: ReplicaParts): Replicas {
         await p.relay.routes.reload()
         await p.relay.receiver.reload()
         await p.relay.mailboxes?.reload()
-        // Who pulls from the other replicas: the depositor here does not take them for away.
-        await p.readers.merge()
       },
+      // Who pulls from the other replicas, so that the depositor here does not take them for away:
+      // told by nobody (it changes with every request), merged at the backstop and after a reconnect.
+      readers: () => p.readers.merge(),
     },
     componentOf: (thread) => (ConsentRegistry.concerns(thread) ? 'consent' : null),
     logger: p.logger.child({ component: 'replicas' }),
