@@ -192,4 +192,36 @@ describe.skipIf(PG_SKIP !== null)(`replicas of one identity on PostgreSQL${PG_SK
     console.info(`replicas: a link revoked on A1 was refused on A2 after ${Date.now() - t0} ms`)
     expect(refused.code).toBe('TOKEN_REVOKED')
   })
+
+  // Last: it stops the cluster under every replica.
+  it('PostgreSQL restarted: both replicas listen again by themselves and a poll on A1 wakes for A2 within a second again', async () => {
+    cluster.stop()
+    cluster.start()
+    const reconnected = async (d: TestDaemon) =>
+      until(
+        `${d === a1 ? 'A1' : 'A2'} listens again`,
+        async () => {
+          const up = (await samples(d, 'spl_replica_listening'))[0]?.value
+          const n = (await samples(d, 'spl_replica_reconnects_total'))[0]?.value ?? 0
+          return up === 1 && n >= 1 ? true : undefined
+        },
+        30_000,
+        100,
+      )
+    await reconnected(a1)
+    await reconnected(a2)
+    const caller = Keypair.generate()
+    const thread = 'th_after_restart'
+    await a1.emit(thread, 'first')
+    const head = await changes(a1, `/v1/sync/changes?thread=${thread}&feed=normal`, caller)
+    const before = await held(a1)
+    const polled = changes(a1, `/v1/sync/changes?thread=${thread}&feed=longpoll&timeout=${HOLD_MS}&since=${head.next_cursor}`, caller)
+    await until('the long poll is held on A1', async () => ((await held(a1)) > before ? true : undefined), 10_000, 20)
+    const emittedAt = Date.now()
+    const id = await a2.emit(thread, 'from A2 after the restart')
+    expect((await polled).records.map((r) => r.id)).toEqual([id])
+    const ms = Date.now() - emittedAt
+    console.info(`replicas: after a PostgreSQL restart, A1's long poll woke ${ms} ms after an emit on A2`)
+    expect(ms).toBeLessThan(1000)
+  })
 })
