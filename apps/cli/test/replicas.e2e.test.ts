@@ -73,6 +73,7 @@ describe.skipIf(PG_SKIP !== null)(`replicas of one identity on PostgreSQL${PG_SK
     expect(await labels(a2)).toEqual(new Set(['a-2']))
     expect(await labels(a1)).toEqual(new Set([expect.stringMatching(new RegExp(`:${new URL(a1.url).port}$`))]))
     expect((await samples(a1, 'spl_replica_listening')).map((s) => s.value)).toEqual([1])
+    expect(await a2.api.get('/v1/sync/health')).toMatchObject({ replica: { id: 'a-2', listening: true } })
   })
 
   it('a long poll held on A1 wakes within a second when the record is emitted on A2 (not at its 20 s timeout)', async () => {

@@ -143,5 +143,7 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
     most_errored_pairs: errored.sort((a, b) => b.errors_last_hour - a.errors_last_hour).slice(0, 5),
     drift_alerts: live.flatMap((p) => driftAlerts(ctx, p, now)),
     subscribers,
+    // On PostgreSQL: which replica of the identity answered, and whether it hears the others.
+    ...(ctx.replicas ? { replica: { id: ctx.replicas.id, listening: ctx.replicas.bus.connected } } : {}),
   }
 }
