@@ -262,7 +262,9 @@ export class ReplicaBus {
     if (this.#everConnected) {
       this.counters.reconnects++
       this.#d.logger.info({}, 'replicas: listening again; every waiter looks again and shared state is reloaded')
-      // Whatever was told while away is lost: every long poll and watch looks again once.
+      // Whatever was told while away is lost: heads are looked up again, every long poll and
+      // watch looks again once.
+      this.#d.notifier.forgetHeads()
       this.#d.notifier.notifyAll()
       void this.reloadAll()
     }
@@ -275,6 +277,8 @@ export class ReplicaBus {
       this.#pid = null
     }
     if (this.#closed) return
+    // The other replicas' stores are not heard from now on: no head told before is trusted.
+    this.#d.notifier.forgetHeads()
     if (this.#attempt === 0) this.#d.logger.warn({ err }, 'replicas: the LISTEN connection is lost; reconnecting')
     const { minMs, maxMs } = this.#d.backoff ?? { minMs: 250, maxMs: 5000 }
     const delay = Math.min(maxMs, minMs * 2 ** this.#attempt) * (0.75 + Math.random() * 0.5)
