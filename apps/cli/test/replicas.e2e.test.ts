@@ -74,6 +74,13 @@ describe.skipIf(PG_SKIP !== null)(`replicas of one identity on PostgreSQL${PG_SK
     expect(await labels(a1)).toEqual(new Set([expect.stringMatching(new RegExp(`:${new URL(a1.url).port}$`))]))
     expect((await samples(a1, 'spl_replica_listening')).map((s) => s.value)).toEqual([1])
     expect(await a2.api.get('/v1/sync/health')).toMatchObject({ replica: { id: 'a-2', listening: true } })
+    // A2's store went out on spl_records and came in at A1 (A2's own copy back is not counted).
+    const told = async (d: TestDaemon, direction: string) =>
+      (await samples(d, 'spl_replica_notifications_total')).find(
+        (s) => s.labels['direction'] === direction && s.labels['channel'] === 'spl_records',
+      )?.value ?? 0
+    expect(await told(a2, 'sent')).toBeGreaterThanOrEqual(1)
+    await until('A1 heard A2', async () => ((await told(a1, 'received')) >= 1 ? true : undefined), 2000, 20)
   })
 
   it('a long poll held on A1 wakes within a second when the record is emitted on A2 (not at its 20 s timeout)', async () => {
