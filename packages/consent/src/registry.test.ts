@@ -340,6 +340,16 @@ describe('ConsentRegistry: bindings, latest clock wins', () => {
   })
 })
 
+/** Stores a LEARN record signed by `key` in `store`; returns its id. */
+function putLearn(store: RecordStore) {
+  return async (key: Keypair, thread: string, clock: number, body: Record<string, unknown>) => {
+    const signed = signRecord(key, { parents: [], thread, actor: key.did, act: 'LEARN', body, clock, data_type: 'SCALAR' })
+    const r = await store.appendLocal(signed, Date.now())
+    if ('ok' in r) throw new Error(r.message)
+    return signed.id
+  }
+}
+
 describe('ConsentRegistry.load', () => {
   it('folds what the store holds, ignoring records signed by others and redacted stubs', async () => {
     const db = new Kysely({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
@@ -347,12 +357,7 @@ describe('ConsentRegistry.load', () => {
       const store = await RecordStore.open(db)
       const self = Keypair.generate()
       const other = Keypair.generate()
-      const put = async (key: Keypair, thread: string, clock: number, body: Record<string, unknown>) => {
-        const signed = signRecord(key, { parents: [], thread, actor: key.did, act: 'LEARN', body, clock, data_type: 'SCALAR' })
-        const r = await store.appendLocal(signed, Date.now())
-        if ('ok' in r) throw new Error(r.message)
-        return signed.id
-      }
+      const put = putLearn(store)
       const own = grantBodyOf()
       const forged = grantBodyOf()
       const revoked = grantBodyOf()
@@ -411,11 +416,8 @@ describe('ConsentRegistry.refresh', () => {
     try {
       const store = await RecordStore.open(db)
       const self = Keypair.generate()
-      const put = async (thread: string, clock: number, body: Record<string, unknown>) => {
-        const signed = signRecord(self, { parents: [], thread, actor: self.did, act: 'LEARN', body, clock, data_type: 'SCALAR' })
-        const r = await store.appendLocal(signed, Date.now())
-        if ('ok' in r) throw new Error(r.message)
-      }
+      const learn = putLearn(store)
+      const put = (thread: string, clock: number, body: Record<string, unknown>) => learn(self, thread, clock, body)
       const first = grantBodyOf()
       await put(CONSENT_THREAD, 0, first)
       const replica1 = await ConsentRegistry.load(store, self.did)
