@@ -508,6 +508,25 @@ describe('replicas on one database (docs/postgres.md)', () => {
   })
 })
 
+describe('renewal by replicas on one database', () => {
+  it('two replicas due at once: one asks the peer (it takes the row first), both then hold the token it got', async () => {
+    const { a, doors, link, held } = await linked()
+    const a2 = await instance(alice, {}, a.db)
+    await a2.service.start()
+    a2.service.stop()
+    clock = held.iat * 1000 + ((held.exp - held.iat) * 1000 * 2) / 3
+    await Promise.all([a.service.renewDue(), a2.service.renewDue()])
+    expect(doors.calls).toEqual([renewPath(link.link_id)])
+    const stored = await a.store.link(link.link_id)
+    expect(stored!.held_jti).not.toBe(held.jti)
+    // The winner told the other (components.changed → spl_state): it reloads.
+    for (const s of [a.service, a2.service]) await s.reload()
+    for (const s of [a.service, a2.service]) expect(s.tokenFor(bob.did)).toBe(stored!.held_token)
+    // B issued exactly one new token, the one the row holds.
+    expect(doors.calls).toHaveLength(1)
+  })
+})
+
 describe('revocation (SPEC 9.2, 7.5)', () => {
   it('puts the issued jti on the list, stops the pairs, tells the peer; the list survives a new service over the same database', async () => {
     const { a, b, link } = await linked()

@@ -793,13 +793,14 @@ export class FederationService {
     this.#renewing = true
     try {
       const now = this.#now()
-      for (const link of this.#byPeer.values()) {
+      // A copy: a renewal another replica took reloads the map.
+      for (const link of [...this.#byPeer.values()]) {
         if (link.state !== 'active' && link.state !== 'paused') continue
         if (!link.held_token) {
           // Restored from a bundle (token ids only, docs/backup.md): the id is known, the token is
           // not. Ask the peer for a fresh one now, and every 30 s until it answers.
           const retryAt = link.renewal_error ? link.renewal_error.at + 30_000 : 0
-          if (link.held_jti !== null && now >= retryAt) await this.#renew(link).catch(() => {})
+          if (link.held_jti !== null && now >= retryAt) await this.#renewOnce(link, now)
           continue
         }
         const { iat, exp } = claimsOf(link.held_token)
@@ -807,10 +808,27 @@ export class FederationService {
         const due = iat * 1000 + ((exp - iat) * 1000 * 2) / 3
         // After a failure, wait a little before the next try (not once a second).
         const retryAt = link.renewal_error ? link.renewal_error.at + Math.min(30_000, ((exp - iat) * 1000) / 10) : 0
-        if (now >= due && now >= retryAt) await this.#renew(link).catch(() => {})
+        if (now >= due && now >= retryAt) await this.#renewOnce(link, now)
       }
     } finally {
       this.#renewing = false
+    }
+  }
+
+  /**
+   * A due renewal, by this daemon only if it takes the link's row first: two replicas renewing
+   * at once would each get a token from the peer, which revokes the first when it issues the
+   * second, and the row could end up holding the revoked one. The other replica reloads.
+   */
+  async #renewOnce(link: Link, now: number): Promise<void> {
+    try {
+      if (!(await this.#c.store.claimRenewal(link.link_id, link.updated_at, now))) {
+        await this.reload()
+        return
+      }
+      await this.#renew({ ...link, updated_at: Math.max(now, link.updated_at + 1) })
+    } catch {
+      // #renew keeps its failure on the link; a store that is away is tried at the next round.
     }
   }
 
