@@ -82,7 +82,12 @@ interface Instance {
 const opened: Kysely<unknown>[] = []
 const servers: http.Server[] = []
 
-async function instance(who: Keypair, settings: Partial<FederationSettings> = {}, db?: Kysely<unknown>): Promise<Instance> {
+async function instance(
+  who: Keypair,
+  settings: Partial<FederationSettings> = {},
+  db?: Kysely<unknown>,
+  extra: Partial<FederationComponents> = {},
+): Promise<Instance> {
   const k = db ?? new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
   if (!db) opened.push(k)
   const store = await FederationStore.open(k)
@@ -107,6 +112,7 @@ async function instance(who: Keypair, settings: Partial<FederationSettings> = {}
     ownManifest: (origin) => signer.forOrigin(origin),
     logger: { info: () => {}, warn: () => {} },
     now,
+    ...extra,
   }
   const service = new FederationService(components, s)
   return { kp: who, store, pairs, journal, bindings, service, db: k, settings: s }
@@ -473,6 +479,51 @@ describe('renewal (SPEC 9.1: before expiry, a light re-handshake)', () => {
     const { a, b, link } = await linked()
     await b.service.revoke(alice.did)
     expect(await refusal(a.service.refresh(link.link_id))).toBe('403 LINK_REVOKED')
+  })
+})
+
+describe('replicas on one database (docs/postgres.md)', () => {
+  it('a revocation made by one replica is told (changed) and refused by the other after its reload; a reload tells nobody', async () => {
+    const { b, link } = await linked()
+    const [bLink] = await b.service.links()
+    const jti = bLink!.tokens.issued.jti
+    let told = 0
+    const b2 = await instance(bob, {}, b.db, { changed: () => told++ })
+    await b2.service.start()
+    b2.service.stop()
+    expect(told).toBe(0)
+    await b2.service.revoke(link.link_id)
+    expect(told).toBeGreaterThan(0)
+    // The first replica still answers from memory until it reloads.
+    expect(b.service.isRevoked(jti)).toBe(false)
+    expect(b.service.isLinked(alice.did)).toBe(true)
+    await b.service.reload()
+    expect(b.service.isRevoked(jti)).toBe(true)
+    expect(b.service.isLinked(alice.did)).toBe(false)
+    expect(b.service.tokenFor(alice.did)).toBeNull()
+    const n = told
+    await b2.service.reload()
+    expect(told).toBe(n)
+    expect(b2.service.isRevoked(jti)).toBe(true)
+  })
+})
+
+describe('renewal by replicas on one database', () => {
+  it('two replicas due at once: one asks the peer (it takes the row first), both then hold the token it got', async () => {
+    const { a, doors, link, held } = await linked()
+    const a2 = await instance(alice, {}, a.db)
+    await a2.service.start()
+    a2.service.stop()
+    clock = held.iat * 1000 + ((held.exp - held.iat) * 1000 * 2) / 3
+    await Promise.all([a.service.renewDue(), a2.service.renewDue()])
+    expect(doors.calls).toEqual([renewPath(link.link_id)])
+    const stored = await a.store.link(link.link_id)
+    expect(stored!.held_jti).not.toBe(held.jti)
+    // The winner told the other (components.changed → spl_state): it reloads.
+    for (const s of [a.service, a2.service]) await s.reload()
+    for (const s of [a.service, a2.service]) expect(s.tokenFor(bob.did)).toBe(stored!.held_token)
+    // B issued exactly one new token, the one the row holds.
+    expect(doors.calls).toHaveLength(1)
   })
 })
 

@@ -9,6 +9,7 @@ import { peerError, refuse } from './errors.js'
 import { effectiveState, type Link, type LinkState, type LinkView, linkIdFor, linkView } from './link.js'
 import type { FederationStore, HeldRequest } from './store.js'
 import { checkGivenToken, checkHeldToken, claimsOf, issueLinkToken } from './tokens.js'
+import { ChangeCounter, TrackedMap, TrackedSet } from './tracked.js'
 import {
   type NamespaceMap,
   PAIR_PATH,
@@ -62,6 +63,8 @@ export interface FederationComponents {
   ownManifest(origin: string): WellKnownDocument
   logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void }
   now?: () => number
+  /** Called after each change of links or revocations, once it is in the store (replicas reload then). */
+  changed?: () => void
 }
 
 export interface FederationSettings {
@@ -89,9 +92,11 @@ export class FederationService {
   readonly #c: FederationComponents
   readonly #s: FederationSettings
   readonly #now: () => number
+  /** Writes of the two below: each is told to `components.changed` (replicas reload). */
+  readonly #changes: ChangeCounter
   /** Links by peer DID, kept in step with the store for the synchronous checks of every pull. */
-  readonly #byPeer = new Map<string, Link>()
-  readonly #revoked = new Set<string>()
+  readonly #byPeer: Map<string, Link>
+  readonly #revoked: Set<string>
   #timer: NodeJS.Timeout | undefined
   #renewing = false
 
@@ -99,6 +104,9 @@ export class FederationService {
     this.#c = components
     this.#s = settings
     this.#now = components.now ?? Date.now
+    this.#changes = new ChangeCounter(components.changed)
+    this.#byPeer = new TrackedMap(this.#changes)
+    this.#revoked = new TrackedSet(this.#changes)
   }
 
   get settings(): FederationSettings {
@@ -107,9 +115,14 @@ export class FederationService {
 
   /** Loads links and revocations, makes sure every active link has its pairs, starts renewal. */
   async start(): Promise<void> {
-    for (const jti of await this.#c.store.revokedJtis(this.#now())) this.#revoked.add(jti)
-    for (const link of await this.#c.store.links()) {
-      this.#byPeer.set(link.peer_did, link)
+    const revoked = await this.#c.store.revokedJtis(this.#now())
+    const links = await this.#c.store.links()
+    // What the store holds already: nothing to tell the replicas.
+    this.#changes.quietly(() => {
+      for (const jti of revoked) this.#revoked.add(jti)
+      for (const link of links) this.#byPeer.set(link.peer_did, link)
+    })
+    for (const link of links) {
       // A crash between the link's commit and its pairs leaves them missing: make them now.
       if (link.state === 'active')
         await this.#ensurePairs(link).catch((err) =>
@@ -118,6 +131,27 @@ export class FederationService {
     }
     this.#timer = setInterval(() => void this.renewDue(), 1000)
     this.#timer.unref()
+  }
+
+  /**
+   * Reads links and revocations from the store again (another daemon on the same database, a
+   * replica, changed them). Revoked ids are only added: an expired one is refused by its expiry.
+   * A write of this service during the read makes it read again, so a newer local state is never
+   * replaced by an older one.
+   */
+  async reload(): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const writes = this.#changes.writes
+      const revoked = await this.#c.store.revokedJtis(this.#now())
+      const links = await this.#c.store.links()
+      if (this.#changes.writes !== writes) continue
+      this.#changes.quietly(() => {
+        for (const jti of revoked) this.#revoked.add(jti)
+        this.#byPeer.clear()
+        for (const link of links) this.#byPeer.set(link.peer_did, link)
+      })
+      return
+    }
   }
 
   stop(): void {
@@ -759,13 +793,14 @@ export class FederationService {
     this.#renewing = true
     try {
       const now = this.#now()
-      for (const link of this.#byPeer.values()) {
+      // A copy: a renewal another replica took reloads the map.
+      for (const link of [...this.#byPeer.values()]) {
         if (link.state !== 'active' && link.state !== 'paused') continue
         if (!link.held_token) {
           // Restored from a bundle (token ids only, docs/backup.md): the id is known, the token is
           // not. Ask the peer for a fresh one now, and every 30 s until it answers.
           const retryAt = link.renewal_error ? link.renewal_error.at + 30_000 : 0
-          if (link.held_jti !== null && now >= retryAt) await this.#renew(link).catch(() => {})
+          if (link.held_jti !== null && now >= retryAt) await this.#renewOnce(link, now)
           continue
         }
         const { iat, exp } = claimsOf(link.held_token)
@@ -773,10 +808,27 @@ export class FederationService {
         const due = iat * 1000 + ((exp - iat) * 1000 * 2) / 3
         // After a failure, wait a little before the next try (not once a second).
         const retryAt = link.renewal_error ? link.renewal_error.at + Math.min(30_000, ((exp - iat) * 1000) / 10) : 0
-        if (now >= due && now >= retryAt) await this.#renew(link).catch(() => {})
+        if (now >= due && now >= retryAt) await this.#renewOnce(link, now)
       }
     } finally {
       this.#renewing = false
+    }
+  }
+
+  /**
+   * A due renewal, by this daemon only if it takes the link's row first: two replicas renewing
+   * at once would each get a token from the peer, which revokes the first when it issues the
+   * second, and the row could end up holding the revoked one. The other replica reloads.
+   */
+  async #renewOnce(link: Link, now: number): Promise<void> {
+    try {
+      if (!(await this.#c.store.claimRenewal(link.link_id, link.updated_at, now))) {
+        await this.reload()
+        return
+      }
+      await this.#renew({ ...link, updated_at: Math.max(now, link.updated_at + 1) })
+    } catch {
+      // #renew keeps its failure on the link; a store that is away is tried at the next round.
     }
   }
 

@@ -107,7 +107,9 @@ export class KyselyPairLeases implements PairLeases {
     const alive = await this.db
       .selectFrom('spl_replicas')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('seen_at', '>=', now - this.ttlMs)
+      // A live replica says so every ttl/3: one not seen for two of its rounds is gone, and stops
+      // counting before its leases expire, so the others reach for its pairs as soon as they can.
+      .where('seen_at', '>=', now - Math.ceil((2 * this.ttlMs) / 3))
       .executeTakeFirstOrThrow()
     return Math.max(1, Number(alive.n))
   }
