@@ -57,6 +57,11 @@ export class DaemonMetrics {
       ['spl_sync_bytes_received_total', 'Change-feed bytes received', (t) => t.bytes_received],
       ['spl_sync_cursor_resets_total', 'Cursor resets answered by peers', (t) => t.cursor_resets],
     ]
+    // Replicas: a pair's counters are said by the replica that pulls it, so sums over replicas hold.
+    const pulledHere = () => {
+      const e = engine()
+      return (e?.listPairs({ all: true }) ?? []).filter((p) => e!.pullsHere(p.pair_id))
+    }
     for (const [name, help, pick] of totals) {
       new Counter({
         name,
@@ -65,7 +70,7 @@ export class DaemonMetrics {
         registers,
         collect() {
           this.reset()
-          for (const p of engine()?.listPairs({ all: true }) ?? []) this.inc({ pair_id: p.pair_id }, pick(p.totals))
+          for (const p of pulledHere()) this.inc({ pair_id: p.pair_id }, pick(p.totals))
         },
       })
     }
@@ -76,7 +81,7 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.reset()
-        for (const p of engine()?.listPairs({ all: true }) ?? []) {
+        for (const p of pulledHere()) {
           for (const [code, n] of Object.entries(p.totals.rejected)) this.inc({ pair_id: p.pair_id, code }, n)
         }
       },
@@ -113,6 +118,14 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.set(doors()?.watch.held.threads ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'spl_pair_leases_held',
+      help: 'Pairs whose lease this replica holds (PostgreSQL replicas; 0 on SQLite, where one process pulls every pair)',
+      registers,
+      collect() {
+        this.set(engine()?.replica?.pairs_held ?? 0)
       },
     })
     this.#relayMetrics(registers)

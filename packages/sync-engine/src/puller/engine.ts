@@ -78,6 +78,11 @@ export class SyncEngine {
     return leases ? { id: leases.replicaId, pairs_held: leases.held } : null
   }
 
+  /** Whether this process pulls the pair: always without leases, else while it holds the pair's lease. */
+  pullsHere(pairId: string): boolean {
+    return this.#c.leases?.holds(pairId) ?? true
+  }
+
   #now(): number {
     return this.#c.clock.now()
   }
@@ -177,8 +182,7 @@ export class SyncEngine {
     if (!p || p.state === 'stopped') return { status: 'unsolicited' }
     if (p.state === 'paused') return { status: 'held' }
     // On a replica without the pair's lease the records are stored; its row is the holder's to write.
-    const holds = this.#c.leases?.holds(p.pair_id) ?? true
-    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records, holds)) }
+    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records, this.pullsHere(p.pair_id))) }
   }
 
   /**
@@ -447,7 +451,7 @@ export class SyncEngine {
   #cycle(id: string): void {
     const rt = this.#runtime(id)
     if (rt.running || !this.#started) return
-    if (this.#c.leases && !this.#c.leases.holds(id)) return
+    if (!this.pullsHere(id)) return
     const pair = this.#pairs.get(id)
     if (!pair || pair.state === 'paused' || pair.state === 'stopped') return
     const abort = new AbortController()
