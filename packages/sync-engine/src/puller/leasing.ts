@@ -1,5 +1,7 @@
 import type { Logger } from '../logger.js'
 import type { PairLeases } from '../stores.js'
+import type { PullContext } from './pull-loop.js'
+import type { Scheduler } from './scheduler.js'
 
 /** What the keeper asks of the engine it keeps leases for. */
 export interface LeaseHost {
@@ -99,4 +101,59 @@ export class LeaseKeeper {
       this.#failing = true
     }
   }
+}
+
+/** The engine's side of the keeper: its live pairs, their loops and the scheduler. */
+export function engineLeaseHost(ctx: PullContext, scheduler: Scheduler, started: () => boolean): LeaseHost {
+  const { c } = ctx
+  // When pair rows were last re-read (null: never, read them all).
+  let refreshedAt: number | null = null
+  return {
+    now: () => c.clock.now(),
+    logger: c.logger,
+    async gained(ids) {
+      for (const id of ids) {
+        const fresh = await c.pairs.getPair(id)
+        if (!fresh) continue
+        ctx.pairs.set(id, fresh)
+        const rt = ctx.runtime(id)
+        rt.attempt = 0
+        rt.backoffMs = 0
+        if (started() && fresh.state !== 'paused' && fresh.state !== 'stopped') scheduler.schedule(id, c.clock.now())
+      }
+    },
+    async lost(ids) {
+      const running: Promise<void>[] = []
+      for (const id of ids) {
+        scheduler.cancel(id)
+        const rt = ctx.runtime(id)
+        rt.nextAttemptAt = null
+        rt.abort?.abort(new Error('lease lost'))
+        if (rt.running) running.push(rt.running)
+      }
+      await Promise.allSettled(running)
+    },
+    async refresh() {
+      const at = c.clock.now()
+      // Rows written since the last refresh (a minute of margin for clocks that differ a little).
+      const rows = await c.pairs.listPairs(refreshedAt === null ? {} : { updatedSince: refreshedAt - 60_000 })
+      for (const p of rows) if (!c.leases?.holds(p.pair_id)) ctx.pairs.set(p.pair_id, p)
+      refreshedAt = at
+      const live = new Set<string>()
+      for (const p of ctx.pairs.values()) if (p.state !== 'paused' && p.state !== 'stopped') live.add(p.pair_id)
+      return live
+    },
+  }
+}
+
+/**
+ * Makes this replica the pair's holder before an operator's change (no-op without leases, or when
+ * it holds it): seizes the lease, then reads the row as the previous holder's last commit left it.
+ */
+export async function ownPair(ctx: PullContext, pairId: string): Promise<void> {
+  const leases = ctx.c.leases
+  if (!leases || leases.holds(pairId)) return
+  await leases.seize(pairId, ctx.c.clock.now())
+  const fresh = await ctx.c.pairs.getPair(pairId)
+  if (fresh) ctx.pairs.set(pairId, fresh)
 }
