@@ -20,7 +20,7 @@ import { PeerClient, ReplayCache } from '@spl/transport'
 import { Auditor } from './auditor.js'
 import { carryRegistryOver } from './carry-over.js'
 import { durationMs, type SplConfig } from './config.js'
-import type { OpenDatabase } from './db.js'
+import { type OpenDatabase, openPostgres } from './db.js'
 import { buildDiscovery } from './discovery.js'
 import { buildFederation } from './federation.js'
 import type { DaemonSecrets } from './load.js'
@@ -153,9 +153,11 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     // Replicas on one PostgreSQL share the pairs through leases (SPEC 11); SQLite has one process.
     const leases =
       database.kind === 'postgres'
-        ? await KyselyPairLeases.open(database.db, {
+        ? await KyselyPairLeases.open(openPostgres(database.url).db, {
             replicaId: leaseHolderId(cfg.storage.replica_id),
             ttlMs: durationMs(cfg.storage.lease_ttl)!,
+            // A connection of its own: heartbeats do not wait behind the pulls' commits.
+            owned: true,
           })
         : null
     const syncStore = await KyselySyncStore.open(database.db, store, leases)

@@ -3,6 +3,9 @@ import type { PairLeases } from '../stores.js'
 import type { PullContext } from './pull-loop.js'
 import type { Scheduler } from './scheduler.js'
 
+/** Leases a replica takes in one round at most: 10,000 free pairs are taken over 5 rounds, each short. */
+const MAX_TAKE = 2000
+
 /** What the keeper asks of the engine it keeps leases for. */
 export interface LeaseHost {
   now(): number
@@ -49,6 +52,7 @@ export class LeaseKeeper {
     const held = this.leases.heldIds()
     await this.host.lost(held)
     await this.leases.release(held, this.host.now()).catch(() => {})
+    await this.leases.close?.()
   }
 
   /** One round (rounds never overlap: a slow database makes the next one wait). */
@@ -84,7 +88,8 @@ export class LeaseKeeper {
       const target = Math.ceil(live.size / replicas)
       const held = this.leases.held
       if (held < target) {
-        const got = await this.leases.acquire(await this.leases.unheld(now, target - held), now)
+        // A round stays short (its renewals must not wait): at most MAX_TAKE new leases per round.
+        const got = await this.leases.acquire(await this.leases.unheld(now, Math.min(MAX_TAKE, target - held)), now)
         if (got.length > 0) await this.host.gained(got)
       } else if (held > target) {
         // Another replica joined: hand back what is above this one's share.
@@ -112,8 +117,10 @@ export function engineLeaseHost(ctx: PullContext, scheduler: Scheduler, started:
     now: () => c.clock.now(),
     logger: c.logger,
     async gained(ids) {
+      // Many at once (a replica's first round): one read of every row, not one per pair.
+      const rows = ids.length > 20 ? new Map((await c.pairs.listPairs()).map((p) => [p.pair_id, p])) : null
       for (const id of ids) {
-        const fresh = await c.pairs.getPair(id)
+        const fresh = rows ? rows.get(id) : await c.pairs.getPair(id)
         if (!fresh) continue
         ctx.pairs.set(id, fresh)
         const rt = ctx.runtime(id)
