@@ -62,6 +62,8 @@ export function createApp(ctx: DaemonContext): Hono {
     await next()
     end({ method: c.req.method, route: routePath(c, -1) || 'unmatched', status: String(c.res.status) })
   })
+  // On PostgreSQL: a relay write tells the other replicas (the federation and the records tell them themselves).
+  if (ctx.replicas) app.use('*', ctx.replicas.middleware())
   publicRoutes(app, ctx)
   // The did:sync directory's doors are open: each write is signed by the DID it is about.
   directoryRoutes(app, ctx)

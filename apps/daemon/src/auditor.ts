@@ -47,6 +47,8 @@ export class Auditor {
     try {
       for (const p of this.engine.listPairs()) {
         if (p.state !== 'running' || p.caught_up_at === null) continue
+        // Replicas: the one that pulls the pair audits it.
+        if (!this.engine.pullsHere(p.pair_id)) continue
         const last = this.engine.lastAuditOf(p.pair_id)
         const failed = this.#failedAt.get(p.pair_id)
         const due =

@@ -89,7 +89,7 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
         max_waiting: 10_000,
         sender_bytes_per_day: 256 * 1024 * 1024,
       },
-      storage: { url: '', lease_ttl: '15s' },
+      storage: { url: '', lease_ttl: '15s', replica_id: '' },
     })
   })
 
@@ -101,6 +101,13 @@ describe('parseConfig: the config.toml of SPEC 1', () => {
       /storage\.url: empty \(SQLite in the home\) or a postgres:\/\/ URL/,
     )
     expect(envToCfg(parseConfig(`[identity]\ndid = "${DID}"\n`), { database: 'postgres://h/db' }).storage.url).toBe('postgres://h/db')
+  })
+
+  it('[storage] replica_id: the replica label of /metrics, empty by default (hostname:port), a plain name', () => {
+    expect(parseConfig(`[identity]\ndid = "${DID}"\n[storage]\nreplica_id = "a-1"\n`).storage.replica_id).toBe('a-1')
+    expect(() => parseConfig(`[identity]\ndid = "${DID}"\n[storage]\nreplica_id = "a 1\\""\n`)).toThrow(
+      /storage\.replica_id: letters, digits/,
+    )
   })
 
   it('[records] max_bytes: 1 MiB by default, from 1 KiB to 4 MiB (SPEC 2.4a)', () => {

@@ -159,9 +159,15 @@ const configSchema = z
           .default(''),
         /** PostgreSQL replicas: how long a replica holds a pair's lease without renewing it (taken over after that). */
         lease_ttl: duration.default('15s'),
+        /** This daemon's name among the replicas of one identity on PostgreSQL (/metrics label `replica`); '' = `<hostname>:<port>`. */
+        replica_id: z
+          .string()
+          .max(200)
+          .regex(/^[A-Za-z0-9_.:@-]*$/, 'letters, digits and _ . : @ - only')
+          .default(''),
       })
       .strict()
-      .default({ url: '', lease_ttl: '15s' }),
+      .default({ url: '', lease_ttl: '15s', replica_id: '' }),
   })
   .strict()
 

@@ -20,7 +20,7 @@ import { PeerClient, ReplayCache } from '@spl/transport'
 import { Auditor } from './auditor.js'
 import { carryRegistryOver } from './carry-over.js'
 import { durationMs, type SplConfig } from './config.js'
-import type { OpenDatabase } from './db.js'
+import { type OpenDatabase, openPostgres } from './db.js'
 import { buildDiscovery } from './discovery.js'
 import { buildFederation } from './federation.js'
 import type { DaemonSecrets } from './load.js'
@@ -28,7 +28,7 @@ import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
 import { RecordService } from './records-service.js'
 import { buildRelay, type RelayParts } from './relay.js'
-import { newReplicaId } from './replica.js'
+import { buildReplicas, leaseHolderId, type Replicas } from './replicas.js'
 import { VERSION } from './version.js'
 
 /** What the context is built on besides the config and the secrets: the home, an open database, a logger. */
@@ -62,6 +62,7 @@ export interface DaemonContextFields {
   federation: FederationService
   relay: RelayParts
   replay: ReplayCache
+  replicas: Replicas | undefined
   logger: Logger
   startedAt: number
   bindHost: string
@@ -104,6 +105,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
   readonly relay: RelayParts
   /** Used SPL-Proof ids (durable, SPEC 7.4), for the peer doors besides the change feed. */
   readonly replay: ReplayCache
+  /** On PostgreSQL: this daemon as one replica of the identity (LISTEN/NOTIFY, the `replica` label); undefined on SQLite. */
+  readonly replicas: Replicas | undefined
   readonly logger: Logger
   readonly startedAt: number
   /** The host the HTTP server is bound to (for the bind-host warning). */
@@ -134,6 +137,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     this.federation = fields.federation
     this.relay = fields.relay
     this.replay = fields.replay
+    this.replicas = fields.replicas
     this.logger = fields.logger
     this.startedAt = fields.startedAt
     this.bindHost = fields.bindHost
@@ -149,7 +153,12 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     // Replicas on one PostgreSQL share the pairs through leases (SPEC 11); SQLite has one process.
     const leases =
       database.kind === 'postgres'
-        ? await KyselyPairLeases.open(database.db, { replicaId: newReplicaId(), ttlMs: durationMs(cfg.storage.lease_ttl)! })
+        ? await KyselyPairLeases.open(openPostgres(database.url).db, {
+            replicaId: leaseHolderId(cfg.storage.replica_id),
+            ttlMs: durationMs(cfg.storage.lease_ttl)!,
+            // A connection of its own: heartbeats do not wait behind the pulls' commits.
+            owned: true,
+          })
         : null
     const syncStore = await KyselySyncStore.open(database.db, store, leases)
     const notifier = new ThreadNotifier()
@@ -159,6 +168,8 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
     const metrics = new DaemonMetrics()
     // Made after the engine (it makes the link's pairs) and read by the engine's pulls.
     let federation: FederationService | undefined
+    // Made last (it reloads the federation and the relay); told by the federation of each change.
+    let replicas: Replicas | undefined
     const engine = new SyncEngine(
       {
         localDid: keypair.did,
@@ -220,6 +231,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       records,
       manifests,
       logger,
+      changed: () => replicas?.bus.stateChanged('federation'),
     })
     const directory = cfg.directory.enabled ? await DirectoryStore.open(database.db) : undefined
     const relay = await buildRelay({
@@ -235,6 +247,22 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       logger,
     })
     metrics.bindRelay(relay)
+    replicas =
+      database.kind === 'postgres'
+        ? buildReplicas({
+            configuredId: cfg.storage.replica_id,
+            database,
+            notifier,
+            store,
+            registry,
+            records,
+            federation,
+            relay,
+            readers,
+            logger,
+          })
+        : undefined
+    if (replicas) metrics.bindReplicas(replicas)
     // PostgreSQL checks its own pages (and an operator's pg_amcheck); SQLite's are checked here.
     const integrityCheck = database.kind === 'sqlite' ? () => String(database.sqlite.pragma('quick_check', { simple: true })) : () => 'ok'
     return new DaemonContext({
@@ -260,6 +288,7 @@ export class DaemonContext implements Readonly<DaemonContextFields> {
       federation,
       relay,
       replay: new ReplayCache(replayStore),
+      replicas,
       logger,
       startedAt: Date.now(),
       bindHost: cfg.server.host,

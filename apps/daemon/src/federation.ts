@@ -28,6 +28,8 @@ export function buildFederation(deps: {
   records: RecordService
   manifests: ManifestSigner
   logger: Logger
+  /** Called after each change of links or revocations (replicas reload them). */
+  changed?: () => void
 }): FederationService {
   const { cfg, engine, registry, records } = deps
   return new FederationService(
@@ -50,6 +52,7 @@ export function buildFederation(deps: {
         void (await records.emit({ act: 'LEARN', thread: FEDERATION_THREAD, body, parents: [], data_type: 'SCALAR' })),
       ownManifest: (origin) => deps.manifests.forOrigin(origin),
       logger: deps.logger.child({ component: 'federation' }),
+      ...(deps.changed ? { changed: deps.changed } : {}),
     },
     {
       policy: cfg.federation.accept_pair_requests,

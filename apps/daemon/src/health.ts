@@ -127,8 +127,6 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
   }))
   return {
     object: 'sync_health',
-    // Replicas on PostgreSQL: which one answered, and how many pairs it pulls (null on SQLite).
-    replica: ctx.engine.replica,
     links,
     // The mesh as `spl status` shows it (decision 87): pairs this instance pulls (removed ones
     // not counted) plus the peers pulling from it now, the latter counted as running.
@@ -145,5 +143,17 @@ export function syncHealth(ctx: DaemonContext, now = Date.now()) {
     most_errored_pairs: errored.sort((a, b) => b.errors_last_hour - a.errors_last_hour).slice(0, 5),
     drift_alerts: live.flatMap((p) => driftAlerts(ctx, p, now)),
     subscribers,
+    // On PostgreSQL: which replica of the identity answered, and whether it hears the others.
+    // The name it holds pair leases under (one per process) and how many pairs it pulls.
+    ...(ctx.replicas
+      ? {
+          replica: {
+            id: ctx.replicas.id,
+            listening: ctx.replicas.bus.connected,
+            lease_holder: ctx.engine.replica?.id ?? null,
+            pairs_held: ctx.engine.replica?.pairs_held ?? 0,
+          },
+        }
+      : {}),
   }
 }

@@ -9,6 +9,7 @@ import {
   type WatchDoor,
 } from '@spl/sync-engine'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Replicas } from './replicas.js'
 
 /** The daemon's Prometheus registry; pair figures are read from the engine at scrape time. */
 export class DaemonMetrics {
@@ -56,6 +57,11 @@ export class DaemonMetrics {
       ['spl_sync_bytes_received_total', 'Change-feed bytes received', (t) => t.bytes_received],
       ['spl_sync_cursor_resets_total', 'Cursor resets answered by peers', (t) => t.cursor_resets],
     ]
+    // Replicas: a pair's counters are said by the replica that pulls it, so sums over replicas hold.
+    const pulledHere = () => {
+      const e = engine()
+      return (e?.listPairs({ all: true }) ?? []).filter((p) => e!.pullsHere(p.pair_id))
+    }
     for (const [name, help, pick] of totals) {
       new Counter({
         name,
@@ -64,7 +70,7 @@ export class DaemonMetrics {
         registers,
         collect() {
           this.reset()
-          for (const p of engine()?.listPairs({ all: true }) ?? []) this.inc({ pair_id: p.pair_id }, pick(p.totals))
+          for (const p of pulledHere()) this.inc({ pair_id: p.pair_id }, pick(p.totals))
         },
       })
     }
@@ -75,7 +81,7 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.reset()
-        for (const p of engine()?.listPairs({ all: true }) ?? []) {
+        for (const p of pulledHere()) {
           for (const [code, n] of Object.entries(p.totals.rejected)) this.inc({ pair_id: p.pair_id, code }, n)
         }
       },
@@ -112,6 +118,14 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.set(doors()?.watch.held.threads ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'spl_pair_leases_held',
+      help: 'Pairs whose lease this replica holds (PostgreSQL replicas; 0 on SQLite, where one process pulls every pair)',
+      registers,
+      collect() {
+        this.set(engine()?.replica?.pairs_held ?? 0)
       },
     })
     this.#relayMetrics(registers)
@@ -179,6 +193,59 @@ export class DaemonMetrics {
         },
       })
     }
+  }
+
+  /**
+   * The bus of a replica on PostgreSQL: notifications sent and received, reconnects, whether it
+   * listens now (registered only there: SQLite's /metrics stay as they were).
+   */
+  bindReplicas(replicas: Replicas): void {
+    const registers = [this.registry]
+    const bus = replicas.bus
+    new Gauge({
+      name: 'spl_replica_listening',
+      help: 'Whether the LISTEN connection to PostgreSQL is up (1) or reconnecting (0)',
+      registers,
+      collect() {
+        this.set(bus.connected ? 1 : 0)
+      },
+    })
+    new Counter({
+      name: 'spl_replica_notifications_total',
+      help: 'NOTIFY messages sent by this replica and received from the others, by channel (own ones that came back are not counted)',
+      labelNames: ['direction', 'channel'],
+      registers,
+      collect() {
+        this.reset()
+        this.inc({ direction: 'sent', channel: 'spl_records' }, bus.sent.records)
+        this.inc({ direction: 'sent', channel: 'spl_state' }, bus.sent.state)
+        this.inc({ direction: 'received', channel: 'spl_records' }, bus.counters.receivedRecords)
+        this.inc({ direction: 'received', channel: 'spl_state' }, bus.counters.receivedState)
+      },
+    })
+    new Counter({
+      name: 'spl_replica_reconnects_total',
+      help: 'Times the LISTEN connection came back after a loss',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(bus.counters.reconnects)
+      },
+    })
+    new Counter({
+      name: 'spl_replica_reloads_total',
+      help: 'Reloads of shared state kept in memory (consent, federation, relay) after a notification, a reconnect or the 30 s backstop',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(bus.counters.reloads)
+      },
+    })
+  }
+
+  /** Every series of this replica carries `replica="<id>"` (PostgreSQL only; docs/decisions.md 153). */
+  labelReplica(id: string): void {
+    this.registry.setDefaultLabels({ replica: id })
   }
 
   /** Connects the relay's parts (read at scrape time). */

@@ -78,6 +78,8 @@ export class RecordTooLargeError extends SplError {
 
 /** Emits local records and tells the rest of the daemon when any record lands. */
 export class RecordService {
+  readonly #listeners: ((thread: string, head: number) => void)[] = []
+
   constructor(
     private readonly store: RecordStore,
     private readonly keypair: Keypair,
@@ -265,6 +267,13 @@ export class RecordService {
     // The thread's new head, for watches that compare cursors with it (a row without its seq: forget the head).
     let head = 0
     for (const r of rows) head = Math.max(head, r.seq)
-    this.notifier.notify(thread, rows.length > 0 && rows.every((r) => r.seq > 0) ? head : undefined)
+    const known = rows.length > 0 && rows.every((r) => r.seq > 0)
+    this.notifier.notify(thread, known ? head : undefined)
+    for (const fn of this.#listeners) fn(thread, known ? head : 0)
+  }
+
+  /** Calls `fn` after each batch of committed records (`head`: their highest seq, 0 when unknown): the replicas are told. */
+  onStored(fn: (thread: string, head: number) => void): void {
+    this.#listeners.push(fn)
   }
 }

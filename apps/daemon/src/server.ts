@@ -107,6 +107,8 @@ export class SplDaemon {
       started_at: this.ctx.startedAt,
       version: VERSION,
     })
+    await this.ctx.replicas?.start(port)
+    if (this.ctx.replicas) this.ctx.metrics.labelReplica(this.ctx.replicas.id)
     await this.ctx.engine.start()
     await this.ctx.federation.start()
     this.ctx.relay.start()
@@ -126,6 +128,8 @@ export class SplDaemon {
     await this.ctx.relay.stop()
     this.ctx.auditor.stop()
     await this.ctx.engine.stop()
+    // The last notifications go out before the database closes.
+    await this.ctx.replicas?.close()
     this.ctx.notifier.close()
     const server = this.#server
     if (server) {

@@ -340,6 +340,16 @@ describe('ConsentRegistry: bindings, latest clock wins', () => {
   })
 })
 
+/** Stores a LEARN record signed by `key` in `store`; returns its id. */
+function putLearn(store: RecordStore) {
+  return async (key: Keypair, thread: string, clock: number, body: Record<string, unknown>) => {
+    const signed = signRecord(key, { parents: [], thread, actor: key.did, act: 'LEARN', body, clock, data_type: 'SCALAR' })
+    const r = await store.appendLocal(signed, Date.now())
+    if ('ok' in r) throw new Error(r.message)
+    return signed.id
+  }
+}
+
 describe('ConsentRegistry.load', () => {
   it('folds what the store holds, ignoring records signed by others and redacted stubs', async () => {
     const db = new Kysely({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
@@ -347,12 +357,7 @@ describe('ConsentRegistry.load', () => {
       const store = await RecordStore.open(db)
       const self = Keypair.generate()
       const other = Keypair.generate()
-      const put = async (key: Keypair, thread: string, clock: number, body: Record<string, unknown>) => {
-        const signed = signRecord(key, { parents: [], thread, actor: key.did, act: 'LEARN', body, clock, data_type: 'SCALAR' })
-        const r = await store.appendLocal(signed, Date.now())
-        if ('ok' in r) throw new Error(r.message)
-        return signed.id
-      }
+      const put = putLearn(store)
       const own = grantBodyOf()
       const forged = grantBodyOf()
       const revoked = grantBodyOf()
@@ -399,6 +404,41 @@ describe('ConsentRegistry.load', () => {
       ])
       expect(reg.grant(forged['grant_id'] as string)).toBeUndefined()
       expect(reg.bindingOf(CALLER)).toBe('acme')
+    } finally {
+      await db.destroy()
+    }
+  })
+})
+
+describe('ConsentRegistry.refresh', () => {
+  it('folds in what another daemon on the same database (a replica) stored since, and reads only that', async () => {
+    const db = new Kysely({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
+    try {
+      const store = await RecordStore.open(db)
+      const self = Keypair.generate()
+      const learn = putLearn(store)
+      const put = (thread: string, clock: number, body: Record<string, unknown>) => learn(self, thread, clock, body)
+      const first = grantBodyOf()
+      await put(CONSENT_THREAD, 0, first)
+      const replica1 = await ConsentRegistry.load(store, self.did)
+      const replica2 = await ConsentRegistry.load(store, self.did)
+      expect(await replica2.refresh(store)).toBe(0)
+      // Replica 1 stores a namespace, a grant and a revoke of the first grant.
+      const later = grantBodyOf()
+      await put(NAMESPACE_REGISTRY_THREAD, 0, { kind: 'core.namespace.v1', namespace: 'acme', status: 'active', description: '' })
+      await put(CONSENT_THREAD, 1, later)
+      await put(CONSENT_THREAD, 2, { kind: 'core.consent.revoke.v1', grant_id: first['grant_id'] })
+      expect(replica2.namespace('acme')).toBeUndefined()
+      expect(await replica2.refresh(store)).toBe(3)
+      expect(replica2.namespace('acme')?.status).toBe('active')
+      expect(replica2.grants().map((g) => [g.grant_id, g.revoked])).toEqual([
+        [later['grant_id'], false],
+        [first['grant_id'], true],
+      ])
+      // A grant record folded again after its revoke (a refresh re-reading what `apply` saw) stays revoked.
+      expect(await replica1.refresh(store)).toBe(3)
+      expect(await replica1.refresh(store)).toBe(0)
+      expect(replica1.grant(first['grant_id'] as string)?.revoked).toBe(true)
     } finally {
       await db.destroy()
     }

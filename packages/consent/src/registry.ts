@@ -29,23 +29,39 @@ export class ConsentRegistry {
   readonly #revokedAt = new Map<string, number>()
   readonly #bindings = new Map<string, { namespace: string | null; clock: number }>()
 
+  /** The highest seq read from the store per registry thread (where `refresh` goes on from). */
+  readonly #seen = new Map<string, number>()
+
   constructor(readonly selfDid: string) {}
 
   /** Builds the registry from the store. */
   static async load(store: RecordStore, selfDid: string): Promise<ConsentRegistry> {
     const reg = new ConsentRegistry(selfDid)
+    await reg.refresh(store)
+    return reg
+  }
+
+  /**
+   * Folds in the registry records stored since the last load or refresh — those another daemon on
+   * the same database (a replica) stored; records folded already through `apply` fold again to the
+   * same state. Returns how many rows it read.
+   */
+  async refresh(store: RecordStore): Promise<number> {
+    let read = 0
     for (const thread of [NAMESPACE_REGISTRY_THREAD, CONSENT_THREAD]) {
-      let after = 0
+      let after = this.#seen.get(thread) ?? 0
       for (;;) {
         const rows = await store.listAfter(thread, after, PAGE)
         for (const row of rows) {
-          if (!row.redacted) reg.apply({ id: row.id, record: JSON.parse(row.record), stored_at: row.stored_at })
+          if (!row.redacted) this.apply({ id: row.id, record: JSON.parse(row.record), stored_at: row.stored_at })
         }
+        read += rows.length
+        if (rows.length > 0) after = rows[rows.length - 1]!.seq
         if (rows.length < PAGE) break
-        after = rows[rows.length - 1]!.seq
       }
+      this.#seen.set(thread, after)
     }
-    return reg
+    return read
   }
 
   /** True when a record on `thread` may change the registry (so callers know to apply it). */
@@ -69,6 +85,9 @@ export class ConsentRegistry {
     if (kind === 'core.consent.v1') {
       const grant = parseGrant(body)
       if (!grant) return
+      // Latest clock wins here too: a refresh may fold an older record after a newer one.
+      const prev = this.#grants.get(grant.grant_id)
+      if (prev && prev.clock > record.clock) return
       const revokedAt = this.#revokedAt.get(grant.grant_id)
       this.#grants.set(grant.grant_id, {
         ...grant,

@@ -215,6 +215,21 @@ export class FederationStore {
       .execute()
   }
 
+  /**
+   * Takes the renewal of a link's held token: true when the row is still as `seenUpdatedAt` left
+   * it (it moves on, so of several daemons on one database — replicas — one renews; the others
+   * see the row changed and read it again).
+   */
+  async claimRenewal(linkId: string, seenUpdatedAt: number, now: number, db: Db = this.db): Promise<boolean> {
+    const r = await db
+      .updateTable('spl_federation_links')
+      .set({ updated_at: Math.max(now, seenUpdatedAt + 1) })
+      .where('link_id', '=', linkId)
+      .where('updated_at', '=', seenUpdatedAt)
+      .executeTakeFirst()
+    return Number(r.numUpdatedRows) === 1
+  }
+
   async deleteLink(linkId: string, db: Db = this.db): Promise<void> {
     await db.deleteFrom('spl_federation_links').where('link_id', '=', linkId).execute()
   }

@@ -114,6 +114,8 @@ export interface PairLeases {
   seize(pairId: string, now: number): Promise<void>
   /** Hands leases back (expired at once) so another replica can take them. */
   release(pairIds: readonly string[], now: number): Promise<void>
+  /** Closes what the leases opened (after the last release). */
+  close?(): Promise<void>
 }
 
 /** A write for a pair whose lease this replica no longer holds under the epoch it had (503). */

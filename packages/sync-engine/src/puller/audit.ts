@@ -95,7 +95,7 @@ export async function auditPair(
       received += a.bytesReceived
       const records = (a.json as { records?: unknown[] }).records
       if (!Array.isArray(records)) throw new PullError('PARSE_ERROR', 'the source answered a records request of another shape')
-      const r = await ingestDelivered(ctx, pair.pair_id, records)
+      const r = await ingestDelivered(ctx, pair.pair_id, records, ctx.c.leases?.holds(pair.pair_id) ?? true)
       healed.received += r.received
       healed.stored += r.stored
       healed.duplicates += r.duplicates

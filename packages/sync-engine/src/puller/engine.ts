@@ -1,19 +1,8 @@
-import { isDiskFull, SplError } from '@spl/identity'
+import { SplError } from '@spl/identity'
 import { PullError } from '@spl/transport'
 import { silentLogger } from '../logger.js'
-import {
-  backoffMs,
-  DISK_FULL_BACKOFF_CAP_MS,
-  emptyTotals,
-  newPair,
-  type Pair,
-  type PairInput,
-  PairNotFoundError,
-  pairIdFor,
-  pairInputSchema,
-  resolvePairRef,
-} from '../pair.js'
-import { LeaseLostError, type RejectionEntry } from '../stores.js'
+import { emptyTotals, newPair, type Pair, type PairInput, PairNotFoundError, pairIdFor, pairInputSchema, resolvePairRef } from '../pair.js'
+import type { RejectionEntry } from '../stores.js'
 import { type AuditReport, auditPair } from './audit.js'
 import {
   DEFAULT_OPTIONS,
@@ -23,23 +12,16 @@ import {
   type SyncEngineComponents,
   type SyncOptions,
 } from './components.js'
-import { isLocalStoreFailure, pairErrorOf, progressBetween, refusesLongpoll } from './failure.js'
-import { type LeaseHost, LeaseKeeper } from './leasing.js'
+import { progressBetween } from './failure.js'
+import { engineLeaseHost, LeaseKeeper, ownPair } from './leasing.js'
 import type { PairMetrics } from './metrics.js'
+import { afterFailure, afterSuccess, type CycleContext } from './outcome.js'
 import { catchUp, type DeliveryResult, ingestDelivered, type PullContext } from './pull-loop.js'
 import { type RetryResult, retryRejected } from './retry.js'
 import { newRuntime, type Runtime, viewOf } from './runtime.js'
 import { Scheduler } from './scheduler.js'
 import { lagSecondsOf } from './skew.js'
 import { PeerWatches } from './watcher.js'
-
-/**
- * A long poll that comes back empty sooner than this (or a quarter of the wait asked, if less)
- * was not held: the peer answers long polls at once.
- */
-const FAST_EMPTY_MS = 1000
-/** That many such answers in a row and the pair polls instead (SPEC 4.2, like a peer that refuses long polls). */
-const FAST_EMPTY_LIMIT = 3
 
 /** The sync engine: one loop per pair, driven by one scheduler. */
 export class SyncEngine {
@@ -49,12 +31,12 @@ export class SyncEngine {
   readonly #rt = new Map<string, Runtime>()
   readonly #scheduler: Scheduler
   readonly #pull: PullContext
+  /** What a cycle's outcome changes (puller/outcome.ts). */
+  readonly #cycles: CycleContext
   /** Caught-up pairs towards one peer wait together (null: each long-polls alone). */
   readonly #watches: PeerWatches | null
   /** Renews and balances this replica's pair leases (null: one process pulls every pair). */
   readonly #keeper: LeaseKeeper | null
-  /** When pair rows were last re-read from the shared database (replicas only). */
-  #refreshedAt: number | null = null
   #started = false
 
   constructor(components: SyncEngineComponents, options: SyncOptions = {}) {
@@ -62,9 +44,15 @@ export class SyncEngine {
     this.#o = { ...DEFAULT_OPTIONS, ...options }
     this.#scheduler = new Scheduler((id) => this.#cycle(id), this.#c.clock)
     this.#pull = { c: this.#c, o: this.#o, pairs: this.#pairs, runtime: (id) => this.#runtime(id) }
+    this.#cycles = { ...this.#pull, scheduler: this.#scheduler, started: () => this.#started }
     const transport = this.#c.transport
     this.#watches = this.#o.watch && transport.watch ? new PeerWatches(this.#pull, (req) => transport.watch!(req)) : null
-    this.#keeper = this.#c.leases ? new LeaseKeeper(this.#c.leases, this.#leaseHost()) : null
+    this.#keeper = this.#c.leases
+      ? new LeaseKeeper(
+          this.#c.leases,
+          engineLeaseHost(this.#pull, this.#scheduler, () => this.#started),
+        )
+      : null
   }
 
   /** Watch requests open now towards peers (one per peer however many pairs wait, up to 1,000 each). */
@@ -76,6 +64,11 @@ export class SyncEngine {
   get replica(): { id: string; pairs_held: number } | null {
     const leases = this.#c.leases
     return leases ? { id: leases.replicaId, pairs_held: leases.held } : null
+  }
+
+  /** Whether this process pulls the pair: always without leases, else while it holds the pair's lease. */
+  pullsHere(pairId: string): boolean {
+    return this.#c.leases?.holds(pairId) ?? true
   }
 
   #now(): number {
@@ -95,7 +88,6 @@ export class SyncEngine {
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
-    this.#refreshedAt = this.#now()
     for (const p of await this.#c.pairs.listPairs()) {
       this.#pairs.set(p.pair_id, p)
       if (this.#keeper === null && p.state !== 'paused' && p.state !== 'stopped') this.#scheduler.schedule(p.pair_id, this.#now())
@@ -126,7 +118,7 @@ export class SyncEngine {
   async #addPair(input: PairInput): Promise<{ pair: PairView; created: boolean }> {
     const data = pairInputSchema.parse(input)
     const id = pairIdFor(this.#c.localDid, data.peer_did, data.thread_id)
-    await this.#own(id)
+    await ownPair(this.#pull, id)
     const existing = this.#pairs.get(id)
     if (existing && existing.state !== 'stopped') return { pair: this.#view(existing), created: false }
     const now = this.#now()
@@ -177,8 +169,7 @@ export class SyncEngine {
     if (!p || p.state === 'stopped') return { status: 'unsolicited' }
     if (p.state === 'paused') return { status: 'held' }
     // On a replica without the pair's lease the records are stored; its row is the holder's to write.
-    const holds = this.#c.leases?.holds(p.pair_id) ?? true
-    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records, holds)) }
+    return { status: 'ingested', ...(await ingestDelivered(this.#pull, p.pair_id, records, this.pullsHere(p.pair_id))) }
   }
 
   /**
@@ -351,63 +342,11 @@ export class SyncEngine {
     return this.#keeper ? this.#keeper.exclusive(fn) : fn()
   }
 
-  /** Makes this replica the pair's holder before an operator's change (no-op without leases). */
-  async #own(pairId: string): Promise<void> {
-    const leases = this.#c.leases
-    if (!leases || leases.holds(pairId)) return
-    await leases.seize(pairId, this.#now())
-    // The previous holder's last commit ended before the seize could take the row: read it now.
-    const fresh = await this.#c.pairs.getPair(pairId)
-    if (fresh) this.#pairs.set(pairId, fresh)
-  }
-
   /** The pair `ref` names, held by this replica and as stored now. */
   async #owned(ref: string): Promise<Pair> {
     const pair = resolvePairRef([...this.#pairs.values()], ref)
-    await this.#own(pair.pair_id)
+    await ownPair(this.#pull, pair.pair_id)
     return this.#pairs.get(pair.pair_id) ?? pair
-  }
-
-  /** What the lease keeper changes in this engine (puller/leasing.ts). */
-  #leaseHost(): LeaseHost {
-    return {
-      now: () => this.#now(),
-      logger: this.#c.logger,
-      gained: async (ids) => {
-        for (const id of ids) {
-          const fresh = await this.#c.pairs.getPair(id)
-          if (!fresh) continue
-          this.#pairs.set(id, fresh)
-          const rt = this.#runtime(id)
-          rt.attempt = 0
-          rt.backoffMs = 0
-          if (this.#started && fresh.state !== 'paused' && fresh.state !== 'stopped') this.#scheduler.schedule(id, this.#now())
-        }
-      },
-      lost: async (ids) => {
-        const running: Promise<void>[] = []
-        for (const id of ids) {
-          this.#scheduler.cancel(id)
-          const rt = this.#runtime(id)
-          rt.nextAttemptAt = null
-          rt.abort?.abort(new Error('lease lost'))
-          if (rt.running) running.push(rt.running)
-        }
-        await Promise.allSettled(running)
-      },
-      refresh: async () => {
-        const startedAt = this.#now()
-        // Rows written since the last refresh (a minute of margin for clocks that differ a little).
-        const since = this.#refreshedAt === null ? undefined : this.#refreshedAt - 60_000
-        for (const p of await this.#c.pairs.listPairs(since === undefined ? {} : { updatedSince: since })) {
-          if (!this.#c.leases?.holds(p.pair_id)) this.#pairs.set(p.pair_id, p)
-        }
-        this.#refreshedAt = startedAt
-        const live = new Set<string>()
-        for (const p of this.#pairs.values()) if (p.state !== 'paused' && p.state !== 'stopped') live.add(p.pair_id)
-        return live
-      },
-    }
   }
 
   #view(p: Pair): PairView {
@@ -417,17 +356,6 @@ export class SyncEngine {
   async #save(pair: Pair): Promise<void> {
     await this.#c.pairs.savePair(pair)
     this.#pairs.set(pair.pair_id, pair)
-  }
-
-  /** Marks a pair poll-only (kept in memory even when the store cannot write it now). */
-  async #savePollOnly(pair: Pair, now: number): Promise<void> {
-    const next = { ...(this.#pairs.get(pair.pair_id) ?? pair), poll_only: true, updated_at: now }
-    try {
-      await this.#save(next)
-    } catch (err) {
-      this.#pairs.set(pair.pair_id, next)
-      this.#c.logger.error({ err, pair_id: pair.pair_id }, 'could not save pair state')
-    }
   }
 
   async #transition(ref: string, state: 'paused' | 'stopped'): Promise<PairView> {
@@ -447,7 +375,7 @@ export class SyncEngine {
   #cycle(id: string): void {
     const rt = this.#runtime(id)
     if (rt.running || !this.#started) return
-    if (this.#c.leases && !this.#c.leases.holds(id)) return
+    if (!this.pullsHere(id)) return
     const pair = this.#pairs.get(id)
     if (!pair || pair.state === 'paused' || pair.state === 'stopped') return
     const abort = new AbortController()
@@ -461,8 +389,8 @@ export class SyncEngine {
     rt.running = pull
       .then(
         // The watch has its own check for a peer that answers at once (watcher.ts).
-        (progress) => this.#onSuccess(id, longpoll && !watched && progress.received === 0 ? this.#now() - startedAt : null),
-        (err: unknown) => this.#onFailure(id, err, abort.signal),
+        (progress) => afterSuccess(this.#cycles, id, longpoll && !watched && progress.received === 0 ? this.#now() - startedAt : null),
+        (err: unknown) => afterFailure(this.#cycles, id, err, abort.signal),
       )
       .finally(() => {
         rt.running = null
@@ -477,93 +405,6 @@ export class SyncEngine {
     if (outcome === 'fallback') return catchUp(this.#pull, pair, signal, 'longpoll')
     if (outcome === 'pull') return catchUp(this.#pull, pair, signal, 'normal')
     return catchUp(this.#pull, pair, signal, 'longpoll', undefined, false, outcome.page)
-  }
-
-  /** `emptyLongpollMs`: how long an empty long poll took (null for anything else). */
-  async #onSuccess(id: string, emptyLongpollMs: number | null): Promise<void> {
-    const rt = this.#runtime(id)
-    if (rt.attempt > 0) this.#c.logger.info({ pair_id: id, failed_attempts: rt.attempt }, 'pulls work again')
-    rt.attempt = 0
-    rt.backoffMs = 0
-    const pair = this.#pairs.get(id)
-    if (!pair || !this.#started) return
-    const fast = emptyLongpollMs !== null && emptyLongpollMs < Math.min(FAST_EMPTY_MS, this.#o.longpollTimeoutMs / 4)
-    rt.fastEmpty = fast ? rt.fastEmpty + 1 : 0
-    if (fast && rt.fastEmpty >= FAST_EMPTY_LIMIT) {
-      // A peer that ends every long poll at once would have us ask hundreds of times a second.
-      const now = this.#now()
-      rt.notice = {
-        code: 'LONGPOLL_RETURNS_AT_ONCE',
-        message: `the peer answered ${rt.fastEmpty} long polls in a row at once with nothing (in ${emptyLongpollMs} ms, ${this.#o.longpollTimeoutMs} ms asked): polling every ${pair.poll_interval_ms} ms instead`,
-        at: now,
-      }
-      rt.fastEmpty = 0
-      await this.#savePollOnly(pair, now)
-      this.#c.logger.warn({ pair_id: id, code: rt.notice.code }, rt.notice.message)
-      rt.nextAttemptAt = now + pair.poll_interval_ms
-      if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
-      return
-    }
-    if (fast) {
-      // Back off from answers that come back too fast: 1 s, then 2 s, before the next long poll.
-      rt.nextAttemptAt = this.#now() + backoffMs(rt.fastEmpty, this.#o.random, 2000)
-      this.#scheduler.schedule(id, rt.nextAttemptAt)
-      return
-    }
-    const longpoll = pair.mode === 'longpoll' && !pair.poll_only
-    const at = longpoll ? this.#now() : this.#now() + pair.poll_interval_ms
-    rt.nextAttemptAt = longpoll ? null : at
-    this.#scheduler.schedule(id, at)
-  }
-
-  async #onFailure(id: string, err: unknown, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) {
-      // Paused, removed, reset, kicked or stopping: whoever aborted decides what happens next.
-      return
-    }
-    const pair = this.#pairs.get(id)
-    if (!pair) return
-    if (err instanceof LeaseLostError) {
-      // Another replica took the pair (an operator's change there, or after this one stalled).
-      this.#c.logger.info({ pair_id: id }, err.message)
-      this.#scheduler.cancel(id)
-      return
-    }
-    const rt = this.#runtime(id)
-    const now = this.#now()
-    // A peer that only does `normal`: remember, retry at once.
-    if (refusesLongpoll(err, pair)) {
-      rt.notice = { code: 'LONGPOLL_REFUSED', message: 'the peer answers long polls with 400: polling instead', at: now }
-      await this.#savePollOnly(pair, now)
-      this.#c.logger.info({ pair_id: id }, 'peer does not long-poll; polling instead')
-      if (this.#started) this.#scheduler.schedule(id, now)
-      return
-    }
-    const last_error = pairErrorOf(err, now)
-    const before = this.#pairs.get(id)!
-    // The same failure again: said once in the log, not once per retry.
-    const repeated = before.state === 'failing' && before.last_error?.code === last_error.code && !rt.sayNextFailure
-    rt.sayNextFailure = false
-    if (!(err instanceof PullError) && !isLocalStoreFailure(last_error.code) && !repeated) {
-      this.#c.logger.error({ err, pair_id: id }, 'pull failed unexpectedly')
-    }
-    rt.attempt++
-    // A full disk can be freed at any moment: retry often enough to resume within seconds.
-    const cap = isLocalStoreFailure(last_error.code) ? DISK_FULL_BACKOFF_CAP_MS : undefined
-    rt.backoffMs = backoffMs(rt.attempt, this.#o.random, cap)
-    rt.nextAttemptAt = now + rt.backoffMs
-    rt.metrics.errors.add(1, now)
-    const failing: Pair = { ...before, state: 'failing', last_error, updated_at: now }
-    try {
-      await this.#save(failing)
-    } catch (saveErr) {
-      // The store cannot take it (a full disk, most likely): the pair is failing all the same.
-      this.#pairs.set(id, failing)
-      // A full disk is said once, by the warning below; anything else here is news of its own.
-      if (!repeated && !isDiskFull(saveErr)) this.#c.logger.error({ err: saveErr, pair_id: id }, 'could not save pair state')
-    }
-    if (!repeated) this.#c.logger.warn({ pair_id: id, code: last_error.code, retry_in_ms: rt.backoffMs }, last_error.message)
-    if (this.#started) this.#scheduler.schedule(id, rt.nextAttemptAt)
   }
 
   /** Lag in seconds (SPEC 4.2): 0 while caught up within the last interval, else time since caught up. */

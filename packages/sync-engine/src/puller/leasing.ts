@@ -1,5 +1,10 @@
 import type { Logger } from '../logger.js'
 import type { PairLeases } from '../stores.js'
+import type { PullContext } from './pull-loop.js'
+import type { Scheduler } from './scheduler.js'
+
+/** Leases a replica takes in one round at most: 10,000 free pairs are taken over 5 rounds, each short. */
+const MAX_TAKE = 2000
 
 /** What the keeper asks of the engine it keeps leases for. */
 export interface LeaseHost {
@@ -47,6 +52,7 @@ export class LeaseKeeper {
     const held = this.leases.heldIds()
     await this.host.lost(held)
     await this.leases.release(held, this.host.now()).catch(() => {})
+    await this.leases.close?.()
   }
 
   /** One round (rounds never overlap: a slow database makes the next one wait). */
@@ -82,7 +88,8 @@ export class LeaseKeeper {
       const target = Math.ceil(live.size / replicas)
       const held = this.leases.held
       if (held < target) {
-        const got = await this.leases.acquire(await this.leases.unheld(now, target - held), now)
+        // A round stays short (its renewals must not wait): at most MAX_TAKE new leases per round.
+        const got = await this.leases.acquire(await this.leases.unheld(now, Math.min(MAX_TAKE, target - held)), now)
         if (got.length > 0) await this.host.gained(got)
       } else if (held > target) {
         // Another replica joined: hand back what is above this one's share.
@@ -99,4 +106,61 @@ export class LeaseKeeper {
       this.#failing = true
     }
   }
+}
+
+/** The engine's side of the keeper: its live pairs, their loops and the scheduler. */
+export function engineLeaseHost(ctx: PullContext, scheduler: Scheduler, started: () => boolean): LeaseHost {
+  const { c } = ctx
+  // When pair rows were last re-read (null: never, read them all).
+  let refreshedAt: number | null = null
+  return {
+    now: () => c.clock.now(),
+    logger: c.logger,
+    async gained(ids) {
+      // Many at once (a replica's first round): one read of every row, not one per pair.
+      const rows = ids.length > 20 ? new Map((await c.pairs.listPairs()).map((p) => [p.pair_id, p])) : null
+      for (const id of ids) {
+        const fresh = rows ? rows.get(id) : await c.pairs.getPair(id)
+        if (!fresh) continue
+        ctx.pairs.set(id, fresh)
+        const rt = ctx.runtime(id)
+        rt.attempt = 0
+        rt.backoffMs = 0
+        if (started() && fresh.state !== 'paused' && fresh.state !== 'stopped') scheduler.schedule(id, c.clock.now())
+      }
+    },
+    async lost(ids) {
+      const running: Promise<void>[] = []
+      for (const id of ids) {
+        scheduler.cancel(id)
+        const rt = ctx.runtime(id)
+        rt.nextAttemptAt = null
+        rt.abort?.abort(new Error('lease lost'))
+        if (rt.running) running.push(rt.running)
+      }
+      await Promise.allSettled(running)
+    },
+    async refresh() {
+      const at = c.clock.now()
+      // Rows written since the last refresh (a minute of margin for clocks that differ a little).
+      const rows = await c.pairs.listPairs(refreshedAt === null ? {} : { updatedSince: refreshedAt - 60_000 })
+      for (const p of rows) if (!c.leases?.holds(p.pair_id)) ctx.pairs.set(p.pair_id, p)
+      refreshedAt = at
+      const live = new Set<string>()
+      for (const p of ctx.pairs.values()) if (p.state !== 'paused' && p.state !== 'stopped') live.add(p.pair_id)
+      return live
+    },
+  }
+}
+
+/**
+ * Makes this replica the pair's holder before an operator's change (no-op without leases, or when
+ * it holds it): seizes the lease, then reads the row as the previous holder's last commit left it.
+ */
+export async function ownPair(ctx: PullContext, pairId: string): Promise<void> {
+  const leases = ctx.c.leases
+  if (!leases || leases.holds(pairId)) return
+  await leases.seize(pairId, ctx.c.clock.now())
+  const fresh = await ctx.c.pairs.getPair(pairId)
+  if (fresh) ctx.pairs.set(pairId, fresh)
 }

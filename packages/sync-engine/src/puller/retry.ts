@@ -47,7 +47,7 @@ export async function retryRejected(ctx: PullContext, pairs: readonly Pair[]): P
         if (!Array.isArray(records)) throw new PullError('PARSE_ERROR', 'the source answered a records request of another shape')
         // The old entries go; a record that still fails is logged again by the ingest below.
         await ctx.c.pairs.dropRejections(pair.pair_id, 'NAMESPACE_REJECTED', want)
-        const r = await ingestDelivered(ctx, pair.pair_id, records)
+        const r = await ingestDelivered(ctx, pair.pair_id, records, ctx.c.leases?.holds(pair.pair_id) ?? true)
         out.asked += want.length
         out.stored += r.stored
         out.rejected += r.rejected

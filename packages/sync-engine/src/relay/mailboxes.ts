@@ -148,9 +148,8 @@ export class Mailboxes {
   static async open<DB>(db: Kysely<DB>, limits: Partial<MailboxLimits> = {}, now: () => number = Date.now): Promise<Mailboxes> {
     await migrateWith(db as unknown as Kysely<unknown>, 'relay_mailboxes', { getMigrations: async () => migrations })
     const m = new Mailboxes(db as unknown as Kysely<MailboxTables>, { ...DEFAULT_MAILBOX_LIMITS, ...limits }, now)
-    for (const r of await m.db.selectFrom('spl_relay_receivers').select('did').execute()) m.#receivers.add(r.did)
     await m.sweep()
-    await m.#recount()
+    await m.reload()
     return m
   }
 
@@ -178,6 +177,14 @@ export class Mailboxes {
     const n = Math.max(0, (this.#waiting.get(receiver) ?? 0) + by)
     if (n === 0) this.#waiting.delete(receiver)
     else this.#waiting.set(receiver, n)
+  }
+
+  /** Reads receivers and waiting counts again (a replica on the same database registered or took deposits). */
+  async reload(): Promise<void> {
+    const dids = (await this.db.selectFrom('spl_relay_receivers').select('did').execute()).map((r) => r.did)
+    this.#receivers.clear()
+    for (const did of dids) this.#receivers.add(did)
+    await this.#recount()
   }
 
   isRegistered(did: string): boolean {

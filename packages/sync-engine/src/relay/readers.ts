@@ -57,6 +57,20 @@ export interface ReaderEntry {
   active: number
 }
 
+/** A reader as the database remembers it (not answering anything here now). */
+function entryOf(r: ReaderTables['spl_relay_readers']): ReaderEntry {
+  return {
+    did: r.did,
+    thread: r.thread,
+    afterSeq: r.after_seq,
+    depositedSeq: r.deposited_seq,
+    ctx: { namespace: r.namespace, boundNamespace: r.bound_namespace },
+    includeOwn: r.include_own === 1,
+    seenAt: r.seen_at,
+    active: 0,
+  }
+}
+
 /** At most this many readers are remembered (the least recently seen go first). */
 const MAX_READERS = 100_000
 
@@ -71,17 +85,30 @@ export class FeedReaders {
     this.#db = db as unknown as Kysely<ReaderTables>
     for (const r of await this.#db.selectFrom('spl_relay_readers').selectAll().execute()) {
       const key = `${r.did}\n${r.thread}`
-      if (this.#entries.has(key)) continue
-      this.#entries.set(key, {
-        did: r.did,
-        thread: r.thread,
-        afterSeq: r.after_seq,
-        depositedSeq: r.deposited_seq,
-        ctx: { namespace: r.namespace, boundNamespace: r.bound_namespace },
-        includeOwn: r.include_own === 1,
-        seenAt: r.seen_at,
-        active: 0,
-      })
+      if (!this.#entries.has(key)) this.#entries.set(key, entryOf(r))
+    }
+  }
+
+  /**
+   * Merges what the database holds (other replicas on the same database write their readers
+   * there): the latest sighting, the furthest cursor and deposit win, so a caller pulling from
+   * another replica does not look away here. Nothing becomes dirty.
+   */
+  async merge(): Promise<void> {
+    if (!this.#db) return
+    for (const r of await this.#db.selectFrom('spl_relay_readers').selectAll().execute()) {
+      const key = `${r.did}\n${r.thread}`
+      const e = this.#entries.get(key)
+      if (!e) {
+        if (this.#entries.size < MAX_READERS) this.#entries.set(key, entryOf(r))
+        continue
+      }
+      if (r.seen_at > e.seenAt) {
+        e.seenAt = r.seen_at
+        e.ctx = { namespace: r.namespace, boundNamespace: r.bound_namespace }
+      }
+      e.afterSeq = Math.max(e.afterSeq, r.after_seq)
+      e.depositedSeq = Math.max(e.depositedSeq, r.deposited_seq)
     }
   }
 

@@ -137,9 +137,16 @@ export class RelayReceiver {
     return r
   }
 
-  async #load(): Promise<void> {
+  /** Reads the registrations again (a replica on the same database registered or left a relay). */
+  reload(): Promise<void> {
+    return this.#load(true)
+  }
+
+  async #load(onlyIfChanged = false): Promise<void> {
+    const before = onlyIfChanged ? JSON.stringify(this.relays()) : null
     this.#registrations = await this.db.selectFrom('spl_relay_registrations').selectAll().orderBy('registered_at').execute()
-    this.d.onChange?.(this.relays())
+    // A reload that finds what was there leaves the signed manifest as it is.
+    if (before === null || JSON.stringify(this.relays()) !== before) this.d.onChange?.(this.relays())
   }
 
   list(): RelayRegistration[] {

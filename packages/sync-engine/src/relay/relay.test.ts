@@ -9,6 +9,7 @@ import { dialectTitle, sharedPgCluster, skipDialect, TEST_DIALECTS, type TestDia
 import { openPgKysely } from '../../../../test-utils/pg-cluster.js'
 import { DepositRefusedError, openDeposit, sealDeposit } from './deposit.js'
 import { type MailboxError, Mailboxes } from './mailboxes.js'
+import { FeedReaders } from './readers.js'
 
 // SPEC 10: the sealed deposit (signed by the sender, sealed to the receiver) and the relay's
 // mailboxes on a real SQLite file: quotas, persistence, expiry, and nothing in clear.
@@ -160,6 +161,36 @@ for (const d of TEST_DIALECTS) {
         expect(bytes).toContain(bob.did)
         expect(bytes).not.toContain('secret body 7')
         expect(bytes).not.toContain('x'.repeat(64))
+      })
+
+      describe('replicas on one database (docs/postgres.md)', () => {
+        it('a mailbox opened through one replica takes deposits at the other after its reload, counted against one quota', async () => {
+          const m1 = await Mailboxes.open(database(), { maxWaiting: 2 })
+          const m2 = await Mailboxes.open(database(), { maxWaiting: 2 })
+          await m1.register(bob.did)
+          expect(m2.isRegistered(bob.did)).toBe(false)
+          await m2.reload()
+          expect(m2.isRegistered(bob.did)).toBe(true)
+          await m1.deposit(alice.did, bob.did, await sealedFor(bob.did, 1))
+          await m1.deposit(alice.did, bob.did, await sealedFor(bob.did, 2))
+          await m2.reload()
+          await expect(m2.deposit(alice.did, bob.did, await sealedFor(bob.did, 3))).rejects.toMatchObject({ status: 507 })
+        })
+
+        it('readers seen by one replica are merged into the other: latest sighting, furthest cursor and deposit', async () => {
+          const r1 = new FeedReaders()
+          const r2 = new FeedReaders()
+          await r1.persistIn(database())
+          await r2.persistIn(database())
+          const ctx = { namespace: 'default', boundNamespace: null }
+          r2.end(r2.begin(bob.did, 'th_r', 5, ctx, false, 1000), 1000)
+          const e1 = r1.begin(bob.did, 'th_r', 9, ctx, false, 5000)
+          r1.deposited(e1, 7)
+          r1.end(e1, 6000)
+          await r1.flush()
+          await r2.merge()
+          expect(r2.list()).toEqual([expect.objectContaining({ did: bob.did, afterSeq: 9, depositedSeq: 7, seenAt: 6000, active: 0 })])
+        })
       })
     })
   })

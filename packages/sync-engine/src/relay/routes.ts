@@ -65,6 +65,11 @@ export class RelayRoutes {
     return r
   }
 
+  /** Reads the routes again (another daemon on the same database, a replica, changed them). */
+  reload(): Promise<void> {
+    return this.#load()
+  }
+
   async #load(): Promise<void> {
     const rows = await this.db.selectFrom('spl_relay_routes').selectAll().orderBy('updated_at').execute()
     this.#routes = rows.map((r) => ({

@@ -65,6 +65,14 @@ export class ThreadNotifier {
     return h && now - h.at <= maxAgeMs ? h.seq : undefined
   }
 
+  /**
+   * Forgets every head hint: what was told may be incomplete (a replica that could not hear the
+   * others for a while); watches look the heads up in the store again.
+   */
+  forgetHeads(): void {
+    this.#heads.clear()
+  }
+
   /** Remembers a head read from the store (never lower than one already told). */
   hintHead(thread: string, seq: number, now = Date.now()): void {
     const h = this.#heads.get(thread)

@@ -76,9 +76,22 @@ export class KyselyPairLeases implements PairLeases {
     readonly ttlMs: number,
   ) {}
 
-  static async open<DB>(db: Kysely<DB>, options: { replicaId: string; ttlMs: number }): Promise<KyselyPairLeases> {
+  /**
+   * `db` is the leases' own connection when the daemon gives one (`owned`: closed by `close`):
+   * the heartbeat must not queue behind the pulls' commits on the query connection, or a busy
+   * replica would look dead. Fences run in the caller's transaction, whatever connection it is on.
+   */
+  static async open<DB>(db: Kysely<DB>, options: { replicaId: string; ttlMs: number; owned?: boolean }): Promise<KyselyPairLeases> {
     await migrateWith(db as unknown as Kysely<unknown>, 'leases', { getMigrations: async () => migrations })
-    return new KyselyPairLeases(db as unknown as Kysely<LeaseTables>, options.replicaId, options.ttlMs)
+    const leases = new KyselyPairLeases(db as unknown as Kysely<LeaseTables>, options.replicaId, options.ttlMs)
+    leases.#owned = options.owned === true
+    return leases
+  }
+
+  #owned = false
+
+  async close(): Promise<void> {
+    if (this.#owned) await this.db.destroy()
   }
 
   get held(): number {
@@ -94,12 +107,7 @@ export class KyselyPairLeases implements PairLeases {
   }
 
   async heartbeat(now: number): Promise<number> {
-    const row = { replica_id: this.replicaId, seen_at: now }
-    await this.db
-      .insertInto('spl_replicas')
-      .values(row)
-      .onConflict((oc) => oc.column('replica_id').doUpdateSet({ seen_at: now }))
-      .execute()
+    await this.#seen(this.db, now)
     await this.db
       .deleteFrom('spl_replicas')
       .where('seen_at', '<', now - FORGET_REPLICA_MS)
@@ -107,27 +115,40 @@ export class KyselyPairLeases implements PairLeases {
     const alive = await this.db
       .selectFrom('spl_replicas')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('seen_at', '>=', now - this.ttlMs)
+      // A live replica says so every ttl/3: one not seen for two of its rounds is gone, and stops
+      // counting before its leases lapse, so the others reach for its pairs as soon as they can.
+      .where('seen_at', '>=', now - Math.ceil((2 * this.ttlMs) / 3))
       .executeTakeFirstOrThrow()
     return Math.max(1, Number(alive.n))
   }
 
-  async renew(now: number): Promise<Set<string>> {
-    // holder = this replica means nobody took the lease since (a takeover changes the holder), so
-    // even a lease that lapsed unnoticed is still this replica's to extend.
-    const rows = await this.db
-      .updateTable('spl_pair_leases')
-      .set({ expires_at: now + this.ttlMs })
+  async renew(_now: number): Promise<Set<string>> {
+    // The leases live as long as their holder's heartbeat (spl_replicas): renewing them is the
+    // heartbeat, one row, however many pairs. What is checked here is whether they are all still
+    // this replica's — one aggregate read, and the rows only when it differs.
+    const sum = await this.db
+      .selectFrom('spl_pair_leases')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.coalesce(eb.fn.sum<number>('epoch'), sql<number>`0`).as('s')])
       .where('holder', '=', this.replicaId)
-      .returning(['pair_id', 'epoch'])
-      .execute()
-    const still = new Set<string>()
-    const next = new Map(rows.map((r) => [r.pair_id, Number(r.epoch)]))
-    for (const [id, epoch] of this.#held) {
-      if (next.get(id) === epoch) still.add(id)
-      else this.#held.delete(id)
+      .where('expires_at', '<>', 0)
+      .executeTakeFirstOrThrow()
+    let localSum = 0
+    for (const e of this.#held.values()) localSum += e
+    if (Number(sum.n) !== this.#held.size || Number(sum.s) !== localSum) {
+      const rows = await this.db
+        .selectFrom('spl_pair_leases')
+        .select(['pair_id', 'epoch'])
+        .where('holder', '=', this.replicaId)
+        .where('expires_at', '<>', 0)
+        .execute()
+      const there = new Map(rows.map((r) => [r.pair_id, Number(r.epoch)]))
+      for (const [id, epoch] of this.#held) if (there.get(id) !== epoch) this.#held.delete(id)
+      // Rows this replica holds but does not know of (a take whose answer was lost with the
+      // connection): handed back, or nobody would ever pull those pairs.
+      const orphans = rows.filter((r) => !this.#held.has(r.pair_id)).map((r) => r.pair_id)
+      if (orphans.length > 0) await this.#handBack(orphans, _now)
     }
-    return still
+    return new Set(this.#held.keys())
   }
 
   async unheld(now: number, limit: number): Promise<string[]> {
@@ -135,9 +156,17 @@ export class KyselyPairLeases implements PairLeases {
     const rows = await this.db
       .selectFrom('spl_pairs as p')
       .leftJoin('spl_pair_leases as l', 'l.pair_id', 'p.pair_id')
+      .leftJoin('spl_replicas as r', 'r.replica_id', 'l.holder')
       .select('p.pair_id')
       .where('p.state', 'not in', ['paused', 'stopped'])
-      .where((eb) => eb.or([eb('l.pair_id', 'is', null), eb('l.expires_at', '<', now)]))
+      .where((eb) =>
+        eb.or([
+          eb('l.pair_id', 'is', null),
+          eb('l.expires_at', '=', 0),
+          eb('r.replica_id', 'is', null),
+          eb('r.seen_at', '<', now - this.ttlMs),
+        ]),
+      )
       // Replicas starting together should not all reach for the same pairs first.
       .orderBy(sql`random()`)
       .limit(limit)
@@ -158,9 +187,15 @@ export class KyselyPairLeases implements PairLeases {
   }
 
   async release(pairIds: readonly string[], now: number): Promise<void> {
+    const ids = pairIds.filter((id) => this.#held.has(id))
+    await this.#handBack(ids, now)
+    for (const id of ids) this.#held.delete(id)
+  }
+
+  /** Marks leases of this replica free at once (expires_at 0) and logs it. */
+  async #handBack(pairIds: readonly string[], now: number): Promise<void> {
     for (let i = 0; i < pairIds.length; i += CHUNK) {
-      const ids = pairIds.slice(i, i + CHUNK).filter((id) => this.#held.has(id))
-      if (ids.length === 0) continue
+      const ids = pairIds.slice(i, i + CHUNK)
       await inTransaction(this.db, async (trx) => {
         const rows = await trx
           .updateTable('spl_pair_leases')
@@ -186,7 +221,6 @@ export class KyselyPairLeases implements PairLeases {
             .execute()
         }
       })
-      for (const id of ids) this.#held.delete(id)
     }
   }
 
@@ -212,12 +246,21 @@ export class KyselyPairLeases implements PairLeases {
   async #take(ids: readonly string[], now: number, event: 'acquire' | 'seize'): Promise<string[]> {
     if (ids.length === 0) return []
     const rows = await inTransaction(this.db, async (trx) => {
+      // A holder is alive from its first take: its leases are not free before its first round.
+      await this.#seen(trx, now)
       const before = await trx
-        .selectFrom('spl_pair_leases')
-        .select(['pair_id', 'holder', 'expires_at'])
-        .where('pair_id', 'in', ids)
+        .selectFrom('spl_pair_leases as l')
+        .leftJoin('spl_replicas as r', 'r.replica_id', 'l.holder')
+        .select(['l.pair_id', 'l.holder', 'l.expires_at', 'r.seen_at'])
+        .where('l.pair_id', 'in', ids)
         .execute()
-      const prev = new Map(before.map((r) => [r.pair_id, r]))
+      // When the previous lease lapsed: handed back (0), or its holder's last heartbeat + ttl.
+      const prev = new Map(
+        before.map((r) => [
+          r.pair_id,
+          { holder: r.holder, expires_at: Number(r.expires_at) === 0 ? 0 : Number(r.seen_at ?? 0) + this.ttlMs },
+        ]),
+      )
       const taken = await trx
         .insertInto('spl_pair_leases')
         .values(ids.map((pair_id) => ({ pair_id, holder: this.replicaId, epoch: 1, expires_at: now + this.ttlMs })))
@@ -227,7 +270,10 @@ export class KyselyPairLeases implements PairLeases {
             epoch: sql`spl_pair_leases.epoch + 1`,
             expires_at: now + this.ttlMs,
           })
-          return event === 'seize' ? update : update.where('spl_pair_leases.expires_at', '<', now)
+          // Free: handed back, or its holder has not been seen for a lease time (it died or stalled).
+          const free = sql<boolean>`(spl_pair_leases.expires_at = 0 or not exists (select 1 from spl_replicas r
+            where r.replica_id = spl_pair_leases.holder and r.seen_at >= ${now - this.ttlMs}))`
+          return event === 'seize' ? update : update.where(free)
         })
         .returning(['pair_id', 'epoch'])
         .execute()
@@ -252,6 +298,15 @@ export class KyselyPairLeases implements PairLeases {
     for (const r of rows) this.#held.set(r.pair_id, Number(r.epoch))
     if (rows.length > 0 && Math.random() < 0.01) await this.#trimLog(now)
     return rows.map((r) => r.pair_id)
+  }
+
+  /** This replica's heartbeat: while it is fresh (within a lease time), its leases hold. */
+  async #seen(db: Kysely<LeaseTables>, now: number): Promise<void> {
+    await db
+      .insertInto('spl_replicas')
+      .values({ replica_id: this.replicaId, seen_at: now })
+      .onConflict((oc) => oc.column('replica_id').doUpdateSet({ seen_at: now }))
+      .execute()
   }
 
   async #trimLog(now: number): Promise<void> {
