@@ -48,7 +48,7 @@ function childrenOf(ppid) {
 /**
  * Starts a cluster and returns its handle.
  * @returns {Promise<{ port: number, url(db?: string): string, createDatabase(name: string): Promise<string>,
- *   query(sql: string, params?: unknown[]): Promise<any[]>, sizeOf(name: string): Promise<number>, cpuSeconds(): number, statements: boolean }>}
+ *   query(sql: string, params?: unknown[]): Promise<any[]>, queryIn(name: string, sql: string, params?: unknown[]): Promise<any[]>, sizeOf(name: string): Promise<number>, cpuSeconds(): number, statements: boolean }>}
  */
 export async function startPgCluster() {
   const bin = pgBinDir()
@@ -106,6 +106,16 @@ export async function startPgCluster() {
     async createDatabase(name) {
       await query(`create database "${name}" template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'`)
       return url(name)
+    },
+    /** One query on database `name` (a short-lived connection of its own). */
+    async queryIn(name, sql, params) {
+      const c = new pg.Client({ connectionString: url(name) })
+      await c.connect()
+      try {
+        return (await c.query(sql, params)).rows
+      } finally {
+        await c.end()
+      }
     },
     /** The size of database `name` on disk (pg_database_size), in bytes. */
     async sizeOf(name) {
