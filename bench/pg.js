@@ -183,16 +183,31 @@ async function pairsHeld(reps) {
   return Promise.all(reps.map(async (r) => (await r.get('/v1/sync/health')).replica?.pairs_held ?? null))
 }
 
-/** Waits until the replicas hold every pair between them, each its fair share (live pairs ÷ replicas, rounded up). */
-async function waitSpread(reps, pairs, timeoutMs = 180_000) {
+/**
+ * Waits until the replicas hold every pair between them, each its fair share (live pairs ÷
+ * replicas, rounded up); after `timeoutMs`, says what is missing and goes on (the figures then
+ * count the pairs that are pulled).
+ */
+async function waitSpread(cluster, database, reps, pairs, log, timeoutMs = 60_000) {
   const share = Math.ceil(pairs / reps.length)
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const held = await pairsHeld(reps)
     if (held.some((h) => h === null)) return held
-    if (held.reduce((n, h) => n + h, 0) === pairs && held.every((h) => h <= share)) return held
-    if (Date.now() > deadline)
-      throw new Error(`the pairs did not spread over the replicas within ${timeoutMs / 1000} s: ${held.join(' / ')}`)
+    const sum = held.reduce((n, h) => n + h, 0)
+    if (sum === pairs && held.every((h) => h <= share)) return held
+    if (Date.now() > deadline) {
+      const rows = await cluster.queryIn(
+        database,
+        'select holder, count(*) as n from spl_pair_leases where expires_at >= $1 group by holder order by holder',
+        [Date.now()],
+      )
+      log(
+        `  WARNING: after ${timeoutMs / 1000} s the replicas say they hold ${held.join(' / ')} (${fmtInt(pairs - sum)} of ${fmtInt(pairs)} pulled by none); ` +
+          `unexpired lease rows by holder: ${rows.map((r) => r.n).join(' / ')}`,
+      )
+      return held
+    }
     await sleep(1000)
   }
 }
@@ -262,7 +277,7 @@ export async function runPgIdleOne({ cluster, pairs, replicas, seconds, settle, 
   await makeIdlePairs(first, b, threads)
   await waitIdleCaughtUp(reps, pairs, 900_000)
   const makeSeconds = (performance.now() - tMake) / 1000
-  const held = await waitSpread(reps, pairs)
+  const held = await waitSpread(cluster, name, reps, pairs, log)
   log(`  pairs held by the replicas: ${held.map((h) => (h === null ? 'no leases' : fmtInt(h))).join(' / ')}`)
   log(`  ${fmtInt(pairs)} pairs made through the first replica and caught up in ${fmt1(makeSeconds)} s; settling ${settleS} s`)
   await sleep(settleS * 1000)
