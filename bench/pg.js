@@ -42,7 +42,7 @@ import {
 import { runLive } from './live.js'
 import { pgBinDir, startPgCluster } from './pg-cluster.js'
 
-/** `<pairs>x<replicas>`: what `pnpm bench` measures (≈ 6 minutes); the full matrix is in the header. */
+/** `<pairs>x<replicas>`: what `pnpm bench` measures (≈ 8 minutes); the full matrix is in the header. */
 export const DEFAULT_PG_MATRIX = '1000x1,1000x2,1000x4'
 /** The pair count the idle figures are extrapolated to (docs/scale.md). */
 export const EXTRAPOLATE_PAIRS = 100_000
