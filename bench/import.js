@@ -33,7 +33,7 @@ const THREAD = 'th_bench_import'
 const CEILING_N = 50_000
 
 /** Signs and stores `n` benchmark records in `home`'s store, 10,000 at a time (never all in memory). */
-async function seed(home, n) {
+export async function seed(home, n) {
   const { RecordStore, signRecord } = await dist('packages/records/dist/index.js')
   const keypair = await keypairOfHome(home)
   const { db, sqlite } = await openDb(path.join(home, 'spl.db'))

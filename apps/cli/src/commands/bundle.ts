@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { homePaths, NotInitializedError } from '@spl/daemon/home'
+import { homePaths, NotInitializedError, tuneDaemonProcess } from '@spl/daemon/home'
 import { SplError } from '@spl/transport/identity'
 import { Command, Option } from 'clipanion'
 import { BaseCommand, EXIT } from '../base.js'
@@ -126,6 +126,10 @@ export class ImportCommand extends BaseCommand {
       })
     }
     const threads = threadList(this.threads)
+    // The daemon's GC setting: an import makes the same garbage as a catch-up (batches promoted
+    // while their signatures are checked), collected at ~40 MB instead of piling up (peak RSS
+    // ~215 → ~155 MB at 100,000 and 1,000,000 records, docs/performance.md).
+    tuneDaemonProcess()
     const { createLogger, importBundle } = await import('@spl/daemon')
     const progress = progressLine(this.interactive, this.dryRun ? 'checking' : 'importing')
     let r: Report
