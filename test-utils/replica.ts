@@ -1,7 +1,7 @@
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { TestDaemon } from './test-daemon.js'
+import { ok, spl, TestDaemon } from './test-daemon.js'
 
 /**
  * A second `spl serve` of the same identity on the same PostgreSQL (docs/postgres.md,
@@ -23,4 +23,18 @@ export async function startReplica(of: TestDaemon, options: { replicaId?: string
   if (options.replicaId) config = config.replace(/^\[storage\]$/m, `[storage]\nreplica_id = ${JSON.stringify(options.replicaId)}`)
   writeFileSync(path.join(home, 'config.toml'), config, { mode: 0o600 })
   return TestDaemon.start({ home })
+}
+
+/**
+ * A home for replicas of one instance on PostgreSQL: `spl init`, then `[storage]` with the
+ * database and the lease time. Start the first replica on it, the others with `startReplica`.
+ */
+export async function replicaHome(database: string, leaseTtl = '15s'): Promise<string> {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'spl-replica-'))
+  ok(await spl(home, ['init']), 'spl init')
+  appendFileSync(
+    path.join(home, 'config.toml'),
+    `\n[storage]\nurl = ${JSON.stringify(database)}\nlease_ttl = ${JSON.stringify(leaseTtl)}\n`,
+  )
+  return home
 }

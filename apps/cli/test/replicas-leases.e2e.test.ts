@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startHaproxy } from '../../../test-utils/haproxy.js'
 import { PG_SKIP, type PgCluster, startPgCluster } from '../../../test-utils/pg-cluster.js'
-import { cloneHome, replicaHome, startHaproxy } from '../../../test-utils/replicas.js'
+import { replicaHome, startReplica } from '../../../test-utils/replica.js'
 import { TestDaemon } from '../../../test-utils/test-daemon.js'
 import { until } from '../../../test-utils/until.js'
 
@@ -15,10 +16,9 @@ interface Health {
 
 /** `n` replicas of one new instance on `database` (same key, same admin token). */
 async function startReplicas(database: string, n: number, leaseTtl: string): Promise<TestDaemon[]> {
-  const home = await replicaHome(database, leaseTtl)
-  const homes = [home, ...Array.from({ length: n - 1 }, () => cloneHome(home))]
-  const out: TestDaemon[] = []
-  for (const h of homes) out.push(await TestDaemon.start({ home: h }))
+  const first = await TestDaemon.start({ home: await replicaHome(database, leaseTtl) })
+  const out: TestDaemon[] = [first]
+  for (let i = 1; i < n; i++) out.push(await startReplica(first))
   return out
 }
 

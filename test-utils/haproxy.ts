@@ -1,28 +1,9 @@
 import { spawn } from 'node:child_process'
-import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './pg-cluster.js'
-import { ok, spl } from './test-daemon.js'
-
-/**
- * A home for replicas of one instance on PostgreSQL: `spl init`, then `[storage]` with the
- * database and the lease time. Start each replica on `cloneHome(home)` of it.
- */
-export async function replicaHome(database: string, leaseTtl = '15s'): Promise<string> {
-  const home = mkdtempSync(join(tmpdir(), 'spl-replica-'))
-  ok(await spl(home, ['init']), 'spl init')
-  appendFileSync(join(home, 'config.toml'), `\n[storage]\nurl = ${JSON.stringify(database)}\nlease_ttl = ${JSON.stringify(leaseTtl)}\n`)
-  return home
-}
-
-/** A copy of a replica's home (key, admin token, config) without its run files: another replica of it. */
-export function cloneHome(home: string): string {
-  const copy = mkdtempSync(join(tmpdir(), 'spl-replica-'))
-  cpSync(home, copy, { recursive: true, filter: (src) => !/[/\\](run|logs)$/.test(src) && !/spl\.db/.test(src) })
-  return copy
-}
 
 /** A real haproxy (Debian's) balancing HTTP round robin over `backends` on a loopback port. */
 export interface Haproxy {
