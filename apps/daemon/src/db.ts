@@ -1,8 +1,9 @@
+import { createRequire } from 'node:module'
 import { SplError } from '@spl/identity'
 import { PostgresSchemaPlugin } from '@spl/records'
 import Database from 'better-sqlite3'
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type SqliteDatabase, SqliteDialect } from 'kysely'
-import pg from 'pg'
+import type pg from 'pg'
 
 /** An open database: SQLite (the raw handle for pragmas and closing) or a PostgreSQL pool, and the kysely on top. */
 export type OpenDatabase =
@@ -47,10 +48,20 @@ export async function openStorage(storageUrl: string, sqliteFile: string): Promi
   return database
 }
 
+/**
+ * The `pg` module, loaded on first use: a daemon on SQLite never needs it, and loading it costs
+ * ~4 MB of heap and more of resident memory (docs/performance.md, session of 2026-12-02 afternoon).
+ */
+export function loadPg(): typeof pg {
+  pgModule ??= createRequire(import.meta.url)('pg') as typeof pg
+  return pgModule
+}
+let pgModule: typeof pg | undefined
+
 /** int8 (bigint, counts) read as JS numbers: every integer spl stores stays below 2^53. */
 const pgTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    oid === 20 ? (v: string) => Number(v) : loadPg().types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 }
 
 /**
@@ -59,7 +70,7 @@ const pgTypes = {
  * replicas' writes meet in PostgreSQL's locks (docs/decisions.md 131).
  */
 export function openPostgres(url: string, max = 1): OpenDatabase & { kind: 'postgres' } {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000, types: pgTypes })
+  const pool = new (loadPg().Pool)({ connectionString: url, max, connectionTimeoutMillis: 5000, types: pgTypes })
   // An idle connection dropped by the server (a restart) is an 'error' event: without a listener
   // it would end the process; the next query opens a new one.
   pool.on('error', () => {})

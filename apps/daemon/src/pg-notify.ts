@@ -1,5 +1,6 @@
 import type { ThreadNotifier } from '@spl/sync-engine'
-import pg from 'pg'
+import type pg from 'pg'
+import { loadPg } from './db.js'
 import type { Logger } from './logger.js'
 
 // Replicas on one PostgreSQL (docs/postgres.md, "Replicas"): each store of records is told on
@@ -234,7 +235,7 @@ export class ReplicaBus {
 
   async #connect(): Promise<void> {
     if (this.#closed) return
-    const client = new pg.Client({ connectionString: this.#d.url, connectionTimeoutMillis: 5000, keepAlive: true })
+    const client = new (loadPg().Client)({ connectionString: this.#d.url, connectionTimeoutMillis: 5000, keepAlive: true })
     let lost = false
     const onLost = (err?: unknown) => {
       if (lost) return

@@ -5,7 +5,8 @@
 // TTLs tied to it, expiry after two missed announcements and every failure logged. So the source
 // builds, announces and answers its own records (mdns.ts) over this narrow interface, which
 // tests replace with a fake.
-import Bonjour from 'bonjour-service'
+import { createRequire } from 'node:module'
+import type BonjourType from 'bonjour-service'
 
 export interface MdnsQuestion {
   name: string
@@ -88,7 +89,9 @@ export function openBonjourSocket(options: MdnsSocketOptions, onError: MdnsError
   }
   // bonjour-service's errorCallback fires when answering from its own registry fails; we
   // register nothing there, but a throw from it would end the daemon, so it only reports.
-  const bonjour = new Bonjour(opts as unknown as ConstructorParameters<typeof Bonjour>[0], (err: unknown) =>
+  // Loaded here, not at import: a daemon with mDNS off (or not yet announcing) never needs it.
+  const { Bonjour } = createRequire(import.meta.url)('bonjour-service') as { Bonjour: typeof BonjourType }
+  const bonjour = new Bonjour(opts as unknown as ConstructorParameters<typeof BonjourType>[0], (err: unknown) =>
     onError(err instanceof Error ? err : new Error(String(err)), false),
   )
   const mdns = (bonjour as unknown as { server?: { mdns?: unknown } }).server?.mdns

@@ -146,13 +146,13 @@ export class PeerClient {
         peerDid: req.peerDid,
         callerDid: this.keypair.did,
         jti,
-        body,
+        body: res.raw,
       })
     } catch (err) {
       if (err instanceof SplError && err.code === 'IDENTITY_MISMATCH') throw new PullError('IDENTITY_MISMATCH', err.message)
       throw new PullError('IDENTITY_MISMATCH', err instanceof Error ? err.message : String(err))
     }
-    return { ...parsed.data, bytes: Buffer.byteLength(body), sentAt, receivedAt }
+    return { ...parsed.data, bytes: res.raw.length, sentAt, receivedAt }
   }
 
   /**

@@ -7,6 +7,8 @@ export interface HttpAnswer {
   status: number
   headers: IncomingHttpHeaders
   body: string
+  /** The body as received: what a response proof's digest covers, hashed without encoding `body` again. */
+  raw: Buffer
 }
 
 // Keep-alive agents: one pair's next page or long poll reuses its connection.
@@ -44,7 +46,8 @@ export function readAnswer(res: http.IncomingMessage, maxBytes: number, signal: 
         reject(signal.aborted ? classifyFetchError(signal.reason, 'body') : new PullError('PARSE_ERROR', 'the response body was cut off'))
         return
       }
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size).toString('utf8') })
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString('utf8'), raw })
     })
   })
 }

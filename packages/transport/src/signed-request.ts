@@ -113,7 +113,7 @@ export async function signedRequest<T = unknown>(keypair: Keypair, req: SignedRe
       peerDid: responder,
       callerDid: keypair.did,
       jti: proof.jti,
-      body: res.body,
+      body: res.raw,
     })
   if (res.status < 200 || res.status > 299) {
     const parsed = errorEnvelopeSchema.safeParse(json)

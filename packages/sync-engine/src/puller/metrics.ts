@@ -30,8 +30,8 @@ export class LatencyWindow {
     this.#at[this.#next] = now
     this.#ms[this.#next] = v
     this.#next = (this.#next + 1) % this.keep
-    let i = LATENCY_BUCKETS.findIndex((b) => v <= b)
-    if (i < 0) i = LATENCY_BUCKETS.length
+    let i = 0
+    while (i < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[i]!) i++
     this.counts[i]!++
     this.sum += v
     this.count++
