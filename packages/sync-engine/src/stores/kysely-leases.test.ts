@@ -10,7 +10,7 @@ import { dialectTitle, sharedPgCluster, skipDialect, TEST_DIALECTS } from '../..
 import { openPgKysely } from '../../../../test-utils/pg-cluster.js'
 import { newPair } from '../pair.js'
 import { LeaseLostError } from '../stores.js'
-import { KyselyPairLeases } from './kysely-leases.js'
+import { KyselyPairLeases, type LeaseLogEntry } from './kysely-leases.js'
 import { KyselySyncStore } from './kysely-store.js'
 
 type SqliteCtor = new (file: string) => SqliteDatabase & { pragma(s: string): unknown; close(): void }
@@ -96,14 +96,7 @@ for (const d of TEST_DIALECTS) {
         expect((await a.records.findExisting([c.id])).size).toBe(0)
         expect((await b.store.getPair(p.pair_id))?.cursor).toBe('b1')
         // The lease log: epoch 1 a (seize), epoch 2 b after a's lease had expired.
-        const log = await sql<{
-          epoch: number
-          holder: string
-          event: string
-          at: number
-          prev_holder: string | null
-          prev_expires_at: number | null
-        }>`
+        const log = await sql<LeaseLogEntry>`
           select epoch, holder, event, at, prev_holder, prev_expires_at from spl_pair_lease_log order by id`.execute(a.db)
         expect(log.rows.map((r) => [Number(r.epoch), r.holder, r.event, r.prev_holder])).toEqual([
           [1, 'a', 'seize', null],

@@ -2,19 +2,22 @@ import { inTransaction, migrateWith } from '@spl/records'
 import { type Generated, type Kysely, type Migration, sql, type Transaction } from 'kysely'
 import { LeaseLostError, type PairLeases } from '../stores.js'
 
+/** One change of a pair's holder, as `spl_pair_lease_log` keeps it (read back after an incident). */
+export interface LeaseLogEntry {
+  pair_id: string
+  epoch: number
+  holder: string
+  /** acquire (free or lapsed), seize (an operator's change), release (handed back). */
+  event: string
+  at: number
+  prev_holder: string | null
+  /** When the previous lease lapsed: 0 when handed back, else its holder's last heartbeat + ttl. */
+  prev_expires_at: number | null
+}
+
 interface LeaseTables {
   spl_pair_leases: { pair_id: string; holder: string; epoch: number; expires_at: number }
-  spl_pair_lease_log: {
-    id: Generated<number>
-    pair_id: string
-    epoch: number
-    holder: string
-    /** acquire (free or expired), seize (an operator's change), release (handed back). */
-    event: string
-    at: number
-    prev_holder: string | null
-    prev_expires_at: number | null
-  }
+  spl_pair_lease_log: LeaseLogEntry & { id: Generated<number> }
   spl_replicas: { replica_id: string; seen_at: number }
   spl_pairs: { pair_id: string; state: string }
 }
@@ -122,7 +125,7 @@ export class KyselyPairLeases implements PairLeases {
     return Math.max(1, Number(alive.n))
   }
 
-  async renew(_now: number): Promise<Set<string>> {
+  async renew(now: number): Promise<Set<string>> {
     // The leases live as long as their holder's heartbeat (spl_replicas): renewing them is the
     // heartbeat, one row, however many pairs. What is checked here is whether they are all still
     // this replica's — one aggregate read, and the rows only when it differs.
@@ -146,7 +149,7 @@ export class KyselyPairLeases implements PairLeases {
       // Rows this replica holds but does not know of (a take whose answer was lost with the
       // connection): handed back, or nobody would ever pull those pairs.
       const orphans = rows.filter((r) => !this.#held.has(r.pair_id)).map((r) => r.pair_id)
-      if (orphans.length > 0) await this.#handBack(orphans, _now)
+      if (orphans.length > 0) await this.#handBack(orphans, now)
     }
     return new Set(this.#held.keys())
   }
