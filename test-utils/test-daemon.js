@@ -39,7 +39,10 @@ export function sh(script, env = {}) {
   return new Promise((resolve) => {
     // A wrapper, not a symlink: it works whether or not dist/bin.js has its exec bit.
     writeFileSync(path.join(binDir, 'spl'), `#!/bin/sh\nexec "${process.execPath}" "${SPL_BIN}" "$@"\n`, { mode: 0o755 })
+    // stdin from /dev/null: bash reads the system bashrc when stdin is a socket (node's pipes are)
+    // and its level is 1, and that file does not survive -u.
     const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { SPL_MDNS: 'off', ...process.env, PATH: `${binDir}:${process.env['PATH']}`, ...env },
     })
     let stdout = ''

@@ -26,10 +26,10 @@ import { buildFederation } from './federation.js'
 import type { DaemonSecrets } from './load.js'
 import type { Logger } from './logger.js'
 import { DaemonMetrics } from './metrics.js'
+import { VERSION } from './package-files.js'
 import { RecordService } from './records-service.js'
 import { buildRelay, type RelayParts } from './relay.js'
 import { buildReplicas, leaseHolderId, type Replicas } from './replicas.js'
-import { VERSION } from './version.js'
 
 /** What the context is built on besides the config and the secrets: the home, an open database, a logger. */
 export interface ContextDeps {

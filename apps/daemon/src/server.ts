@@ -9,7 +9,7 @@ import { createHttpServer } from './http-server.js'
 import { acquireLock, writeDaemonInfo } from './lifecycle.js'
 import { loadDaemonStart, loadSecrets } from './load.js'
 import { createLogger, type Logger } from './logger.js'
-import { VERSION } from './version.js'
+import { VERSION } from './package-files.js'
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string

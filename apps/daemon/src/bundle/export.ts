@@ -12,7 +12,7 @@ import { KyselySyncStore } from '@spl/sync-engine'
 import { homePaths } from '../config.js'
 import { openDatabase } from '../db.js'
 import { loadConfig, readKeyFile } from '../load.js'
-import { VERSION } from '../version.js'
+import { VERSION } from '../package-files.js'
 import { BUNDLE_FORMAT, IDENTITY, MANIFEST, type Manifest, type ManifestMember, MEMBERS, type MemberKey, SIGNATURE } from './format.js'
 import { padding, TAR_END, tarHeader } from './tar.js'
 

@@ -1,8 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
-
-/** The console's files, shipped in the package beside dist/ (src/ui and dist/ui are both two levels down). */
-export const ASSETS_DIR = fileURLToPath(new URL('../../ui-assets/', import.meta.url))
+import { ASSETS_DIR } from '../package-files.js'
 
 /** Names an asset may have: flat, lowercase; anything else is not looked up on disk at all. */
 export const ASSET_NAME = /^[a-z0-9][a-z0-9-]{0,60}\.(js|css|svg|html)$/

@@ -15,7 +15,7 @@ import {
 } from '../../../../test-utils/fuzz.js'
 import { homePaths } from '../../src/config.js'
 import { openApiDocument } from '../../src/openapi.js'
-import { VERSION } from '../../src/version.js'
+import { VERSION } from '../../src/package-files.js'
 import { type Answer, type AppUnderTest, answerOf, appUnderTest, expectErrorEnvelope } from '../harness.js'
 
 // The in-process fuzzer (issue 18): every door of openApiDocument() plus unknown paths, through
