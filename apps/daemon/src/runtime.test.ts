@@ -8,7 +8,7 @@ describe('daemon process settings', () => {
     expect(daemonEnv({})['MALLOC_ARENA_MAX']).toBe('2')
   })
 
-  it('starts the daemon with a 4 MB semi-space', () => {
-    expect(DAEMON_NODE_FLAGS).toEqual(['--max-semi-space-size=4'])
+  it('starts the daemon with a 2 MB semi-space', () => {
+    expect(DAEMON_NODE_FLAGS).toEqual(['--max-semi-space-size=2'])
   })
 })

@@ -2,9 +2,11 @@ import v8 from 'node:v8'
 
 /**
  * Node flags a daemon process is started with (`spl serve --daemon`; they only take effect at
- * start): a young generation of at most 2 × 4 MB instead of 2 × 16 MB.
+ * start): a young generation of at most 2 × 2 MB instead of 2 × 16 MB. A catch-up's pages are
+ * promoted whatever the size (they live ~100 ms, longer than a scavenge cycle at either size), so
+ * the smaller one costs no rate and ~4 MB less at the peak (docs/performance.md, 2026-12-02 evening).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2']
 
 /**
  * The environment of a daemon process, for glibc's malloc (an operator's own values win):

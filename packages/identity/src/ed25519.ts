@@ -30,20 +30,26 @@ const SMALL_ORDER_Y = [
   '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
 ].map((h) => Buffer.from(h, 'hex'))
 
-/** a < b for two 32-byte little-endian integers. */
-function lessThanLE(a: Uint8Array, b: Uint8Array): boolean {
+/** The byte at `i` of a 32-byte point encoding with the sign bit (bit 255) cleared: its y. */
+const yByte = (point: Uint8Array, i: number): number => (i === 31 ? point[i]! & 0x7f : point[i]!)
+
+/** a < b for two 32-byte little-endian integers; with `y`, a is a point encoding taken as its y. */
+function lessThanLE(a: Uint8Array, b: Uint8Array, y = false): boolean {
   for (let i = 31; i >= 0; i--) {
-    if (a[i]! !== b[i]!) return a[i]! < b[i]!
+    const ai = y ? yByte(a, i) : a[i]!
+    if (ai !== b[i]!) return ai < b[i]!
   }
   return false
 }
 
 /** A point encoding whose y is canonical (< p) and which is not one of the eight small-order points. */
 function strictPoint(bytes: Uint8Array): boolean {
-  const y = Buffer.from(bytes)
-  y[31]! &= 0x7f
-  if (!lessThanLE(y, P_LE)) return false
-  return !SMALL_ORDER_Y.some((small) => small.equals(y))
+  // Compared in place (no copy with the sign bit cleared): this runs twice per verification.
+  if (!lessThanLE(bytes, P_LE, true)) return false
+  return !SMALL_ORDER_Y.some((small) => {
+    for (let i = 0; i < 32; i++) if (yByte(bytes, i) !== small[i]) return false
+    return true
+  })
 }
 
 /**

@@ -229,15 +229,7 @@ describe('canonicalJson rejects what JSON cannot carry', () => {
 })
 
 describe('canonicalRecord / recordIdOf', () => {
-  const record: RecordFields = {
-    parents: [],
-    thread: 'th_demo',
-    actor: 'did:key:z6MkehRgf7yJbgaGfYsdoAsKdBPE3dj2CYhowQdcjqSJgvVd',
-    act: 'INTEND',
-    body: { text: 'hi' },
-    clock: 0,
-    data_type: 'SCALAR',
-  }
+  const record = demoRecord()
 
   it('covers exactly the seven hashed fields', () => {
     const c = canonicalRecord(record)
@@ -272,3 +264,36 @@ describe('canonicalRecord / recordIdOf', () => {
     expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
   })
 })
+
+describe('canonicalRecord, written without sorting, is canonicalJson of the seven fields', () => {
+  it('on 400 seeded random records, fields left out or of any JSON type included', () => {
+    const g = generator(22)
+    const fields = ['parents', 'thread', 'actor', 'act', 'body', 'clock', 'data_type'] as const
+    for (let i = 0; i < 400; i++) {
+      const r: Record<string, unknown> = { judged_by: g.string(3) }
+      for (const f of fields) if (g.rand() < 0.9) r[f] = g.value(1)
+      const seven = Object.fromEntries(fields.map((f) => [f, r[f]]))
+      let want: string | Error
+      try {
+        want = canonicalJson(seven)
+      } catch (err) {
+        want = err as Error
+      }
+      if (want instanceof Error) expect(() => canonicalRecord(r as RecordFields)).toThrow(CanonicalFormError)
+      else expect(canonicalRecord(r as RecordFields)).toBe(want)
+    }
+    expect(() => canonicalRecord({ ...demoRecord(), body: { s: 'a\ud800' } })).toThrow(CanonicalFormError)
+  })
+})
+
+function demoRecord(): RecordFields {
+  return {
+    parents: [],
+    thread: 'th_demo',
+    actor: 'did:key:z6MkehRgf7yJbgaGfYsdoAsKdBPE3dj2CYhowQdcjqSJgvVd',
+    act: 'INTEND',
+    body: { text: 'hi' },
+    clock: 0,
+    data_type: 'SCALAR',
+  }
+}

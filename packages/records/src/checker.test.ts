@@ -3,7 +3,7 @@ import { Keypair } from '@spl/identity'
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../../test-utils/prng.js'
 import { inlineChecker, threadPoolChecker } from './checker.js'
-import { signRecord, verifyRecordSignature, verifyRecordSignatureAsync } from './sign.js'
+import { signRecord, verifyRecordSignature, verifyRecordSignatureAsync, verifyRecordSignaturesAsync } from './sign.js'
 
 type Item = { actor: string; canonical: string; sig: string }
 
@@ -85,6 +85,10 @@ describe('envelope checkers', () => {
   it('verifyRecordSignature and its threadpool twin give the truth', async () => {
     expect(items.map((i) => verifyRecordSignature(i.actor, i.canonical, i.sig))).toEqual(truth)
     expect(await Promise.all(items.map((i) => verifyRecordSignatureAsync(i.actor, i.canonical, i.sig)))).toEqual(truth)
+    // The batch form (one buffer for all the bytes, non-ASCII bodies among them) gives the same.
+    expect(await Promise.all(verifyRecordSignaturesAsync(items))).toEqual(truth)
+    expect(await Promise.all(verifyRecordSignaturesAsync(items.slice(5, 6)))).toEqual(truth.slice(5, 6))
+    expect(verifyRecordSignaturesAsync([])).toEqual([])
   })
 
   it('threadPoolChecker gives exactly what inlineChecker gives, in order', async () => {

@@ -1,6 +1,7 @@
 import { publicKeyOf } from '@spl/identity'
 import { CanonicalFormError, canonicalRecord, sha256Hex } from './canonical.js'
 import { envelopeSchema, namespaceOf, REDACTED_BODY, type RecordFields, recordSchema, SIG_RE } from './schema.js'
+import { type EnvelopeShape, envelopeShape } from './shape.js'
 import { verifyRecordSignature, verifyRecordSignatureAsync } from './sign.js'
 
 /** Why an incoming record was refused, in the order the checks run (SPEC 2.4). */
@@ -57,6 +58,18 @@ function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] 
   return path ? `${path}: ${issue.message}` : issue.message
 }
 
+/** The envelope's fields by its schemas: without zod when they surely pass (shape.ts), else zod's verdict. */
+function shapeOf(raw: unknown): EnvelopeShape | Rejection {
+  const fast = envelopeShape(raw)
+  if (fast !== null) return fast
+  const env = envelopeSchema.safeParse(raw)
+  if (!env.success) return reject('INVALID_RECORD', `envelope ${firstIssue(env.error)}`, null)
+  const parsed = recordSchema.safeParse(env.data.record)
+  if (!parsed.success) return reject('INVALID_RECORD', `record ${firstIssue(parsed.error)}`, env.data.id)
+  const { id, sig, stored_at, redacted } = env.data
+  return { id, record: parsed.data as RecordFields, sig, stored_at, redacted }
+}
+
 /**
  * Runs the checks that need no key and no store, in SPEC 2.4 order: schema, thread, hash,
  * actor. A `redacted` envelope skips the hash check (it cannot pass it). Never throws.
@@ -66,14 +79,12 @@ export function precheckEnvelope(
   expectedThread: string | null,
   maxRecordBytes: number = DEFAULT_MAX_RECORD_BYTES,
 ): Candidate | Rejection {
-  const env = envelopeSchema.safeParse(raw)
-  if (!env.success) return reject('INVALID_RECORD', `envelope ${firstIssue(env.error)}`, null)
-  const { id, sig, redacted = false, stored_at } = env.data
-  const parsed = recordSchema.safeParse(env.data.record)
-  if (!parsed.success) return reject('INVALID_RECORD', `record ${firstIssue(parsed.error)}`, id)
+  const env = shapeOf(raw)
+  if ('ok' in env) return env
+  const { id, sig, redacted = false, stored_at } = env
   // A stub carries exactly {"redacted": true}: whatever body a peer sent with it is dropped, so
   // an unverifiable envelope can never put words in an actor's mouth.
-  const record = (redacted ? { ...parsed.data, body: { ...REDACTED_BODY } } : parsed.data) as RecordFields
+  const record = redacted ? { ...env.record, body: { ...REDACTED_BODY } } : env.record
   if (!redacted && (typeof sig !== 'string' || !SIG_RE.test(sig))) {
     return reject('INVALID_RECORD', 'sig must be 86 base64url characters', id)
   }
@@ -131,13 +142,16 @@ export function checkEnvelope(raw: unknown, expectedThread: string | null, maxRe
   return c
 }
 
+/** A prechecked candidate once its signature is known to verify (`ok`) or not. */
+export function signatureVerdict(c: Candidate, ok: boolean): Checked {
+  return ok ? c : reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id)
+}
+
 /** checkEnvelope with the signature verified on node:crypto's threadpool. Never rejects. */
 export function checkEnvelopeAsync(raw: unknown, expectedThread: string | null, maxRecordBytes?: number): Promise<Checked> {
   const c = precheckEnvelope(raw, expectedThread, maxRecordBytes)
   if (!c.ok || c.redacted) return Promise.resolve(c)
-  return verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!).then((ok) =>
-    ok ? c : reject('SIGNATURE_INVALID', SIGNATURE_INVALID, c.id),
-  )
+  return verifyRecordSignatureAsync(c.record.actor, c.canonical, c.sig!).then((ok) => signatureVerdict(c, ok))
 }
 
 /** Runs every check of checkEnvelope (schema, canonical form, hash, signature) over many records at once. */
