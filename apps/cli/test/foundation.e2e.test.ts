@@ -143,7 +143,7 @@ describe('issue 2: the foundation walk-through', () => {
       // The detached process starts with the memory settings of docs/configuration.md.
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=2')
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
-      for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']) {
+      for (const name of ['UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']) {
         expect(environ.some((e) => e.startsWith(`${name}=`))).toBe(true)
       }
     }

@@ -1,3 +1,4 @@
+import os from 'node:os'
 import v8 from 'node:v8'
 
 /**
@@ -9,7 +10,17 @@ import v8 from 'node:v8'
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2']
 
 /**
- * The environment of a daemon process, for glibc's malloc (an operator's own values win):
+ * Threads of libuv's pool, which verifies the Ed25519 signatures of every record received: one
+ * per core the process may use (libuv's default is 4 whatever the machine: half the cores of an
+ * 8-core server idle during a catch-up, and two more threads than cores on a 2-core one).
+ */
+export function threadPoolSize(cores: number = os.availableParallelism()): number {
+  return Math.min(Math.max(cores, 2), 64)
+}
+
+/**
+ * The environment of a daemon process (an operator's own values win): the size of libuv's pool
+ * (threadPoolSize), and for glibc's malloc:
  * - two arenas, not one per thread that allocates (the main thread, the verification threads
  *   and V8's helpers share them);
  * - blocks of 32 KiB and more get their own mappings, returned to the system when freed, and
@@ -19,7 +30,13 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2']
  * Together: a catch-up's peak 126–142 MB → 117–120 MB (docs/performance.md).
  */
 export function daemonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '32768', MALLOC_TRIM_THRESHOLD_: '32768', ...env }
+  return {
+    UV_THREADPOOL_SIZE: String(threadPoolSize()),
+    MALLOC_ARENA_MAX: '2',
+    MALLOC_MMAP_THRESHOLD_: '32768',
+    MALLOC_TRIM_THRESHOLD_: '32768',
+    ...env,
+  }
 }
 
 /**

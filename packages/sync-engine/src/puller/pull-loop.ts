@@ -25,8 +25,12 @@ interface CheckedPage {
   known: Map<string, KnownId>
 }
 
-/** Pages requested ahead of the one being committed. */
-const LOOKAHEAD = 1
+/**
+ * Pages requested ahead of the one being committed: with two, the next page's verifications are
+ * queued behind the current one's, so the threadpool does not wait for a round trip (pages of 500:
+ * at most ~1,500 records in flight, fewer than the 2,000 of one page of 1000 ahead).
+ */
+const LOOKAHEAD = 2
 
 function request(
   ctx: PullContext,
